@@ -1,0 +1,26 @@
+//! gst-plugin-rtmpclient: an RTMP/RTMPS publishing client (`rtmp`), the media-format records it
+//! needs (`codec`), and the GStreamer element `rtmpclientsink` built on both.
+//!
+//! The `rtmp` and `codec` modules never touch GStreamer; only `rtmpclientsink` does.
+
+pub mod codec;
+pub mod rtmp;
+mod rtmpclientsink;
+
+use gst::glib;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    rtmpclientsink::register(plugin)
+}
+
+gst::plugin_define!(
+    rtmpclient,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MPL",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,1 @@
+//! NetConnection / NetStream commands. STUB: to be implemented.
