@@ -11,6 +11,8 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod queue;
+mod timeline;
 
 glib::wrapper! {
     pub struct RtmpClientSink(ObjectSubclass<imp::RtmpClientSink>)
