@@ -889,3 +889,550 @@ impl AvcDecoderConfigurationRecord {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Real parameter sets from x264 (via GStreamer x264enc, byte-stream output).
+    /// 320x240, constrained baseline, level 2.1, 25 fps.
+    const BASELINE_320X240_SPS: &[u8] = &[
+        0x67, 0x42, 0xc0, 0x15, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x6a, 0x0c, 0x0c, 0x0d, 0x4a, 0x00,
+        0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x65, 0x1e, 0x2c, 0x5c, 0x90,
+    ];
+    const BASELINE_320X240_PPS: &[u8] = &[0x68, 0xcb, 0x8c, 0xb2];
+    /// 1280x720, high, level 3.1, 30 fps.
+    const HIGH_1280X720_SPS: &[u8] = &[
+        0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x6a, 0x02, 0x02, 0x02,
+        0x80, 0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x47, 0x8c, 0x18, 0xcb,
+    ];
+    const HIGH_1280X720_PPS: &[u8] = &[0x68, 0xeb, 0xec, 0xb2, 0x2c];
+    /// 1920x1080 (1088 coded, cropped), high, level 4.0, 30000/1001 fps.
+    const HIGH_1920X1080_SPS: &[u8] = &[
+        0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x5a, 0x80, 0x80,
+        0x80, 0xa0, 0x00, 0x00, 0x7d, 0x20, 0x00, 0x1d, 0x4c, 0x11, 0xe3, 0x06, 0x32, 0xc0,
+    ];
+
+    /// The GStreamer x264enc codec_data for the 1280x720 stream above: no high-profile
+    /// extension block.
+    const GST_AVCC_HIGH: &str =
+        "0164001fffe1001c6764001facd9405005bb016a02020280000003008000001e478c18cb01000568ebecb22c";
+    /// ffmpeg/libx264 avcC, 1280x720 high 4:2:0 8-bit, with the extension block `fd f8 f8 00`.
+    const FFMPEG_AVCC_HIGH: &str = "0164001fffe1001a6764001facd9405005bb0110000003001000000303c0f183196001000668ebe3cb22c0fdf8f800";
+    /// ffmpeg/libx264 avcC, 640x360 High 4:4:4 Predictive (profile 244), chroma format 3.
+    const FFMPEG_AVCC_444: &str = "01f4001effe1001b67f4001e919b281405ff1380880000030008000003019078b16cb001000668ebe3c44844fff8f800";
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn annexb(nals: &[&[u8]], four_byte: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for nal in nals {
+            if four_byte {
+                out.push(0);
+            }
+            out.extend_from_slice(&[0, 0, 1]);
+            out.extend_from_slice(nal);
+        }
+        out
+    }
+
+    fn avcc(nals: &[&[u8]], length_size: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for nal in nals {
+            out.extend_from_slice(&(nal.len() as u32).to_be_bytes()[4 - length_size..]);
+            out.extend_from_slice(nal);
+        }
+        out
+    }
+
+    const AUD: &[u8] = &[0x09, 0xf0];
+    const FILLER: &[u8] = &[0x0c, 0xff, 0xff, 0x80];
+    const IDR: &[u8] = &[0x65, 0x88, 0x84, 0x00, 0x21];
+    const SLICE: &[u8] = &[0x41, 0x9a, 0x02];
+    const SEI: &[u8] = &[0x06, 0x05, 0x01, 0x80];
+
+    #[test]
+    fn annexb_split_3_and_4_byte_start_codes() {
+        let mut data = vec![0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x67, 0x42];
+        data.extend_from_slice(&[0, 0, 0, 0, 1, 0x68, 0xce]); // extra zero before a start code
+        data.extend_from_slice(&[0, 0, 1, 0x65, 0x00, 0x01, 0x00, 0x00]); // trailing zeros
+        let nals: Vec<&[u8]> = annexb_nals(&data).collect();
+        assert_eq!(
+            nals,
+            vec![
+                &[0x09, 0xf0][..],
+                &[0x67, 0x42],
+                &[0x68, 0xce],
+                &[0x65, 0x00, 0x01]
+            ]
+        );
+    }
+
+    #[test]
+    fn annexb_skips_empty_nals_and_leading_bytes() {
+        let data = [0xaa, 0, 0, 1, 0, 0, 1, 0x41, 0x01, 0, 0, 0, 1];
+        let nals: Vec<&[u8]> = annexb_nals(&data).collect();
+        assert_eq!(nals, vec![&[0x41, 0x01][..]]);
+        assert_eq!(annexb_nals(&[]).count(), 0);
+        assert_eq!(annexb_nals(&[0, 0, 1]).count(), 0);
+        assert_eq!(annexb_nals(&[0x65, 0x01, 0x02]).count(), 0);
+    }
+
+    #[test]
+    fn annexb_to_avcc_drops_aud_and_filler_and_reports_parameter_sets() {
+        for four_byte in [false, true] {
+            let data = annexb(
+                &[AUD, HIGH_1280X720_SPS, HIGH_1280X720_PPS, SEI, IDR, FILLER],
+                four_byte,
+            );
+            let mut out = vec![0xee]; // output is appended
+            let info = annexb_to_avcc(&data, &mut out).unwrap();
+            assert!(info.keyframe);
+            assert_eq!(info.sps, vec![HIGH_1280X720_SPS.to_vec()]);
+            assert_eq!(info.pps, vec![HIGH_1280X720_PPS.to_vec()]);
+            assert_eq!(info.dropped_nals, 2);
+            let mut expected = vec![0xee];
+            expected.extend(avcc(&[HIGH_1280X720_SPS, HIGH_1280X720_PPS, SEI, IDR], 4));
+            assert_eq!(out, expected);
+        }
+    }
+
+    #[test]
+    fn annexb_to_avcc_inter_frame_and_errors() {
+        let mut out = Vec::new();
+        let info = annexb_to_avcc(&annexb(&[SLICE], true), &mut out).unwrap();
+        assert_eq!(
+            info,
+            AccessUnitInfo {
+                keyframe: false,
+                ..Default::default()
+            }
+        );
+        assert_eq!(out, [0, 0, 0, 3, 0x41, 0x9a, 0x02]);
+
+        out.clear();
+        assert_eq!(annexb_to_avcc(&[], &mut out), Err(Error::NoNalUnits));
+        assert_eq!(
+            annexb_to_avcc(&avcc(&[IDR], 4), &mut out),
+            Err(Error::NoNalUnits),
+            "length-prefixed data has no start code"
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn avcc_nals_all_length_sizes() {
+        for length_size in [1, 2, 4] {
+            let data = avcc(&[SPS_SHORT, IDR], length_size);
+            let nals: Vec<&[u8]> = avcc_nals(&data, length_size)
+                .collect::<Result<_>>()
+                .unwrap();
+            assert_eq!(nals, vec![SPS_SHORT, IDR]);
+        }
+    }
+    const SPS_SHORT: &[u8] = &[0x67, 0x42, 0x00, 0x1e];
+
+    #[test]
+    fn avcc_nals_errors() {
+        assert_eq!(
+            avcc_nals(&[0, 0, 0, 1, 0x65], 3).next(),
+            Some(Err(Error::InvalidNalLengthSize(3)))
+        );
+        // Length says 5, only 2 present.
+        let mut it = avcc_nals(&[0, 0, 0, 1, 0x09, 0, 0, 0, 5, 0x65, 0x88], 4);
+        assert_eq!(it.next(), Some(Ok(&[0x09][..])));
+        assert_eq!(
+            it.next(),
+            Some(Err(Error::TruncatedNal {
+                offset: 5,
+                needed: 5,
+                available: 2
+            }))
+        );
+        assert_eq!(it.next(), None, "iteration ends after an error");
+        // Length prefix itself cut off.
+        assert_eq!(
+            avcc_nals(&[0, 0], 4).next(),
+            Some(Err(Error::TruncatedNal {
+                offset: 0,
+                needed: 4,
+                available: 2
+            }))
+        );
+    }
+
+    #[test]
+    fn avcc_info_and_filter() {
+        let data = avcc(&[AUD, SPS_SHORT, HIGH_1280X720_PPS, IDR, FILLER, &[]], 4);
+        let info = avcc_info(&data, 4).unwrap();
+        assert!(info.keyframe);
+        assert_eq!(info.sps, vec![SPS_SHORT.to_vec()]);
+        assert_eq!(info.pps, vec![HIGH_1280X720_PPS.to_vec()]);
+        assert_eq!(info.dropped_nals, 3, "AUD, filler and the empty NAL unit");
+
+        let mut out = vec![0xee];
+        assert_eq!(avcc_filter(&data, 4, &mut out), Ok(3));
+        let mut expected = vec![0xee];
+        expected.extend(avcc(&[SPS_SHORT, HIGH_1280X720_PPS, IDR], 4));
+        assert_eq!(out, expected);
+
+        // Two-byte prefixes keep their size.
+        let data = avcc(&[AUD, SLICE], 2);
+        let mut out = Vec::new();
+        assert_eq!(avcc_filter(&data, 2, &mut out), Ok(1));
+        assert_eq!(out, [0, 3, 0x41, 0x9a, 0x02]);
+        assert_eq!(avcc_info(&out, 2).unwrap().dropped_nals, 0);
+    }
+
+    #[test]
+    fn avcc_info_requires_exact_fit() {
+        let mut data = avcc(&[IDR], 4);
+        data.push(0);
+        assert!(matches!(
+            avcc_info(&data, 4),
+            Err(Error::TruncatedNal { offset: 9, .. })
+        ));
+        assert_eq!(avcc_info(&[], 4), Err(Error::NoNalUnits));
+        assert_eq!(avcc_info(&[0, 1, 0x65], 2).map(|i| i.keyframe), Ok(true));
+        assert_eq!(
+            avcc_info(&[0, 1, 0x65], 3),
+            Err(Error::InvalidNalLengthSize(3))
+        );
+        let mut out = vec![1, 2];
+        assert!(avcc_filter(&data, 4, &mut out).is_err());
+        assert_eq!(out, [1, 2], "nothing appended on error");
+    }
+
+    #[test]
+    fn parse_real_baseline_sps() {
+        let info = parse_sps(BASELINE_320X240_SPS).unwrap();
+        assert_eq!(
+            info,
+            SpsInfo {
+                profile_idc: 66,
+                constraint_flags: 0xc0,
+                level_idc: 21,
+                width: 320,
+                height: 240,
+                chroma_format_idc: 1,
+                bit_depth_luma: 8,
+                bit_depth_chroma: 8,
+                frame_rate: Some((25, 1)),
+            }
+        );
+    }
+
+    #[test]
+    fn parse_real_high_sps() {
+        let info = parse_sps(HIGH_1280X720_SPS).unwrap();
+        assert_eq!((info.profile_idc, info.level_idc), (100, 31));
+        assert_eq!((info.width, info.height), (1280, 720));
+        assert_eq!(info.frame_rate, Some((30, 1)));
+
+        // 1080p is coded as 1088 lines and cropped.
+        let info = parse_sps(HIGH_1920X1080_SPS).unwrap();
+        assert_eq!((info.width, info.height), (1920, 1080));
+        assert_eq!(info.frame_rate, Some((30000, 1001)));
+        assert_eq!(info.chroma_format_idc, 1);
+    }
+
+    #[test]
+    fn parse_real_444_sps() {
+        let record = AvcDecoderConfigurationRecord::parse(&hex(FFMPEG_AVCC_444)).unwrap();
+        let info = parse_sps(&record.sps[0]).unwrap();
+        assert_eq!(info.profile_idc, 244);
+        assert_eq!(info.chroma_format_idc, 3);
+        assert_eq!((info.width, info.height), (640, 360));
+        assert_eq!((info.bit_depth_luma, info.bit_depth_chroma), (8, 8));
+    }
+
+    /// Test-only Exp-Golomb writers.
+    fn ue(w: &mut BitWriter, v: u32) {
+        let code = u64::from(v) + 1;
+        let bits = 64 - code.leading_zeros();
+        w.put(bits - 1, 0);
+        for i in (0..bits).rev() {
+            w.put(1, ((code >> i) & 1) as u32);
+        }
+    }
+
+    fn se(w: &mut BitWriter, v: i32) {
+        let k = if v > 0 { 2 * v - 1 } else { -2 * v };
+        ue(w, k as u32);
+    }
+
+    /// Inserts emulation-prevention bytes into an RBSP.
+    fn rbsp_to_nal(header: u8, rbsp: &[u8]) -> Vec<u8> {
+        let mut nal = vec![header];
+        let mut zeros = 0;
+        for &b in rbsp {
+            if zeros >= 2 && b <= 3 {
+                nal.push(3);
+                zeros = 0;
+            }
+            zeros = if b == 0 { zeros + 1 } else { 0 };
+            nal.push(b);
+        }
+        nal
+    }
+
+    /// A hand-built 10-bit 1080i High 10 SPS exercising scaling lists, POC type 1, field
+    /// coding, cropping and a full VUI up to timing info.
+    fn synthetic_sps(with_vui_timing: bool) -> Vec<u8> {
+        let mut w = BitWriter::default();
+        w.put(8, 110); // profile_idc: High 10
+        w.put(8, 0); // constraint flags
+        w.put(8, 40); // level_idc
+        ue(&mut w, 0); // seq_parameter_set_id
+        ue(&mut w, 1); // chroma_format_idc 4:2:0
+        ue(&mut w, 2); // bit_depth_luma_minus8
+        ue(&mut w, 2); // bit_depth_chroma_minus8
+        w.put(1, 0); // qpprime_y_zero_transform_bypass_flag
+        w.put(1, 1); // seq_scaling_matrix_present_flag
+        for i in 0..8 {
+            let present = i == 0 || i == 6;
+            w.put(1, present as u32);
+            if i == 0 {
+                // 4x4 list: one delta, then a zero nextScale ends the list early.
+                se(&mut w, 3);
+                se(&mut w, -11);
+            } else if present {
+                for _ in 0..64 {
+                    se(&mut w, 1);
+                }
+            }
+        }
+        ue(&mut w, 0); // log2_max_frame_num_minus4
+        ue(&mut w, 1); // pic_order_cnt_type
+        w.put(1, 0); // delta_pic_order_always_zero_flag
+        se(&mut w, -2); // offset_for_non_ref_pic
+        se(&mut w, 1); // offset_for_top_to_bottom_field
+        ue(&mut w, 2); // num_ref_frames_in_pic_order_cnt_cycle
+        se(&mut w, 4);
+        se(&mut w, -4);
+        ue(&mut w, 4); // max_num_ref_frames
+        w.put(1, 0); // gaps_in_frame_num_value_allowed_flag
+        ue(&mut w, 119); // pic_width_in_mbs_minus1: 1920
+        ue(&mut w, 33); // pic_height_in_map_units_minus1: 34 field MB rows = 1088 lines
+        w.put(1, 0); // frame_mbs_only_flag
+        w.put(1, 1); // mb_adaptive_frame_field_flag
+        w.put(1, 1); // direct_8x8_inference_flag
+        w.put(1, 1); // frame_cropping_flag
+        ue(&mut w, 0);
+        ue(&mut w, 0);
+        ue(&mut w, 0);
+        ue(&mut w, 2); // bottom: 2 * CropUnitY(4) = 8 lines
+        w.put(1, 1); // vui_parameters_present_flag
+        w.put(1, 1); // aspect_ratio_info_present_flag
+        w.put(8, 255); // Extended_SAR
+        w.put(16, 0); // sar_width, sar_height 0 = unspecified; 32 zero bits force an
+        w.put(16, 0); // emulation-prevention byte
+        w.put(1, 0); // overscan_info_present_flag
+        w.put(1, 1); // video_signal_type_present_flag
+        w.put(3, 5);
+        w.put(1, 0);
+        w.put(1, 1); // colour_description_present_flag
+        w.put(24, 0x010101);
+        w.put(1, 1); // chroma_loc_info_present_flag
+        ue(&mut w, 0);
+        ue(&mut w, 0);
+        if with_vui_timing {
+            w.put(1, 1); // timing_info_present_flag
+            w.put(32, 1001);
+            w.put(32, 60000);
+            w.put(1, 1);
+            w.put(1, 1); // rbsp_stop_one_bit
+        }
+        rbsp_to_nal(0x67, &w.finish())
+    }
+
+    #[test]
+    fn parse_synthetic_sps_with_scaling_lists_and_fields() {
+        let nal = synthetic_sps(true);
+        assert!(
+            nal.windows(3).any(|w| w == [0, 0, 3]),
+            "the vector exercises emulation prevention"
+        );
+        let info = parse_sps(&nal).unwrap();
+        assert_eq!(
+            info,
+            SpsInfo {
+                profile_idc: 110,
+                constraint_flags: 0,
+                level_idc: 40,
+                width: 1920,
+                height: 1080,
+                chroma_format_idc: 1,
+                bit_depth_luma: 10,
+                bit_depth_chroma: 10,
+                frame_rate: Some((30000, 1001)),
+            }
+        );
+        // A VUI that ends before timing info only loses the frame rate.
+        let info = parse_sps(&synthetic_sps(false)).unwrap();
+        assert_eq!(
+            (info.width, info.height, info.frame_rate),
+            (1920, 1080, None)
+        );
+    }
+
+    #[test]
+    fn parse_sps_errors() {
+        assert!(matches!(parse_sps(&[]), Err(Error::InvalidSps(_))));
+        assert!(matches!(
+            parse_sps(HIGH_1280X720_PPS),
+            Err(Error::InvalidSps(_))
+        ));
+        // Up to 9 bytes the fields before the VUI are cut off.
+        for len in 1..10 {
+            assert!(
+                parse_sps(&HIGH_1280X720_SPS[..len]).is_err(),
+                "truncated to {len} bytes"
+            );
+        }
+        // chroma_format_idc = 4 (ue "00101").
+        assert!(matches!(
+            parse_sps(&[0x67, 100, 0, 30, 0b1001_0100]),
+            Err(Error::InvalidSps("chroma_format_idc above 3"))
+        ));
+    }
+
+    #[test]
+    fn avcc_record_parse_without_extension() {
+        let bytes = hex(GST_AVCC_HIGH);
+        let record = AvcDecoderConfigurationRecord::parse(&bytes).unwrap();
+        assert_eq!(
+            record,
+            AvcDecoderConfigurationRecord {
+                profile_indication: 100,
+                profile_compatibility: 0,
+                level_indication: 31,
+                length_size_minus_one: 3,
+                sps: vec![HIGH_1280X720_SPS.to_vec()],
+                pps: vec![HIGH_1280X720_PPS.to_vec()],
+                ext: None,
+            }
+        );
+        assert_eq!(record.length_size(), 4);
+        assert_eq!(record.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn avcc_record_parse_with_extension_round_trips() {
+        for (text, chroma_format) in [(FFMPEG_AVCC_HIGH, 1), (FFMPEG_AVCC_444, 3)] {
+            let bytes = hex(text);
+            let record = AvcDecoderConfigurationRecord::parse(&bytes).unwrap();
+            assert_eq!(
+                record.ext,
+                Some(AvcConfigExt {
+                    chroma_format,
+                    bit_depth_luma_minus8: 0,
+                    bit_depth_chroma_minus8: 0,
+                    sps_ext: vec![],
+                })
+            );
+            assert_eq!(record.to_bytes(), bytes);
+            // Truncated extension block: tolerated, dropped.
+            let cut = AvcDecoderConfigurationRecord::parse(&bytes[..bytes.len() - 2]).unwrap();
+            assert_eq!(cut.ext, None);
+            assert_eq!(cut.sps, record.sps);
+        }
+    }
+
+    #[test]
+    fn avcc_record_from_parameter_sets_matches_ffmpeg() {
+        // ffmpeg writes exactly the record from_parameter_sets builds, extension included.
+        for text in [FFMPEG_AVCC_HIGH, FFMPEG_AVCC_444] {
+            let bytes = hex(text);
+            let parsed = AvcDecoderConfigurationRecord::parse(&bytes).unwrap();
+            let built =
+                AvcDecoderConfigurationRecord::from_parameter_sets(&parsed.sps, &parsed.pps)
+                    .unwrap();
+            assert_eq!(built, parsed);
+            assert_eq!(built.to_bytes(), bytes);
+        }
+    }
+
+    #[test]
+    fn avcc_record_from_parameter_sets_baseline_and_high() {
+        let sps = vec![BASELINE_320X240_SPS.to_vec()];
+        let pps = vec![BASELINE_320X240_PPS.to_vec()];
+        let record = AvcDecoderConfigurationRecord::from_parameter_sets(&sps, &pps).unwrap();
+        let mut expected = vec![0x01, 0x42, 0xc0, 0x15, 0xff, 0xe1, 0x00, 28];
+        expected.extend_from_slice(BASELINE_320X240_SPS);
+        expected.extend_from_slice(&[0x01, 0x00, 0x04]);
+        expected.extend_from_slice(BASELINE_320X240_PPS);
+        assert_eq!(record.to_bytes(), expected);
+        assert_eq!(AvcDecoderConfigurationRecord::parse(&expected), Ok(record));
+
+        let record = AvcDecoderConfigurationRecord::from_parameter_sets(
+            &[HIGH_1280X720_SPS.to_vec()],
+            &[HIGH_1280X720_PPS.to_vec()],
+        )
+        .unwrap();
+        let bytes = record.to_bytes();
+        assert_eq!(&bytes[bytes.len() - 4..], &[0xfd, 0xf8, 0xf8, 0x00]);
+        assert_eq!(AvcDecoderConfigurationRecord::parse(&bytes), Ok(record));
+
+        // 10-bit: bit depths come from the SPS.
+        let record = AvcDecoderConfigurationRecord::from_parameter_sets(
+            &[synthetic_sps(true)],
+            &[HIGH_1280X720_PPS.to_vec()],
+        )
+        .unwrap();
+        let ext = record.ext.unwrap();
+        assert_eq!(
+            (ext.bit_depth_luma_minus8, ext.bit_depth_chroma_minus8),
+            (2, 2)
+        );
+    }
+
+    #[test]
+    fn avcc_record_from_parameter_sets_errors() {
+        let sps = vec![HIGH_1280X720_SPS.to_vec()];
+        let pps = vec![HIGH_1280X720_PPS.to_vec()];
+        assert_eq!(
+            AvcDecoderConfigurationRecord::from_parameter_sets(&[], &pps),
+            Err(Error::MissingSps)
+        );
+        assert_eq!(
+            AvcDecoderConfigurationRecord::from_parameter_sets(&sps, &[]),
+            Err(Error::MissingPps)
+        );
+        assert!(AvcDecoderConfigurationRecord::from_parameter_sets(&pps, &sps).is_err());
+        assert_eq!(
+            Error::MissingSps.to_string(),
+            "H.264 stream has no SPS before its first keyframe"
+        );
+    }
+
+    #[test]
+    fn avcc_record_parse_errors() {
+        let good = hex(GST_AVCC_HIGH);
+        let mut bad_version = good.clone();
+        bad_version[0] = 0;
+        assert!(AvcDecoderConfigurationRecord::parse(&bad_version).is_err());
+        let mut length_size_3 = good.clone();
+        length_size_3[4] = 0xfe;
+        assert!(AvcDecoderConfigurationRecord::parse(&length_size_3).is_err());
+        let mut sps_count_2 = good.clone();
+        sps_count_2[5] = 0xe2;
+        assert!(AvcDecoderConfigurationRecord::parse(&sps_count_2).is_err());
+        // Every truncation inside SPS/PPS fails.
+        for len in 0..good.len() {
+            assert!(
+                AvcDecoderConfigurationRecord::parse(&good[..len]).is_err(),
+                "truncated to {len} bytes"
+            );
+        }
+        // Trailing bytes after a record without extension are ignored.
+        let mut trailing = hex(GST_AVCC_HIGH);
+        trailing.extend_from_slice(&[0, 0]);
+        assert!(AvcDecoderConfigurationRecord::parse(&trailing).is_ok());
+    }
+}
