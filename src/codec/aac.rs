@@ -292,3 +292,281 @@ impl AudioSpecificConfig {
         w.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first two ADTS frames ffmpeg's AAC encoder writes for 48 kHz stereo LC
+    /// (93 and 131 bytes, no CRC).
+    const FFMPEG_ADTS_48K_STEREO: [&str; 5] = [
+        "fff14c800bbffcde02004c61766335392e33372e31303000424aaa58313d6ae75e3cddea6a5c8bb0104414996a8b5f26",
+        "8609a69b2f1aaaabe534d978f1e3c7e59668a2e3c78fcb2e58a2e34a355ab9d78f377a9a9722ec000000000380fff14c",
+        "80107ffc21456cfffffcc5929646592965237faf5c78ff5fdfceafff8fdfcebdbffa7e3ce86d4ecdbae63306aa4eab3b",
+        "9a5bd14a74c9595a2c3b1fcb65ff96c11468086de99048289e775d6988e6ab11086267ca267ca2612a1cb09f80f38b38",
+        "1213303468d1adfebd71e3fd7f7f3abffe3f7f3af6ffe9f8f3a00000000001c0",
+    ];
+
+    fn hex(parts: &[&str]) -> Vec<u8> {
+        let s: String = parts.concat();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// AAC LC, 44.1 kHz, stereo, no CRC, frame_length 10 (7 + 3 payload bytes).
+    const LC_44K_STEREO_FRAME: [u8; 10] =
+        [0xff, 0xf1, 0x50, 0x80, 0x01, 0x5f, 0xfc, 0xa1, 0xa2, 0xa3];
+    /// Same format with CRC (protection_absent = 0): 9-byte header, frame_length 11.
+    const LC_44K_STEREO_CRC_FRAME: [u8; 11] = [
+        0xff, 0xf0, 0x50, 0x80, 0x01, 0x7f, 0xfc, 0xc1, 0xc2, 0xb1, 0xb2,
+    ];
+
+    #[test]
+    fn sampling_frequency_table() {
+        assert_eq!(sample_rate_from_index(3), Some(48000));
+        assert_eq!(sample_rate_from_index(4), Some(44100));
+        assert_eq!(sample_rate_from_index(12), Some(7350));
+        assert_eq!(sample_rate_from_index(13), None);
+        assert_eq!(sample_rate_from_index(15), None);
+        assert_eq!(index_from_sample_rate(22050), Some(7));
+        assert_eq!(index_from_sample_rate(44000), None);
+    }
+
+    #[test]
+    fn adts_header_without_crc() {
+        let header = parse_adts_header(&LC_44K_STEREO_FRAME).unwrap();
+        assert_eq!(
+            header,
+            AdtsHeader {
+                object_type: 2,
+                sampling_frequency_index: 4,
+                sample_rate: 44100,
+                channel_configuration: 2,
+                frame_length: 10,
+                header_length: 7,
+                raw_data_blocks: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn adts_header_with_crc() {
+        let header = parse_adts_header(&LC_44K_STEREO_CRC_FRAME).unwrap();
+        assert_eq!((header.header_length, header.frame_length), (9, 11));
+        let frames: Vec<_> = adts_frames(&LC_44K_STEREO_CRC_FRAME)
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(frames, vec![(header, &[0xb1, 0xb2][..])]);
+    }
+
+    #[test]
+    fn adts_real_frames_several_per_buffer() {
+        let data = hex(&FFMPEG_ADTS_48K_STEREO);
+        let frames: Vec<_> = adts_frames(&data).collect::<Result<_>>().unwrap();
+        assert_eq!(frames.len(), 2);
+        for (header, payload) in &frames {
+            assert_eq!((header.object_type, header.sample_rate), (2, 48000));
+            assert_eq!(header.channel_configuration, 2);
+            assert_eq!(payload.len(), header.frame_length - 7);
+        }
+        assert_eq!(frames[0].0.frame_length, 93);
+        assert_eq!(frames[1].0.frame_length, 131);
+        assert_eq!(frames[0].1, &data[7..93]);
+        assert_eq!(
+            AudioSpecificConfig::from_adts(&frames[0].0).to_bytes(),
+            [0x11, 0x90]
+        );
+    }
+
+    #[test]
+    fn adts_mixed_crc_frames_in_one_buffer() {
+        let mut data = LC_44K_STEREO_FRAME.to_vec();
+        data.extend_from_slice(&LC_44K_STEREO_CRC_FRAME);
+        data.extend_from_slice(&LC_44K_STEREO_FRAME);
+        let payloads: Vec<&[u8]> = adts_frames(&data)
+            .map(|f| f.map(|(_, p)| p))
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(
+            payloads,
+            vec![&[0xa1, 0xa2, 0xa3][..], &[0xb1, 0xb2], &[0xa1, 0xa2, 0xa3]]
+        );
+    }
+
+    #[test]
+    fn adts_truncated_frame() {
+        // frame_length 371 with 120 bytes present.
+        let mut data = vec![0xff, 0xf1, 0x50, 0x80, 0x2e, 0x7f, 0xfc];
+        data.resize(120, 0x55);
+        let mut frames = adts_frames(&data);
+        let err = frames.next().unwrap().unwrap_err();
+        assert_eq!(
+            err,
+            Error::TruncatedAdts {
+                declared: 371,
+                available: 120
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "truncated ADTS frame: header says 371 bytes, 120 present"
+        );
+        assert!(frames.next().is_none());
+
+        // A complete frame followed by a cut-off one.
+        let mut data = LC_44K_STEREO_FRAME.to_vec();
+        data.extend_from_slice(&LC_44K_STEREO_FRAME[..8]);
+        let results: Vec<_> = adts_frames(&data).collect();
+        assert_eq!(results.len(), 2);
+        assert!(results[0].is_ok());
+        assert_eq!(
+            results[1],
+            Err(Error::TruncatedAdts {
+                declared: 10,
+                available: 8
+            })
+        );
+    }
+
+    #[test]
+    fn adts_header_errors() {
+        let mut bad = LC_44K_STEREO_FRAME;
+        bad[1] = 0xe1; // sync word broken
+        assert_eq!(parse_adts_header(&bad), Err(Error::NotAdts));
+        let mut bad = LC_44K_STEREO_FRAME;
+        bad[1] = 0xf3; // layer 1
+        assert_eq!(
+            parse_adts_header(&bad),
+            Err(Error::InvalidAdts("layer is not 0"))
+        );
+        let mut bad = LC_44K_STEREO_FRAME;
+        bad[2] = 0x7c; // sampling_frequency_index 15
+        assert!(matches!(
+            parse_adts_header(&bad),
+            Err(Error::InvalidAdts(_))
+        ));
+        let mut bad = LC_44K_STEREO_FRAME;
+        bad[4] = 0x00;
+        bad[5] = 0xdf; // frame_length 6 < 7
+        assert!(matches!(
+            parse_adts_header(&bad),
+            Err(Error::InvalidAdts(_))
+        ));
+        assert_eq!(
+            parse_adts_header(&LC_44K_STEREO_FRAME[..5]),
+            Err(Error::TruncatedAdtsHeader {
+                needed: 7,
+                available: 5
+            })
+        );
+        assert_eq!(
+            parse_adts_header(&LC_44K_STEREO_CRC_FRAME[..8]),
+            Err(Error::TruncatedAdtsHeader {
+                needed: 9,
+                available: 8
+            })
+        );
+        assert!(parse_adts_header(&[]).is_err());
+        assert_eq!(adts_frames(&[]).count(), 0);
+    }
+
+    #[test]
+    fn asc_simple_lc() {
+        let asc = AudioSpecificConfig::parse(&[0x12, 0x10]).unwrap();
+        assert_eq!(
+            (
+                asc.object_type,
+                asc.sampling_frequency_index,
+                asc.sample_rate,
+                asc.channel_configuration
+            ),
+            (2, 4, 44100, 2)
+        );
+        assert_eq!(asc.to_bytes(), [0x12, 0x10]);
+        assert_eq!(
+            AudioSpecificConfig::new(2, 44100, 2).to_bytes(),
+            [0x12, 0x10]
+        );
+        let header = parse_adts_header(&LC_44K_STEREO_FRAME).unwrap();
+        assert_eq!(
+            AudioSpecificConfig::from_adts(&header).to_bytes(),
+            [0x12, 0x10]
+        );
+    }
+
+    #[test]
+    fn asc_sbr_signalling_passes_through() {
+        // Explicit hierarchical HE-AAC: SBR, 24 kHz core, stereo, extension 48 kHz, then LC.
+        let explicit = [0x2b, 0x11, 0x88];
+        let asc = AudioSpecificConfig::parse(&explicit).unwrap();
+        assert_eq!(
+            (asc.object_type, asc.sample_rate, asc.channel_configuration),
+            (5, 24000, 2)
+        );
+        assert_eq!(asc.to_bytes(), explicit);
+        // Backward-compatible signalling: LC config (24 kHz core) plus sync extension 0x2b7
+        // announcing SBR at 48 kHz.
+        let implicit = [0x13, 0x10, 0x56, 0xe5, 0x98];
+        let asc = AudioSpecificConfig::parse(&implicit).unwrap();
+        assert_eq!((asc.object_type, asc.sample_rate), (2, 24000));
+        assert_eq!(asc.to_bytes(), implicit);
+        // Modified fields are re-encoded instead.
+        let mut changed = asc.clone();
+        changed.channel_configuration = 1;
+        assert_eq!(changed.to_bytes(), [0x13, 0x08]);
+    }
+
+    #[test]
+    fn asc_escape_forms() {
+        // Object type 42 via the escape (31, then 6 bits), 48 kHz, stereo.
+        let built = AudioSpecificConfig::new(42, 48000, 2);
+        assert_eq!(built.to_bytes(), [0xf9, 0x46, 0x40]);
+        let parsed = AudioSpecificConfig::parse(&[0xf9, 0x46, 0x40]).unwrap();
+        assert_eq!(
+            (
+                parsed.object_type,
+                parsed.sample_rate,
+                parsed.channel_configuration
+            ),
+            (42, 48000, 2)
+        );
+        // Explicit 24-bit sample rate (index 15).
+        let built = AudioSpecificConfig::new(2, 12345, 1);
+        assert_eq!(built.sampling_frequency_index, 15);
+        let bytes = built.to_bytes();
+        assert_eq!(bytes, [0x17, 0x80, 0x18, 0x1c, 0x88]);
+        let parsed = AudioSpecificConfig::parse(&bytes).unwrap();
+        assert_eq!(
+            (
+                parsed.object_type,
+                parsed.sampling_frequency_index,
+                parsed.sample_rate,
+                parsed.channel_configuration
+            ),
+            (2, 15, 12345, 1)
+        );
+        assert_eq!(parsed.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn asc_errors() {
+        for bad in [
+            &[][..],
+            &[0x12],             // ends inside the channel configuration
+            &[0x00, 0x10],       // object type 0
+            &[0x16, 0x90],       // sampling frequency index 13 (reserved)
+            &[0x17, 0x80, 0x00], // explicit rate cut off
+            &[0xf9],             // escaped object type cut off
+        ] {
+            assert!(
+                matches!(
+                    AudioSpecificConfig::parse(bad),
+                    Err(Error::InvalidAudioSpecificConfig(_))
+                ),
+                "{bad:02x?}"
+            );
+        }
+    }
+}
