@@ -10,6 +10,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod convert;
 mod imp;
 mod queue;
 mod timeline;

@@ -1,0 +1,554 @@
+//! Per-track conversion state, free of GStreamer: which sequence header (avcC / ASC) is current,
+//! what an access unit becomes on the wire, and when a stream cannot be sent at all.
+//!
+//! The byte-level work is done by [`crate::codec`]; this module only keeps the state across
+//! buffers (current parameter sets, whether a keyframe was seen) and decides.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::codec::{self, aac, h264};
+
+/// How H.264 arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum H264Input {
+    /// `stream-format=avc`: length-prefixed NAL units, avcC in `codec_data`.
+    Avc,
+    /// `stream-format=byte-stream`: Annex-B start codes, parameter sets in-band.
+    ByteStream,
+}
+
+/// What an access unit becomes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum VideoBody {
+    /// The input buffer is sent unchanged (zero-copy path of AVC input).
+    AsIs,
+    /// A converted copy (Annex-B input, or AVC input with AUD/filler NAL units removed).
+    Converted(Vec<u8>),
+}
+
+/// One access unit ready for the queue.
+#[derive(Debug)]
+pub struct VideoAu {
+    /// Seekable frame.
+    pub keyframe: bool,
+    /// No other frame references it (every slice has `nal_ref_idc == 0`): may be dropped under
+    /// congestion.
+    pub disposable: bool,
+    /// The avcC that decodes this frame (the sequence header; a new `Arc` whenever it changed).
+    pub config: Arc<[u8]>,
+    /// The NAL units to send.
+    pub body: VideoBody,
+    /// AUD/filler NAL units removed from this access unit.
+    pub dropped_nals: usize,
+}
+
+/// Result of [`H264State::process`].
+#[derive(Debug)]
+pub enum VideoOutcome {
+    /// Send this.
+    Frame(VideoAu),
+    /// A delta frame before the first keyframe: a decoder cannot use it, so it is not sent.
+    BeforeKeyframe,
+}
+
+/// Conversion state of the H.264 track.
+#[derive(Debug)]
+pub struct H264State {
+    input: H264Input,
+    /// NAL length size of AVC input (from the avcC).
+    length_size: usize,
+    config: Option<Arc<[u8]>>,
+    /// Parameter sets the current config was built from (byte-stream input).
+    sps: Vec<Vec<u8>>,
+    pps: Vec<Vec<u8>>,
+    seen_keyframe: bool,
+    /// Set when the config changed; the SPS of the new config should be parsed for metadata.
+    config_changed: bool,
+}
+
+impl H264State {
+    /// State for `input`; `codec_data` is the avcC of AVC input (used as given).
+    pub fn new(input: H264Input, codec_data: Option<&[u8]>) -> Result<Self, codec::Error> {
+        let mut s = H264State {
+            input,
+            length_size: 4,
+            config: None,
+            sps: Vec::new(),
+            pps: Vec::new(),
+            seen_keyframe: false,
+            config_changed: false,
+        };
+        s.set_caps(input, codec_data)?;
+        Ok(s)
+    }
+
+    /// New caps on the same track (H.264 to H.264): keeps the current config unless the caps
+    /// bring another one.
+    pub fn set_caps(
+        &mut self,
+        input: H264Input,
+        codec_data: Option<&[u8]>,
+    ) -> Result<(), codec::Error> {
+        self.input = input;
+        match (input, codec_data) {
+            (H264Input::Avc, Some(cd)) => {
+                let rec = h264::AvcDecoderConfigurationRecord::parse(cd)?;
+                self.length_size = rec.length_size();
+                if self.config.as_deref() != Some(cd) {
+                    self.config = Some(Arc::from(cd));
+                    self.config_changed = true;
+                }
+            }
+            (H264Input::Avc, None) => {
+                // Without codec_data, in-band SPS/PPS of the first keyframe build the avcC.
+                self.length_size = 4;
+            }
+            (H264Input::ByteStream, _) => {
+                // codec_data on byte-stream caps describes nothing we send (we always build the
+                // avcC from the in-band parameter sets with 4-byte lengths).
+                self.length_size = 4;
+            }
+        }
+        Ok(())
+    }
+
+    /// The current sequence header, if known.
+    pub fn config(&self) -> Option<&Arc<[u8]>> {
+        self.config.as_ref()
+    }
+
+    /// Returns true once after the config changed (to refresh metadata from its SPS).
+    pub fn take_config_changed(&mut self) -> bool {
+        std::mem::take(&mut self.config_changed)
+    }
+
+    /// Converts one access unit. `delta_unit` is the buffer's DELTA_UNIT flag.
+    pub fn process(&mut self, data: &[u8], delta_unit: bool) -> Result<VideoOutcome, codec::Error> {
+        let (info, body) = match self.input {
+            H264Input::ByteStream => {
+                let mut out = Vec::with_capacity(data.len() + 16);
+                let info = h264::annexb_to_avcc(data, &mut out)?;
+                (info, VideoBody::Converted(out))
+            }
+            H264Input::Avc => {
+                let info = h264::avcc_info(data, self.length_size)?;
+                if info.dropped_nals > 0 {
+                    let mut out = Vec::with_capacity(data.len());
+                    h264::avcc_filter(data, self.length_size, &mut out)?;
+                    (info, VideoBody::Converted(out))
+                } else {
+                    (info, VideoBody::AsIs)
+                }
+            }
+        };
+        let keyframe = match self.input {
+            // Annex-B: only an IDR makes a frame seekable (parsers may not flag delta units).
+            H264Input::ByteStream => info.keyframe,
+            H264Input::Avc => !delta_unit,
+        };
+
+        if !info.sps.is_empty() || !info.pps.is_empty() {
+            self.update_parameter_sets(&info.sps, &info.pps)?;
+        }
+        if !self.seen_keyframe {
+            if !keyframe {
+                return Ok(VideoOutcome::BeforeKeyframe);
+            }
+            if self.config.is_none() {
+                return Err(if self.sps.is_empty() {
+                    codec::Error::MissingSps
+                } else {
+                    codec::Error::MissingPps
+                });
+            }
+            self.seen_keyframe = true;
+        }
+        let Some(config) = self.config.clone() else {
+            // Unreachable: seen_keyframe implies a config; report rather than panic.
+            return Err(codec::Error::MissingSps);
+        };
+        let payload = match &body {
+            VideoBody::AsIs => data,
+            VideoBody::Converted(v) => v.as_slice(),
+        };
+        let length_size = match body {
+            VideoBody::AsIs => self.length_size,
+            VideoBody::Converted(_) => match self.input {
+                H264Input::ByteStream => 4,
+                H264Input::Avc => self.length_size,
+            },
+        };
+        let disposable = is_disposable(payload, length_size);
+        Ok(VideoOutcome::Frame(VideoAu {
+            keyframe,
+            disposable,
+            config,
+            body,
+            dropped_nals: info.dropped_nals,
+        }))
+    }
+
+    /// Byte-stream (and AVC without codec_data): in-band parameter sets replace the current ones
+    /// and a new avcC is built when they differ (e.g. a resolution change).
+    fn update_parameter_sets(
+        &mut self,
+        sps: &[Vec<u8>],
+        pps: &[Vec<u8>],
+    ) -> Result<(), codec::Error> {
+        let avc_with_codec_data = self.input == H264Input::Avc && self.config.is_some();
+        if avc_with_codec_data {
+            // codec_data is authoritative for AVC input; in-band repeats are left in the frame.
+            return Ok(());
+        }
+        let mut changed = false;
+        if !sps.is_empty() && self.sps.as_slice() != sps {
+            self.sps = sps.to_vec();
+            changed = true;
+        }
+        if !pps.is_empty() && self.pps.as_slice() != pps {
+            self.pps = pps.to_vec();
+            changed = true;
+        }
+        if !changed || self.sps.is_empty() || self.pps.is_empty() {
+            return Ok(());
+        }
+        let rec = h264::AvcDecoderConfigurationRecord::from_parameter_sets(&self.sps, &self.pps)?;
+        let bytes = rec.to_bytes();
+        if self.config.as_deref() != Some(bytes.as_slice()) {
+            self.config = Some(Arc::from(bytes));
+            self.config_changed = true;
+        }
+        Ok(())
+    }
+
+    /// The parsed first SPS of the current config (for width/height/framerate in metadata).
+    pub fn sps_info(&self) -> Option<h264::SpsInfo> {
+        let cfg = self.config.as_deref()?;
+        let rec = h264::AvcDecoderConfigurationRecord::parse(cfg).ok()?;
+        h264::parse_sps(rec.sps.first()?).ok()
+    }
+}
+
+/// True when every slice NAL unit of the access unit has `nal_ref_idc == 0` (nothing references
+/// the frame). Access units without slices are not disposable.
+pub fn is_disposable(avcc: &[u8], length_size: usize) -> bool {
+    let mut any_slice = false;
+    for nal in h264::avcc_nals(avcc, length_size) {
+        let Ok(nal) = nal else { return false };
+        let Some(&first) = nal.first() else { continue };
+        let nal_type = first & 0x1f;
+        if (h264::NAL_SLICE..=h264::NAL_IDR).contains(&nal_type) {
+            any_slice = true;
+            if (first >> 5) & 0x3 != 0 {
+                return false;
+            }
+        }
+    }
+    any_slice
+}
+
+/// How AAC arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AacInput {
+    /// `stream-format=raw`: one raw frame per buffer, ASC in `codec_data`.
+    Raw,
+    /// `stream-format=adts`: one or more ADTS frames per buffer.
+    Adts,
+}
+
+/// One raw AAC frame found in a buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AacFrame {
+    /// Bytes of the raw frame within the buffer.
+    pub range: Range<usize>,
+    /// The ASC that decodes it.
+    pub config: Arc<[u8]>,
+    /// Sample rate (for the timestamps of later frames in the same buffer).
+    pub sample_rate: u32,
+}
+
+/// Conversion state of the AAC track.
+#[derive(Debug)]
+pub struct AacState {
+    input: AacInput,
+    config: Option<Arc<[u8]>>,
+    asc: Option<aac::AudioSpecificConfig>,
+}
+
+/// Samples per AAC frame (AAC-LC; HE-AAC's core frames also carry 1024 samples at the core rate).
+pub const AAC_FRAME_SAMPLES: u64 = 1024;
+
+impl AacState {
+    /// State for `input`; `codec_data` is the ASC of raw input (used as given).
+    pub fn new(input: AacInput, codec_data: Option<&[u8]>) -> Result<Self, codec::Error> {
+        let mut s = AacState {
+            input,
+            config: None,
+            asc: None,
+        };
+        s.set_caps(input, codec_data)?;
+        Ok(s)
+    }
+
+    /// New caps on the same track.
+    pub fn set_caps(
+        &mut self,
+        input: AacInput,
+        codec_data: Option<&[u8]>,
+    ) -> Result<(), codec::Error> {
+        self.input = input;
+        if let (AacInput::Raw, Some(cd)) = (input, codec_data) {
+            let asc = aac::AudioSpecificConfig::parse(cd)?;
+            if self.config.as_deref() != Some(cd) {
+                self.config = Some(Arc::from(cd));
+            }
+            self.asc = Some(asc);
+        }
+        Ok(())
+    }
+
+    /// The parsed current ASC (rate and channels for metadata).
+    pub fn asc(&self) -> Option<&aac::AudioSpecificConfig> {
+        self.asc.as_ref()
+    }
+
+    /// True when raw input has no ASC: such a stream cannot be sent.
+    pub fn missing_config(&self) -> bool {
+        self.input == AacInput::Raw && self.config.is_none()
+    }
+
+    /// Splits a buffer into raw AAC frames.
+    pub fn process(&mut self, data: &[u8]) -> Result<Vec<AacFrame>, codec::Error> {
+        match self.input {
+            AacInput::Raw => {
+                let (Some(config), Some(asc)) = (self.config.clone(), self.asc.as_ref()) else {
+                    return Err(codec::Error::InvalidAudioSpecificConfig(
+                        "raw AAC without codec_data (AudioSpecificConfig) in the caps",
+                    ));
+                };
+                Ok(vec![AacFrame {
+                    range: 0..data.len(),
+                    config,
+                    sample_rate: asc.sample_rate,
+                }])
+            }
+            AacInput::Adts => {
+                let mut frames = Vec::new();
+                let base = data.as_ptr() as usize;
+                for f in aac::adts_frames(data) {
+                    let (header, payload) = f?;
+                    if header.raw_data_blocks > 1 {
+                        return Err(codec::Error::InvalidAudioSpecificConfig(
+                            "ADTS frames with several raw data blocks cannot be sent over RTMP",
+                        ));
+                    }
+                    let asc = aac::AudioSpecificConfig::from_adts(&header);
+                    if self.asc.as_ref() != Some(&asc) || self.config.is_none() {
+                        self.config = Some(Arc::from(asc.to_bytes()));
+                        self.asc = Some(asc);
+                    }
+                    let start = payload.as_ptr() as usize - base;
+                    frames.push(AacFrame {
+                        range: start..start + payload.len(),
+                        config: self.config.clone().unwrap_or_else(|| Arc::from(Vec::new())),
+                        sample_rate: header.sample_rate,
+                    });
+                }
+                Ok(frames)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Baseline 320x240 SPS/PPS produced by x264.
+    const SPS: &[u8] = &[
+        0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
+        0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
+    ];
+    const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
+    // 640x480 variant: same SPS bytes with other dimensions are hard to hand-craft; any change of
+    // the bytes counts as a new config for the state machine.
+    const SPS2: &[u8] = &[
+        0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x3d, 0xb0, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01,
+        0x00, 0x00, 0x03, 0x00, 0x32, 0x0f, 0x16, 0x2e, 0x48,
+    ];
+
+    fn annexb(nals: &[&[u8]]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for n in nals {
+            v.extend_from_slice(&[0, 0, 0, 1]);
+            v.extend_from_slice(n);
+        }
+        v
+    }
+
+    fn avcc(nals: &[&[u8]]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for n in nals {
+            v.extend_from_slice(&(n.len() as u32).to_be_bytes());
+            v.extend_from_slice(n);
+        }
+        v
+    }
+
+    const IDR: &[u8] = &[0x65, 0x88, 0x84, 0x00, 0x33];
+    const P_REF: &[u8] = &[0x41, 0x9a, 0x02, 0x03];
+    const B_NONREF: &[u8] = &[0x01, 0x9e, 0x04, 0x05];
+    const AUD: &[u8] = &[0x09, 0xf0];
+
+    #[test]
+    fn byte_stream_builds_config_drops_aud_and_flags_frames() {
+        let mut s = H264State::new(H264Input::ByteStream, None).unwrap();
+        // A P frame before the first keyframe is not sent.
+        assert!(matches!(
+            s.process(&annexb(&[AUD, P_REF]), true).unwrap(),
+            VideoOutcome::BeforeKeyframe
+        ));
+        let VideoOutcome::Frame(f) = s.process(&annexb(&[AUD, SPS, PPS, IDR]), false).unwrap()
+        else {
+            panic!()
+        };
+        assert!(f.keyframe && !f.disposable);
+        assert_eq!(f.dropped_nals, 1);
+        assert_eq!(f.body, VideoBody::Converted(avcc(&[SPS, PPS, IDR])));
+        let rec = h264::AvcDecoderConfigurationRecord::parse(&f.config).unwrap();
+        assert_eq!(rec.sps, vec![SPS.to_vec()]);
+        assert_eq!(rec.length_size(), 4);
+        assert!(s.take_config_changed());
+        assert!(!s.take_config_changed());
+        let first_cfg = f.config.clone();
+
+        let VideoOutcome::Frame(f) = s.process(&annexb(&[B_NONREF]), true).unwrap() else {
+            panic!()
+        };
+        assert!(!f.keyframe && f.disposable);
+        assert!(Arc::ptr_eq(&f.config, &first_cfg));
+        // Repeated identical parameter sets keep the same config.
+        let VideoOutcome::Frame(f) = s.process(&annexb(&[SPS, PPS, IDR]), false).unwrap() else {
+            panic!()
+        };
+        assert!(Arc::ptr_eq(&f.config, &first_cfg));
+        // New SPS: new config, from this frame on.
+        let VideoOutcome::Frame(f) = s.process(&annexb(&[SPS2, PPS, IDR]), false).unwrap() else {
+            panic!()
+        };
+        assert!(!Arc::ptr_eq(&f.config, &first_cfg));
+        assert!(s.take_config_changed());
+        let rec = h264::AvcDecoderConfigurationRecord::parse(&f.config).unwrap();
+        assert_eq!(rec.sps, vec![SPS2.to_vec()]);
+    }
+
+    #[test]
+    fn byte_stream_keyframe_without_parameter_sets_is_an_error() {
+        let mut s = H264State::new(H264Input::ByteStream, None).unwrap();
+        let e = s.process(&annexb(&[IDR]), false).unwrap_err();
+        assert_eq!(e, codec::Error::MissingSps);
+        let mut s = H264State::new(H264Input::ByteStream, None).unwrap();
+        let e = s.process(&annexb(&[SPS, IDR]), false).unwrap_err();
+        assert_eq!(e, codec::Error::MissingPps);
+        assert!(e.to_string().contains("no PPS before its first keyframe"));
+        // Garbage is an error too, never a panic.
+        let mut s = H264State::new(H264Input::ByteStream, None).unwrap();
+        assert!(s.process(&[1, 2, 3, 4, 5], false).is_err());
+    }
+
+    #[test]
+    fn avc_input_is_zero_copy_and_uses_codec_data() {
+        let rec = h264::AvcDecoderConfigurationRecord::from_parameter_sets(
+            &[SPS.to_vec()],
+            &[PPS.to_vec()],
+        )
+        .unwrap();
+        let cd = rec.to_bytes();
+        let mut s = H264State::new(H264Input::Avc, Some(&cd)).unwrap();
+        assert_eq!(s.config().map(|c| c.to_vec()), Some(cd.clone()));
+        let VideoOutcome::Frame(f) = s.process(&avcc(&[IDR]), false).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.body, VideoBody::AsIs);
+        assert!(f.keyframe);
+        assert_eq!(&*f.config, cd.as_slice());
+        // An AUD forces a filtered copy.
+        let VideoOutcome::Frame(f) = s.process(&avcc(&[AUD, B_NONREF]), true).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.body, VideoBody::Converted(avcc(&[B_NONREF])));
+        assert!(!f.keyframe && f.disposable);
+        // Truncated NAL: error, not panic.
+        let mut bad = avcc(&[P_REF]);
+        bad[3] = 50;
+        assert!(matches!(
+            s.process(&bad, true),
+            Err(codec::Error::TruncatedNal { .. })
+        ));
+        // Same codec_data again: no change; other codec_data: changed.
+        s.set_caps(H264Input::Avc, Some(&cd)).unwrap();
+        assert!(s.take_config_changed()); // from new()
+        s.set_caps(H264Input::Avc, Some(&cd)).unwrap();
+        assert!(!s.take_config_changed());
+        assert!(H264State::new(H264Input::Avc, Some(&[1, 2])).is_err());
+    }
+
+    #[test]
+    fn disposable_detection() {
+        assert!(is_disposable(&avcc(&[B_NONREF]), 4));
+        assert!(!is_disposable(&avcc(&[B_NONREF, P_REF]), 4));
+        assert!(!is_disposable(&avcc(&[SPS]), 4));
+        assert!(!is_disposable(&[0, 0, 0, 9, 1], 4));
+    }
+
+    fn adts_frame(payload: &[u8], rate_idx: u8, channels: u8) -> Vec<u8> {
+        let len = payload.len() + 7;
+        let mut h = vec![
+            0xff,
+            0xf1,
+            (1 << 6) | (rate_idx << 2) | (channels >> 2),
+            ((channels & 3) << 6) | ((len >> 11) as u8 & 0x3),
+            (len >> 3) as u8,
+            (((len & 7) as u8) << 5) | 0x1f,
+            0xfc,
+        ];
+        h.extend_from_slice(payload);
+        h
+    }
+
+    #[test]
+    fn adts_frames_become_raw_with_derived_asc() {
+        let mut s = AacState::new(AacInput::Adts, None).unwrap();
+        let mut buf = adts_frame(&[1, 2, 3], 4, 2);
+        buf.extend(adts_frame(&[4, 5], 4, 2));
+        let frames = s.process(&buf).unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(&buf[frames[0].range.clone()], &[1, 2, 3]);
+        assert_eq!(&buf[frames[1].range.clone()], &[4, 5]);
+        assert_eq!(frames[0].sample_rate, 44100);
+        // AAC-LC 44.1 kHz stereo.
+        assert_eq!(&*frames[0].config, &[0x12, 0x10]);
+        assert!(Arc::ptr_eq(&frames[0].config, &frames[1].config));
+        // Rate change: new config.
+        let f2 = s.process(&adts_frame(&[9], 3, 2)).unwrap();
+        assert_eq!(f2[0].sample_rate, 48000);
+        assert!(!Arc::ptr_eq(&f2[0].config, &frames[0].config));
+        // Garbage: error.
+        assert!(s.process(&[0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn raw_aac_needs_codec_data() {
+        let mut s = AacState::new(AacInput::Raw, None).unwrap();
+        assert!(s.missing_config());
+        assert!(s.process(&[1, 2, 3]).is_err());
+        let mut s = AacState::new(AacInput::Raw, Some(&[0x11, 0x90])).unwrap();
+        assert!(!s.missing_config());
+        let f = s.process(&[1, 2, 3]).unwrap();
+        assert_eq!(f[0].range, 0..3);
+        assert_eq!(f[0].sample_rate, 48000);
+        assert_eq!(&*f[0].config, &[0x11, 0x90]);
+        assert!(AacState::new(AacInput::Raw, Some(&[])).is_err());
+    }
+}
