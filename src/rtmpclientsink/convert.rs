@@ -114,6 +114,7 @@ impl H264State {
     }
 
     /// The current sequence header, if known.
+    #[cfg(test)]
     pub fn config(&self) -> Option<&Arc<[u8]>> {
         self.config.as_ref()
     }

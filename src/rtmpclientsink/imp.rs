@@ -1,10 +1,34 @@
-//! GObject/GStreamer glue of `rtmpclientsink`.
+//! GObject/GStreamer glue of `rtmpclientsink`: settings and properties, the `sink` pad (through
+//! `GstBaseSink`), the `audio` request pad (own chain/event functions), buffer → frame mapping,
+//! EOS handling, and the lifecycle of the session thread.
+//!
+//! Synchronisation: with `sync=true` (the default) the `sink` pad's buffers are synchronised to
+//! the clock by `GstBaseSink` before `render()`; audio on the `audio` request pad is not
+//! synchronised by itself but leaves the interleaving queue only together with video of the
+//! same time, so it is paced by the video. With `sync=false` everything goes out as fast as the
+//! network takes it. `async` keeps the `GstBaseSink` default (true): going to PAUSED waits for
+//! the first `sink` buffer (preroll), which is queued and sent once connected.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use gst::glib;
+use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
+
+use crate::codec;
+use crate::rtmp::session::{DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, StopCommands};
+use crate::rtmp::url::{RtmpUrl, redact_location};
+
+use super::convert::{AAC_FRAME_SAMPLES, AacState, H264State, VideoBody, VideoOutcome};
+use super::format::{AudioMeta, MediaFormat, VideoMeta, bitrate_kbps_from_tags};
+use super::frame::{Frame, FrameData};
+use super::queue::{DEFAULT_MAX_INTERLEAVE_MS, QueueConfig, Track};
+use super::session::{self, AUDIO_PAD, Phase, SINK_PAD, SessionSettings, Shared};
+use super::timeline::{DEFAULT_REORDER_WINDOW, DtsDeriver, ns_to_ms};
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -14,8 +38,759 @@ pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
+/// `publish` type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[enum_type(name = "GstRtmpClientPublishType")]
+pub enum PublishType {
+    /// Live stream, not recorded by the server.
+    #[default]
+    #[enum_value(name = "Live: live stream, not recorded", nick = "live")]
+    Live,
+    /// The server records the stream into a new file.
+    #[enum_value(name = "Record: the server records into a new file", nick = "record")]
+    Record,
+    /// The server appends to an existing recording.
+    #[enum_value(
+        name = "Append: the server appends to an existing recording",
+        nick = "append"
+    )]
+    Append,
+}
+
+impl PublishType {
+    fn as_str(self) -> &'static str {
+        match self {
+            PublishType::Live => "live",
+            PublishType::Record => "record",
+            PublishType::Append => "append",
+        }
+    }
+}
+
+/// Commands sent when the publish ends.
+#[glib::flags(name = "GstRtmpClientStopCommands")]
+pub enum StopCommandsFlags {
+    /// `FCUnpublish(stream)`.
+    #[flags_value(name = "FCUnpublish", nick = "fcunpublish")]
+    FCUNPUBLISH = 0b001,
+    /// `closeStream`.
+    #[flags_value(name = "closeStream", nick = "closestream")]
+    CLOSESTREAM = 0b010,
+    /// `deleteStream(stream_id)`.
+    #[flags_value(name = "deleteStream", nick = "deletestream")]
+    DELETESTREAM = 0b100,
+}
+
+const DEFAULT_LOCATION: Option<String> = None;
+const DEFAULT_PUBLISH_TYPE: PublishType = PublishType::Live;
+const DEFAULT_TIMEOUT: u32 = 10;
+const DEFAULT_CHUNK_SIZE: u32 = DEFAULT_OUT_CHUNK_SIZE;
+const MIN_CHUNK_SIZE: u32 = 128;
+const MAX_CHUNK_SIZE: u32 = 0x7FFF_FFFF;
+const DEFAULT_ASYNC_CONNECT: bool = true;
+const DEFAULT_STOP_COMMANDS: StopCommandsFlags =
+    StopCommandsFlags::FCUNPUBLISH.union(StopCommandsFlags::DELETESTREAM);
+/// Bad input buffers in a row after which the stream is considered not to be H.264/AAC at all.
+const MAX_CONSECUTIVE_BAD_BUFFERS: u32 = 25;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    location: Option<String>,
+    publish_type: PublishType,
+    timeout: u32,
+    chunk_size: u32,
+    flash_version: String,
+    async_connect: bool,
+    stop_commands: StopCommandsFlags,
+    max_interleave_ms: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            location: DEFAULT_LOCATION,
+            publish_type: DEFAULT_PUBLISH_TYPE,
+            timeout: DEFAULT_TIMEOUT,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            flash_version: DEFAULT_FLASH_VERSION.to_string(),
+            async_connect: DEFAULT_ASYNC_CONNECT,
+            stop_commands: DEFAULT_STOP_COMMANDS,
+            max_interleave_ms: DEFAULT_MAX_INTERLEAVE_MS,
+        }
+    }
+}
+
+/// Conversion state of a track.
+#[derive(Debug)]
+enum Conv {
+    H264(H264State),
+    Aac(AacState),
+}
+
+/// A video frame held by the DTS deriver.
+#[derive(Debug)]
+struct Pending {
+    frame: Frame,
+}
+
+/// Per-pad input state (lives in the pad's streaming thread).
+#[derive(Debug)]
+struct Input {
+    track: Track,
+    conv: Conv,
+    segment: gst::FormattedSegment<gst::ClockTime>,
+    /// Present once a video buffer without DTS was seen (matroskademux B-frame streams).
+    deriver: Option<DtsDeriver<Pending>>,
+    last_dts_ns: Option<i64>,
+    /// Any frame queued (a codec switch is no longer possible).
+    started: bool,
+    bad_in_a_row: u32,
+    bad_total: u64,
+    dropped_before_key: u64,
+}
+
+impl Input {
+    fn new(track: Track, conv: Conv) -> Self {
+        Input {
+            track,
+            conv,
+            segment: gst::FormattedSegment::new(),
+            deriver: None,
+            last_dts_ns: None,
+            started: false,
+            bad_in_a_row: 0,
+            bad_total: 0,
+            dropped_before_key: 0,
+        }
+    }
+}
+
 #[derive(Default)]
-pub struct RtmpClientSink {}
+pub struct RtmpClientSink {
+    settings: Mutex<Settings>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    sink_in: Mutex<Option<Input>>,
+    /// Segment of the sink pad, kept from the SEGMENT event until caps create the input.
+    sink_segment: Mutex<gst::FormattedSegment<gst::ClockTime>>,
+    audio_pad: Mutex<Option<gst::Pad>>,
+    audio_in: Mutex<Option<Input>>,
+    audio_segment: Mutex<gst::FormattedSegment<gst::ClockTime>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn running_time_ns(
+    segment: &gst::FormattedSegment<gst::ClockTime>,
+    ts: Option<gst::ClockTime>,
+) -> Option<i64> {
+    let ts = ts?;
+    match segment.to_running_time_full(ts)? {
+        gst::Signed::Positive(t) => i64::try_from(t.nseconds()).ok(),
+        gst::Signed::Negative(t) => i64::try_from(t.nseconds()).ok().map(|v| -v),
+    }
+}
+
+impl RtmpClientSink {
+    fn set_location(&self, location: Option<&str>) -> Result<(), glib::Error> {
+        let state = self.obj().current_state();
+        if state > gst::State::Ready {
+            return Err(glib::Error::new(
+                gst::URIError::BadState,
+                "The location can only be changed in the NULL or READY state",
+            ));
+        }
+        let mut settings = lock(&self.settings);
+        let Some(location) = location.filter(|l| !l.is_empty()) else {
+            settings.location = None;
+            return Ok(());
+        };
+        if let Err(e) = RtmpUrl::parse(location) {
+            return Err(glib::Error::new(gst::URIError::BadUri, &e.to_string()));
+        }
+        gst::debug!(
+            CAT,
+            imp = self,
+            "location set to {}",
+            redact_location(location)
+        );
+        settings.location = Some(location.to_string());
+        Ok(())
+    }
+
+    fn stop_commands(flags: StopCommandsFlags) -> StopCommands {
+        StopCommands {
+            fc_unpublish: flags.contains(StopCommandsFlags::FCUNPUBLISH),
+            close_stream: flags.contains(StopCommandsFlags::CLOSESTREAM),
+            delete_stream: flags.contains(StopCommandsFlags::DELETESTREAM),
+        }
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let g = self.shared.lock();
+        let mut s = g.stats.clone();
+        s.queue_depth_ms = u64::try_from(g.queue.depth_ms()).unwrap_or(0);
+        s.queue_bytes = g.queue.bytes() as u64;
+        s.late_frames = g.queue.late_frames();
+        drop(g);
+        s.bad_buffers = [&self.sink_in, &self.audio_in]
+            .iter()
+            .filter_map(|m| {
+                m.try_lock()
+                    .ok()
+                    .and_then(|i| i.as_ref().map(|i| i.bad_total))
+            })
+            .sum::<u64>()
+            .max(s.bad_buffers);
+        s.to_structure()
+    }
+
+    /// Builds the input state for new caps on a pad, or updates it; refuses codec switches.
+    fn apply_caps(
+        &self,
+        slot: &mut Option<Input>,
+        caps: &gst::CapsRef,
+        on_audio_pad: bool,
+    ) -> Result<(), gst::ErrorMessage> {
+        let format = MediaFormat::from_caps(caps)
+            .map_err(|e| gst::error_msg!(gst::StreamError::Format, ("Unsupported caps: {}", e)))?;
+        let track = if format.is_video() {
+            Track::Video
+        } else {
+            Track::Audio
+        };
+        if !on_audio_pad && track == Track::Audio && lock(&self.audio_pad).is_some() {
+            return Err(gst::error_msg!(
+                gst::StreamError::Format,
+                ("The sink pad got audio caps while the audio request pad carries the audio; link video to the sink pad")
+            ));
+        }
+        if let Some(input) = slot.as_mut()
+            && input.track != track
+        {
+            if input.started {
+                return Err(gst::error_msg!(
+                    gst::StreamError::Format,
+                    (
+                        "Cannot switch from {} to {} in the middle of an RTMP publish",
+                        match input.track {
+                            Track::Video => "H.264",
+                            Track::Audio => "AAC",
+                        },
+                        format.codec_name()
+                    )
+                ));
+            }
+            *slot = None;
+        }
+        let codec_err = |e: codec::Error| {
+            gst::error_msg!(
+                gst::StreamError::Format,
+                ("Invalid codec_data in the caps: {}", e)
+            )
+        };
+        match (&format, slot.as_mut()) {
+            (
+                MediaFormat::H264 {
+                    input, codec_data, ..
+                },
+                Some(Input {
+                    conv: Conv::H264(h),
+                    ..
+                }),
+            ) => h
+                .set_caps(*input, codec_data.as_deref())
+                .map_err(codec_err)?,
+            (
+                MediaFormat::Aac {
+                    input, codec_data, ..
+                },
+                Some(Input {
+                    conv: Conv::Aac(a), ..
+                }),
+            ) => a
+                .set_caps(*input, codec_data.as_deref())
+                .map_err(codec_err)?,
+            (
+                MediaFormat::H264 {
+                    input, codec_data, ..
+                },
+                _,
+            ) => {
+                let h = H264State::new(*input, codec_data.as_deref()).map_err(codec_err)?;
+                *slot = Some(Input::new(Track::Video, Conv::H264(h)));
+            }
+            (
+                MediaFormat::Aac {
+                    input, codec_data, ..
+                },
+                _,
+            ) => {
+                let a = AacState::new(*input, codec_data.as_deref()).map_err(codec_err)?;
+                *slot = Some(Input::new(Track::Audio, Conv::Aac(a)));
+            }
+        }
+        {
+            let mut g = self.shared.lock();
+            g.queue.activate(track);
+            self.shared.cond.notify_all();
+        }
+        // Metadata from the caps (SPS/ASC refine it when the first frames arrive).
+        match format {
+            MediaFormat::H264 {
+                width,
+                height,
+                framerate,
+                ..
+            } => self.shared.update_meta(|m| {
+                let v = m.video.get_or_insert_with(VideoMeta::default);
+                v.width = width.or(v.width);
+                v.height = height.or(v.height);
+                v.framerate = framerate.or(v.framerate);
+            }),
+            MediaFormat::Aac { rate, channels, .. } => self.shared.update_meta(|m| {
+                let a = m.audio.get_or_insert_with(AudioMeta::default);
+                a.samplerate = rate.or(a.samplerate);
+                a.channels = channels.or(a.channels);
+            }),
+        }
+        Ok(())
+    }
+
+    fn apply_tags(&self, track: Track, tags: &gst::TagListRef) {
+        if let Some(kbps) = bitrate_kbps_from_tags(tags) {
+            self.shared.update_meta(|m| match track {
+                Track::Video => {
+                    m.video.get_or_insert_with(VideoMeta::default).datarate_kbps = Some(kbps)
+                }
+                Track::Audio => {
+                    m.audio.get_or_insert_with(AudioMeta::default).datarate_kbps = Some(kbps)
+                }
+            });
+        }
+    }
+
+    /// Converts one buffer and queues the resulting frames (blocking while the queue is full).
+    fn handle_buffer(
+        &self,
+        input: &mut Input,
+        buffer: &gst::Buffer,
+        pad: usize,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let pts = running_time_ns(&input.segment, buffer.pts());
+        let dts = running_time_ns(&input.segment, buffer.dts());
+        let delta = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let map = buffer.clone().into_mapped_buffer_readable().map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ("Failed to map buffer"));
+            gst::FlowError::Error
+        })?;
+        match &mut input.conv {
+            Conv::H264(h) => {
+                let outcome = h.process(map.as_slice(), delta);
+                let au = match outcome {
+                    Ok(VideoOutcome::Frame(au)) => au,
+                    Ok(VideoOutcome::BeforeKeyframe) => {
+                        input.dropped_before_key += 1;
+                        if input.dropped_before_key == 1
+                            || input.dropped_before_key.is_multiple_of(100)
+                        {
+                            gst::warning!(
+                                CAT,
+                                imp = self,
+                                "dropping H.264 frame before the first keyframe ({} so far)",
+                                input.dropped_before_key
+                            );
+                        }
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    Err(e) => return self.bad_buffer(input, e, pad),
+                };
+                input.bad_in_a_row = 0;
+                if au.dropped_nals > 0 {
+                    gst::trace!(
+                        CAT,
+                        imp = self,
+                        "dropped {} AUD/filler NAL units",
+                        au.dropped_nals
+                    );
+                }
+                if h.take_config_changed()
+                    && let Some(sps) = h.sps_info()
+                {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "H.264 config: {}x{} profile {} level {}",
+                        sps.width,
+                        sps.height,
+                        sps.profile_idc,
+                        sps.level_idc
+                    );
+                    self.shared.update_meta(|m| {
+                        let v = m.video.get_or_insert_with(VideoMeta::default);
+                        v.width = Some(sps.width);
+                        v.height = Some(sps.height);
+                        if v.framerate.is_none() {
+                            v.framerate = sps.frame_rate.map(|(n, d)| f64::from(n) / f64::from(d));
+                        }
+                    });
+                }
+                let len = map.as_slice().len();
+                let data = match au.body {
+                    VideoBody::AsIs => FrameData::Mapped {
+                        map: Arc::new(map),
+                        range: 0..len,
+                    },
+                    VideoBody::Converted(v) => FrameData::Owned(v),
+                };
+                let frame = Frame {
+                    track: Track::Video,
+                    dts_ms: 0,
+                    cts_ms: 0,
+                    keyframe: au.keyframe,
+                    disposable: au.disposable,
+                    config: au.config,
+                    data,
+                };
+                self.queue_video(input, frame, pts, dts, pad)
+            }
+            Conv::Aac(a) => {
+                let frames = match a.process(map.as_slice()) {
+                    Ok(f) => f,
+                    Err(e) => return self.bad_buffer(input, e, pad),
+                };
+                input.bad_in_a_row = 0;
+                let Some(base) = dts.or(pts).or(input.last_dts_ns) else {
+                    gst::warning!(CAT, imp = self, "dropping audio buffer without timestamp");
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                if let Some(asc) = a.asc() {
+                    let (rate, ch) = (asc.sample_rate, asc.channel_configuration);
+                    self.shared.update_meta(|m| {
+                        let am = m.audio.get_or_insert_with(AudioMeta::default);
+                        am.samplerate = Some(rate);
+                        if ch > 0 {
+                            am.channels = Some(u32::from(ch));
+                        }
+                    });
+                }
+                let map = Arc::new(map);
+                let mut res = Ok(gst::FlowSuccess::Ok);
+                for (i, f) in frames.into_iter().enumerate() {
+                    // Frames after the first of an ADTS buffer: 1024 samples each.
+                    let offset = if f.sample_rate > 0 {
+                        (i as u64 * AAC_FRAME_SAMPLES * 1_000_000_000 / u64::from(f.sample_rate))
+                            as i64
+                    } else {
+                        0
+                    };
+                    let dts_ns = base + offset;
+                    input.last_dts_ns = Some(dts_ns);
+                    let frame = Frame {
+                        track: Track::Audio,
+                        dts_ms: ns_to_ms(dts_ns),
+                        cts_ms: 0,
+                        keyframe: true,
+                        disposable: false,
+                        config: f.config,
+                        data: FrameData::Mapped {
+                            map: map.clone(),
+                            range: f.range,
+                        },
+                    };
+                    input.started = true;
+                    res = self.shared.push(frame, pad);
+                    if res.is_err() {
+                        break;
+                    }
+                }
+                res
+            }
+        }
+    }
+
+    /// Assigns DTS/CTS to a video frame (deriving DTS when the buffer has none) and queues it.
+    fn queue_video(
+        &self,
+        input: &mut Input,
+        mut frame: Frame,
+        pts: Option<i64>,
+        dts: Option<i64>,
+        pad: usize,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if input.deriver.is_none() && dts.is_none() && pts.is_some() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "video buffers carry no DTS: deriving DTS from PTS with a {} frame window",
+                DEFAULT_REORDER_WINDOW
+            );
+            input.deriver = Some(DtsDeriver::new(DEFAULT_REORDER_WINDOW));
+        }
+        if let Some(deriver) = input.deriver.as_mut() {
+            let Some(pts) = pts.or(dts).or(input.last_dts_ns) else {
+                gst::warning!(CAT, imp = self, "dropping video buffer without timestamp");
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            let Some(d) = deriver.push(pts, Pending { frame }) else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            return self.push_derived(input, d, pad);
+        }
+        let Some(dts_ns) = dts.or(pts).or(input.last_dts_ns) else {
+            gst::warning!(CAT, imp = self, "dropping video buffer without timestamp");
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let pts_ns = pts.unwrap_or(dts_ns);
+        input.last_dts_ns = Some(dts_ns);
+        frame.dts_ms = ns_to_ms(dts_ns);
+        frame.cts_ms = ns_to_ms(pts_ns) - frame.dts_ms;
+        input.started = true;
+        self.shared.push(frame, pad)
+    }
+
+    fn push_derived(
+        &self,
+        input: &mut Input,
+        d: super::timeline::Derived<Pending>,
+        pad: usize,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if d.impossible {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "no valid DTS for frame with PTS {} ns (reordered deeper than {} frames); using {}",
+                d.pts,
+                DEFAULT_REORDER_WINDOW,
+                d.dts
+            );
+        }
+        let mut frame = d.item.frame;
+        input.last_dts_ns = Some(d.dts);
+        frame.dts_ms = ns_to_ms(d.dts);
+        frame.cts_ms = ns_to_ms(d.pts) - frame.dts_ms;
+        input.started = true;
+        self.shared.push(frame, pad)
+    }
+
+    /// Releases frames held by the DTS deriver (EOS).
+    fn flush_deriver(
+        &self,
+        input: &mut Input,
+        pad: usize,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(deriver) = input.deriver.as_mut() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        for d in deriver.flush() {
+            self.push_derived(input, d, pad)?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// A buffer that cannot be converted: a clear error for what can never work (no parameter
+    /// sets before the keyframe, raw AAC without codec_data), otherwise a counted, rate-limited
+    /// drop — and an error once nothing valid arrives any more.
+    fn bad_buffer(
+        &self,
+        input: &mut Input,
+        err: codec::Error,
+        _pad: usize,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let fatal = matches!(err, codec::Error::MissingSps | codec::Error::MissingPps)
+            || matches!(&input.conv, Conv::Aac(a) if a.missing_config());
+        input.bad_total += 1;
+        input.bad_in_a_row += 1;
+        if fatal {
+            let text = match err {
+                codec::Error::MissingSps | codec::Error::MissingPps => {
+                    "H.264 stream has no SPS/PPS before its first keyframe".to_string()
+                }
+                ref other => capitalize(&other.to_string()),
+            };
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", text), ["{}", err]);
+            return Err(gst::FlowError::Error);
+        }
+        if input.bad_in_a_row >= MAX_CONSECUTIVE_BAD_BUFFERS {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Decode,
+                (
+                    "{} consecutive invalid {} buffers: {}",
+                    input.bad_in_a_row,
+                    match input.track {
+                        Track::Video => "H.264",
+                        Track::Audio => "AAC",
+                    },
+                    capitalize(&err.to_string())
+                )
+            );
+            return Err(gst::FlowError::Error);
+        }
+        if input.bad_total == 1 || input.bad_total.is_multiple_of(100) {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "dropping invalid {} buffer ({} so far): {}",
+                input.track.name(),
+                input.bad_total,
+                err
+            );
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// The track the sink pad carries (video unless its caps said audio).
+    fn sink_track(&self) -> Track {
+        lock(&self.sink_in)
+            .as_ref()
+            .map(|i| i.track)
+            .unwrap_or(Track::Video)
+    }
+
+    /// Sink EOS: wait for the audio pad's EOS (bounded by `timeout`), send everything, close
+    /// cleanly. Returns false when interrupted (flush/stop) or failed.
+    fn drain_for_eos(&self) -> bool {
+        let timeout = Duration::from_secs(lock(&self.settings).timeout.into());
+        let sink_track = self.sink_track();
+        {
+            let mut g = self.shared.lock();
+            g.queue.set_eos(sink_track);
+            self.shared.cond.notify_all();
+        }
+        let audio_linked = lock(&self.audio_pad)
+            .as_ref()
+            .is_some_and(|p| p.is_linked());
+        let mut g = self.shared.lock();
+        if audio_linked && sink_track == Track::Video {
+            let deadline = Instant::now() + timeout;
+            while !g.queue.is_eos(Track::Audio) {
+                if g.flushing[SINK_PAD] || g.shutdown {
+                    return false;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "no EOS on the audio pad within {} s, finishing without it",
+                        timeout.as_secs()
+                    );
+                    break;
+                }
+                g = self
+                    .shared
+                    .wait(g, (deadline - now).min(session::WAIT_SLICE));
+            }
+        }
+        g.drain = true;
+        self.shared.cond.notify_all();
+        loop {
+            match g.phase {
+                Phase::Drained => return true,
+                Phase::Failed | Phase::Idle => return false,
+                _ => {}
+            }
+            if g.flushing[SINK_PAD] || g.shutdown {
+                return false;
+            }
+            g = self.shared.wait(g, session::WAIT_SLICE);
+        }
+    }
+
+    fn audio_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut slot = lock(&self.audio_in);
+        let Some(input) = slot.as_mut() else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("Audio buffer before caps on the audio pad")
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        self.handle_buffer(input, &buffer, AUDIO_PAD)
+    }
+
+    fn audio_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        use gst::EventView;
+        match event.view() {
+            EventView::Caps(c) => {
+                let mut slot = lock(&self.audio_in);
+                let seg = lock(&self.audio_segment).clone();
+                match self.apply_caps(&mut slot, c.caps(), true) {
+                    Ok(()) => {
+                        if let Some(i) = slot.as_mut() {
+                            i.segment = seg;
+                        }
+                        true
+                    }
+                    Err(e) => {
+                        self.post_error_message(e);
+                        false
+                    }
+                }
+            }
+            EventView::Segment(s) => match s.segment().downcast_ref::<gst::ClockTime>() {
+                Some(seg) => {
+                    *lock(&self.audio_segment) = seg.clone();
+                    if let Some(i) = lock(&self.audio_in).as_mut() {
+                        i.segment = seg.clone();
+                    }
+                    true
+                }
+                None => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ("Audio pad needs a TIME segment")
+                    );
+                    false
+                }
+            },
+            EventView::Tag(t) => {
+                self.apply_tags(Track::Audio, t.tag());
+                true
+            }
+            EventView::Eos(_) => {
+                gst::debug!(CAT, obj = pad, "audio EOS");
+                let mut g = self.shared.lock();
+                g.queue.set_eos(Track::Audio);
+                self.shared.cond.notify_all();
+                true
+            }
+            EventView::FlushStart(_) => {
+                self.shared.set_flushing(AUDIO_PAD, true);
+                true
+            }
+            EventView::FlushStop(_) => {
+                {
+                    let mut g = self.shared.lock();
+                    g.queue.flush(Track::Audio);
+                    g.flushing[AUDIO_PAD] = false;
+                    self.shared.cond.notify_all();
+                }
+                if let Some(i) = lock(&self.audio_in).as_mut() {
+                    i.last_dts_ns = None;
+                }
+                true
+            }
+            _ => {
+                // A sink: nothing is forwarded downstream.
+                true
+            }
+        }
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
 
 #[glib::object_subclass]
 impl ObjectSubclass for RtmpClientSink {
@@ -25,7 +800,140 @@ impl ObjectSubclass for RtmpClientSink {
     type Interfaces = (gst::URIHandler,);
 }
 
-impl ObjectImpl for RtmpClientSink {}
+impl ObjectImpl for RtmpClientSink {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("location")
+                    .nick("Location")
+                    .blurb("RTMP URL to publish to: rtmp://host[:port]/app/streamkey (the stream key is never logged)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("publish-type", DEFAULT_PUBLISH_TYPE)
+                    .nick("Publish type")
+                    .blurb("Type argument of the publish command: live, or ask the server to record/append")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("timeout")
+                    .nick("Timeout")
+                    .blurb("Seconds allowed for connecting, for each protocol step, and for a write that makes no progress before the server is considered dead")
+                    .minimum(1)
+                    .maximum(3600)
+                    .default_value(DEFAULT_TIMEOUT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("chunk-size")
+                    .nick("Chunk size")
+                    .blurb("Outgoing RTMP chunk size in bytes (larger means less overhead)")
+                    .minimum(MIN_CHUNK_SIZE)
+                    .maximum(MAX_CHUNK_SIZE)
+                    .default_value(DEFAULT_CHUNK_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("flash-version")
+                    .nick("Flash version")
+                    .blurb("flashVer sent in the connect command (some servers check it)")
+                    .default_value(Some(DEFAULT_FLASH_VERSION))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("async-connect")
+                    .nick("Async connect")
+                    .blurb("Connect in the background when starting (true), or block the state change until publishing has started or failed (false)")
+                    .default_value(DEFAULT_ASYNC_CONNECT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFlags::builder::<StopCommandsFlags>("stop-commands")
+                    .default_value(DEFAULT_STOP_COMMANDS)
+                    .nick("Stop commands")
+                    .blurb("Commands sent to the server when the publish ends")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-interleave-time")
+                    .nick("Max interleave time")
+                    .blurb("Milliseconds to wait for a silent or missing track (in stream time and wall-clock time) before sending the other track without it")
+                    .minimum(0)
+                    .maximum(10_000)
+                    .default_value(DEFAULT_MAX_INTERLEAVE_MS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Publishing statistics (rtmp-stats: bytes-sent, video/audio messages and frames, queue-depth-ms, rtt-ms, bitrate, chunk and window sizes, dropped counters)")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        match pspec.name() {
+            "location" => {
+                let loc = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream");
+                if let Err(e) = self.set_location(loc.as_deref()) {
+                    gst::error!(
+                        CAT,
+                        imp = self,
+                        "Could not set location {}: {}",
+                        loc.as_deref().map(redact_location).unwrap_or_default(),
+                        e
+                    );
+                }
+            }
+            "publish-type" => {
+                lock(&self.settings).publish_type = value.get().expect("type checked upstream")
+            }
+            "timeout" => lock(&self.settings).timeout = value.get().expect("type checked upstream"),
+            "chunk-size" => {
+                lock(&self.settings).chunk_size = value.get().expect("type checked upstream")
+            }
+            "flash-version" => {
+                lock(&self.settings).flash_version = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_else(|| DEFAULT_FLASH_VERSION.to_string())
+            }
+            "async-connect" => {
+                lock(&self.settings).async_connect = value.get().expect("type checked upstream")
+            }
+            "stop-commands" => {
+                lock(&self.settings).stop_commands = value.get().expect("type checked upstream")
+            }
+            "max-interleave-time" => {
+                lock(&self.settings).max_interleave_ms = value.get().expect("type checked upstream")
+            }
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = lock(&self.settings);
+        match pspec.name() {
+            "location" => s.location.to_value(),
+            "publish-type" => s.publish_type.to_value(),
+            "timeout" => s.timeout.to_value(),
+            "chunk-size" => s.chunk_size.to_value(),
+            "flash-version" => s.flash_version.to_value(),
+            "async-connect" => s.async_connect.to_value(),
+            "stop-commands" => s.stop_commands.to_value(),
+            "max-interleave-time" => s.max_interleave_ms.to_value(),
+            "stats" => {
+                drop(s);
+                self.stats().to_value()
+            }
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        // Keep BaseSink's sync=true explicit: video is paced by the clock.
+        self.obj().set_sync(true);
+    }
+}
+
 impl GstObjectImpl for RtmpClientSink {}
 
 impl ElementImpl for RtmpClientSink {
@@ -34,7 +942,7 @@ impl ElementImpl for RtmpClientSink {
             gst::subclass::ElementMetadata::new(
                 "RTMP Client Sink",
                 "Sink/Network",
-                "Publishes H.264 video and AAC audio to an RTMP server",
+                "Publishes H.264 video and AAC audio to an RTMP server (no flvmux needed; request the \"audio\" pad for audio next to video)",
                 "gst-plugin-rtmpclient developers",
             )
         });
@@ -75,24 +983,315 @@ impl ElementImpl for RtmpClientSink {
         });
         TEMPLATES.as_ref()
     }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        if templ.name_template() != "audio" || name.is_some_and(|n| n != "audio") {
+            gst::warning!(CAT, imp = self, "only the \"audio\" pad can be requested");
+            return None;
+        }
+        let mut slot = lock(&self.audio_pad);
+        if slot.is_some() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "the audio pad exists already (at most one)"
+            );
+            return None;
+        }
+        if lock(&self.sink_in)
+            .as_ref()
+            .is_some_and(|i| i.track == Track::Audio)
+        {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "the sink pad carries audio already; an audio pad needs video on the sink pad"
+            );
+            return None;
+        }
+        let pad = gst::Pad::builder_from_template(templ)
+            .name("audio")
+            .chain_function(|_pad, parent, buffer| {
+                RtmpClientSink::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.audio_chain(buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                RtmpClientSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.audio_event(pad, event),
+                )
+            })
+            .build();
+        {
+            let mut g = self.shared.lock();
+            g.flushing[AUDIO_PAD] = false;
+            // With an audio pad the sink pad is video: wait for both.
+            g.queue.activate(Track::Video);
+            g.queue.activate(Track::Audio);
+        }
+        *slot = Some(pad.clone());
+        drop(slot);
+        if let Err(e) = self.obj().add_pad(&pad) {
+            gst::error!(CAT, imp = self, "could not add the audio pad: {e}");
+            *lock(&self.audio_pad) = None;
+            return None;
+        }
+        Some(pad)
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        let mut slot = lock(&self.audio_pad);
+        if slot.as_ref() != Some(pad) {
+            return;
+        }
+        *slot = None;
+        drop(slot);
+        // Unblock the audio streaming thread before deactivating the pad (which waits for it).
+        self.shared.set_flushing(AUDIO_PAD, true);
+        {
+            let mut g = self.shared.lock();
+            g.queue.deactivate(Track::Audio);
+            self.shared.cond.notify_all();
+        }
+        let _ = pad.set_active(false);
+        *lock(&self.audio_in) = None;
+        if let Err(e) = self.obj().remove_pad(pad) {
+            gst::warning!(CAT, imp = self, "could not remove the audio pad: {e}");
+        }
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::PausedToReady {
+            // The audio pad is deactivated by the parent, which waits for its streaming thread:
+            // release it from the queue first.
+            self.shared.set_flushing(AUDIO_PAD, true);
+        }
+        self.parent_change_state(transition)
+    }
 }
 
 impl BaseSinkImpl for RtmpClientSink {
-    fn render(&self, _buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        gst::trace!(CAT, imp = self, "render");
-        Ok(gst::FlowSuccess::Ok)
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = lock(&self.settings).clone();
+        let Some(location) = settings.location.as_deref() else {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                ("No location set: set location=rtmp://host/app/streamkey")
+            ));
+        };
+        let url = RtmpUrl::parse(location).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::Settings,
+                ("{}", capitalize(&e.to_string()))
+            )
+        })?;
+        let timeout = Duration::from_secs(settings.timeout.into());
+        let cfg = QueueConfig {
+            max_interleave: Duration::from_millis(settings.max_interleave_ms.into()),
+            ..QueueConfig::default()
+        };
+        self.shared.reset(cfg);
+        if lock(&self.audio_pad).is_some() {
+            let mut g = self.shared.lock();
+            g.queue.activate(Track::Video);
+            g.queue.activate(Track::Audio);
+        }
+        let ss = SessionSettings {
+            url: url.clone(),
+            publish_type: settings.publish_type.as_str().to_string(),
+            flash_version: settings.flash_version.clone(),
+            chunk_size: settings.chunk_size,
+            timeout,
+            stop_commands: Self::stop_commands(settings.stop_commands),
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "starting: {} ({} connect)",
+            url.redacted(),
+            if settings.async_connect {
+                "async"
+            } else {
+                "sync"
+            }
+        );
+        if !settings.async_connect {
+            self.shared.lock().start_waiting = true;
+        }
+        let handle =
+            session::spawn(self.obj().upcast_ref(), self.shared.clone(), ss).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenWrite,
+                    ("Could not start the session thread: {}", e)
+                )
+            })?;
+        *lock(&self.thread) = Some(handle);
+        if settings.async_connect {
+            return Ok(());
+        }
+        // async-connect=false: block until publishing or failed. The session thread bounds
+        // every step by `timeout`; the extra bound here only guards against a bug.
+        let deadline = Instant::now() + timeout * 5 + Duration::from_secs(1);
+        let mut g = self.shared.lock();
+        let result = loop {
+            match g.phase {
+                Phase::Publishing | Phase::Drained => break Ok(()),
+                Phase::Failed => {
+                    break Err(g.start_error.take().unwrap_or_else(|| {
+                        gst::error_msg!(gst::ResourceError::OpenWrite, ("Could not publish"))
+                    }));
+                }
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                break Err(gst::error_msg!(
+                    gst::ResourceError::OpenWrite,
+                    ("Timed out waiting for the publish to start")
+                ));
+            }
+            g = self.shared.wait(g, session::WAIT_SLICE);
+        };
+        g.start_waiting = false;
+        drop(g);
+        if result.is_err() {
+            let _ = self.stop();
+        }
+        result
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        {
+            let mut g = self.shared.lock();
+            g.shutdown = true;
+            self.shared.cond.notify_all();
+        }
+        if let Some(h) = lock(&self.thread).take()
+            && h.join().is_err()
+        {
+            gst::error!(CAT, imp = self, "session thread panicked");
+        }
+        {
+            let mut g = self.shared.lock();
+            g.phase = Phase::Idle;
+        }
+        *lock(&self.sink_in) = None;
+        *lock(&self.audio_in) = None;
+        gst::info!(CAT, imp = self, "stopped");
+        Ok(())
+    }
+
+    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
+        self.shared.set_flushing(SINK_PAD, true);
+        Ok(())
+    }
+
+    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.shared.set_flushing(SINK_PAD, false);
+        Ok(())
+    }
+
+    fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        gst::debug!(CAT, imp = self, "sink caps {caps}");
+        let mut slot = lock(&self.sink_in);
+        let seg = lock(&self.sink_segment).clone();
+        match self.apply_caps(&mut slot, caps, false) {
+            Ok(()) => {
+                if let Some(i) = slot.as_mut() {
+                    i.segment = seg;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let text = format!("{e:?}");
+                self.post_error_message(e);
+                Err(gst::loggable_error!(CAT, "{}", text))
+            }
+        }
+    }
+
+    fn event(&self, event: gst::Event) -> bool {
+        use gst::EventView;
+        match event.view() {
+            EventView::Segment(s) => {
+                if let Some(seg) = s.segment().downcast_ref::<gst::ClockTime>() {
+                    *lock(&self.sink_segment) = seg.clone();
+                    if let Some(i) = lock(&self.sink_in).as_mut() {
+                        i.segment = seg.clone();
+                    }
+                }
+            }
+            EventView::Tag(t) => {
+                let track = self.sink_track();
+                self.apply_tags(track, t.tag());
+            }
+            EventView::FlushStop(_) => {
+                let track = self.sink_track();
+                {
+                    let mut g = self.shared.lock();
+                    g.queue.flush(track);
+                    self.shared.cond.notify_all();
+                }
+                if let Some(i) = lock(&self.sink_in).as_mut() {
+                    if let Some(d) = i.deriver.as_mut() {
+                        d.reset();
+                    }
+                    i.last_dts_ns = None;
+                }
+            }
+            EventView::Eos(_) => {
+                {
+                    let mut slot = lock(&self.sink_in);
+                    if let Some(i) = slot.as_mut()
+                        && self.flush_deriver(i, SINK_PAD).is_err()
+                    {
+                        return false;
+                    }
+                }
+                if !self.drain_for_eos() {
+                    gst::debug!(CAT, imp = self, "EOS not forwarded: interrupted or failed");
+                    return false;
+                }
+                gst::info!(CAT, imp = self, "everything sent, posting EOS");
+            }
+            _ => {}
+        }
+        self.parent_event(event)
+    }
+
+    fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut slot = lock(&self.sink_in);
+        let Some(input) = slot.as_mut() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        self.handle_buffer(input, buffer, SINK_PAD)
     }
 }
 
 impl URIHandlerImpl for RtmpClientSink {
     const URI_TYPE: gst::URIType = gst::URIType::Sink;
+
     fn protocols() -> &'static [&'static str] {
         &["rtmp", "rtmps"]
     }
+
     fn uri(&self) -> Option<String> {
-        None
+        lock(&self.settings).location.clone()
     }
-    fn set_uri(&self, _uri: &str) -> Result<(), glib::Error> {
-        Ok(())
+
+    fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
+        self.set_location(Some(uri))
     }
 }

@@ -11,9 +11,14 @@ use gst::glib;
 use gst::prelude::*;
 
 mod convert;
+mod format;
+mod frame;
 mod imp;
+mod messages;
 mod queue;
+mod session;
 mod timeline;
+mod transport;
 
 glib::wrapper! {
     pub struct RtmpClientSink(ObjectSubclass<imp::RtmpClientSink>)

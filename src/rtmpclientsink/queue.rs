@@ -173,11 +173,6 @@ impl<T: Queued> Interleaver<T> {
         }
     }
 
-    /// The limits.
-    pub fn config(&self) -> QueueConfig {
-        self.cfg
-    }
-
     /// Marks a track as present (its pad exists), so the interleaver waits for it.
     pub fn activate(&mut self, track: Track) {
         let t = &mut self.tracks[track.idx()];
@@ -189,11 +184,6 @@ impl<T: Queued> Interleaver<T> {
     pub fn deactivate(&mut self, track: Track) {
         let t = &mut self.tracks[track.idx()];
         t.active = false;
-    }
-
-    /// True if the track is active.
-    pub fn is_active(&self, track: Track) -> bool {
-        self.tracks[track.idx()].active
     }
 
     /// Marks end of stream on a track.
@@ -208,11 +198,13 @@ impl<T: Queued> Interleaver<T> {
     }
 
     /// True when every active track is at EOS.
+    #[cfg(test)]
     pub fn all_eos(&self) -> bool {
         Track::ALL.iter().all(|t| self.is_eos(*t))
     }
 
     /// True when nothing is queued.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.tracks.iter().all(|t| t.fifo.is_empty())
     }
@@ -240,11 +232,6 @@ impl<T: Queued> Interleaver<T> {
     /// Frames that were sent later than a frame with a higher DTS and had to be clamped.
     pub fn late_frames(&self) -> u64 {
         self.late_frames
-    }
-
-    /// The RTMP timeline (base and last timestamp).
-    pub fn timeline(&self) -> &RtmpTimeline {
-        &self.timeline
     }
 
     /// Tells the queue whether a producer is blocked waiting for space.

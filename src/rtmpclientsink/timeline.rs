@@ -51,6 +51,7 @@ impl<T> DtsDeriver<T> {
     }
 
     /// Frames held back waiting for their look-ahead.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
@@ -85,11 +86,11 @@ impl<T> DtsDeriver<T> {
         let (pts, item) = self.pending.pop_front()?;
         let mut dts = min;
         let mut impossible = false;
-        if let Some(last) = self.last_dts {
-            if dts < last {
-                dts = last;
-                impossible = dts > pts;
-            }
+        if let Some(last) = self.last_dts
+            && dts < last
+        {
+            dts = last;
+            impossible = dts > pts;
         }
         self.last_dts = Some(dts);
         Some(Derived {
@@ -138,11 +139,6 @@ impl RtmpTimeline {
         }
     }
 
-    /// The last timestamp given out, unwrapped (milliseconds since the base).
-    pub fn last(&self) -> Option<i64> {
-        self.last
-    }
-
     /// Stamps a message whose decode time is `dts_ms`; sets the base to `dts_ms` if there is none.
     pub fn stamp(&mut self, dts_ms: i64) -> Stamp {
         let base = *self.base.get_or_insert(dts_ms);
@@ -166,6 +162,7 @@ impl RtmpTimeline {
 
     /// The timestamp for a message that is not media (metadata, a sequence header sent on its
     /// own): the last media timestamp, or 0 before any.
+    #[cfg(test)]
     pub fn current(&self) -> u32 {
         wrap_ms(self.last.unwrap_or(0))
     }

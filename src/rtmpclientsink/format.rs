@@ -1,0 +1,381 @@
+//! Caps → media format, and the onMetaData object built from what is known about the streams.
+
+use crate::rtmp::amf0::Amf0Value;
+
+use super::convert::{AacInput, H264Input};
+
+/// FLV `videocodecid` of AVC.
+pub const VIDEO_CODEC_ID_AVC: f64 = 7.0;
+/// FLV `audiocodecid` of AAC.
+pub const AUDIO_CODEC_ID_AAC: f64 = 10.0;
+/// The `encoder` field of onMetaData.
+pub const ENCODER: &str = concat!("gst-plugin-rtmpclient ", env!("CARGO_PKG_VERSION"));
+
+/// What a pad's caps say.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaFormat {
+    /// H.264 video.
+    H264 {
+        /// avc or byte-stream.
+        input: H264Input,
+        /// avcC from `codec_data`.
+        codec_data: Option<Vec<u8>>,
+        /// Width from the caps.
+        width: Option<u32>,
+        /// Height from the caps.
+        height: Option<u32>,
+        /// Frames per second from the caps (None for variable / 0/1).
+        framerate: Option<f64>,
+    },
+    /// AAC audio.
+    Aac {
+        /// raw or adts.
+        input: AacInput,
+        /// AudioSpecificConfig from `codec_data`.
+        codec_data: Option<Vec<u8>>,
+        /// Sample rate from the caps.
+        rate: Option<u32>,
+        /// Channels from the caps.
+        channels: Option<u32>,
+    },
+}
+
+impl MediaFormat {
+    /// Short codec name for messages.
+    pub fn codec_name(&self) -> &'static str {
+        match self {
+            MediaFormat::H264 { .. } => "H.264",
+            MediaFormat::Aac { .. } => "AAC",
+        }
+    }
+
+    /// True for video.
+    pub fn is_video(&self) -> bool {
+        matches!(self, MediaFormat::H264 { .. })
+    }
+
+    /// Reads fixed caps. The pad templates only let H.264 (avc/byte-stream, au) and AAC
+    /// (raw/adts) through; anything else here is a programming error reported as `Err`.
+    pub fn from_caps(caps: &gst::CapsRef) -> Result<Self, String> {
+        let s = caps.structure(0).ok_or_else(|| "empty caps".to_string())?;
+        let codec_data = s
+            .get::<gst::Buffer>("codec_data")
+            .ok()
+            .and_then(|b| b.map_readable().ok().map(|m| m.as_slice().to_vec()));
+        match s.name().as_str() {
+            "video/x-h264" => {
+                let input = match s.get::<&str>("stream-format") {
+                    Ok("avc") => H264Input::Avc,
+                    Ok("byte-stream") => H264Input::ByteStream,
+                    other => {
+                        return Err(format!(
+                            "unsupported H.264 stream-format {other:?}: use avc or byte-stream"
+                        ));
+                    }
+                };
+                if let Ok(al) = s.get::<&str>("alignment")
+                    && al != "au"
+                {
+                    return Err(format!(
+                        "unsupported H.264 alignment {al}: whole access units (au) are needed"
+                    ));
+                }
+                let framerate = s
+                    .get::<gst::Fraction>("framerate")
+                    .ok()
+                    .filter(|f| f.numer() > 0 && f.denom() > 0)
+                    .map(|f| f64::from(f.numer()) / f64::from(f.denom()));
+                Ok(MediaFormat::H264 {
+                    input,
+                    codec_data,
+                    width: s
+                        .get::<i32>("width")
+                        .ok()
+                        .and_then(|v| u32::try_from(v).ok()),
+                    height: s
+                        .get::<i32>("height")
+                        .ok()
+                        .and_then(|v| u32::try_from(v).ok()),
+                    framerate,
+                })
+            }
+            "audio/mpeg" => {
+                let version = s.get::<i32>("mpegversion").unwrap_or(0);
+                if version != 2 && version != 4 {
+                    return Err(format!(
+                        "unsupported audio/mpeg mpegversion {version}: only AAC (2 or 4) can be sent"
+                    ));
+                }
+                let input = match s.get::<&str>("stream-format") {
+                    Ok("raw") => AacInput::Raw,
+                    Ok("adts") => AacInput::Adts,
+                    other => {
+                        return Err(format!(
+                            "unsupported AAC stream-format {other:?}: use raw or adts"
+                        ));
+                    }
+                };
+                Ok(MediaFormat::Aac {
+                    input,
+                    codec_data,
+                    rate: s
+                        .get::<i32>("rate")
+                        .ok()
+                        .and_then(|v| u32::try_from(v).ok()),
+                    channels: s
+                        .get::<i32>("channels")
+                        .ok()
+                        .and_then(|v| u32::try_from(v).ok()),
+                })
+            }
+            other => Err(format!("unsupported media type {other}")),
+        }
+    }
+}
+
+/// What onMetaData says about the video track.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VideoMeta {
+    /// Width in pixels.
+    pub width: Option<u32>,
+    /// Height in pixels.
+    pub height: Option<u32>,
+    /// Frames per second.
+    pub framerate: Option<f64>,
+    /// Bitrate in kbit/s (from tags).
+    pub datarate_kbps: Option<f64>,
+}
+
+/// What onMetaData says about the audio track.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AudioMeta {
+    /// Sample rate in Hz.
+    pub samplerate: Option<u32>,
+    /// Channel count.
+    pub channels: Option<u32>,
+    /// Bitrate in kbit/s (from tags).
+    pub datarate_kbps: Option<f64>,
+}
+
+/// Everything known about the published streams.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamMeta {
+    /// Present when a video track exists.
+    pub video: Option<VideoMeta>,
+    /// Present when an audio track exists.
+    pub audio: Option<AudioMeta>,
+}
+
+impl StreamMeta {
+    /// The onMetaData ECMA array, in the field order FMLE and OBS use.
+    pub fn to_amf0(&self) -> Amf0Value {
+        let mut p: Vec<(String, Amf0Value)> = Vec::new();
+        let num = |p: &mut Vec<(String, Amf0Value)>, k: &str, v: f64| {
+            p.push((k.to_string(), Amf0Value::Number(v)));
+        };
+        num(&mut p, "duration", 0.0);
+        if let Some(v) = &self.video {
+            if let Some(w) = v.width {
+                num(&mut p, "width", f64::from(w));
+            }
+            if let Some(h) = v.height {
+                num(&mut p, "height", f64::from(h));
+            }
+            if let Some(r) = v.datarate_kbps {
+                num(&mut p, "videodatarate", r);
+            }
+            if let Some(f) = v.framerate {
+                num(&mut p, "framerate", f);
+            }
+            num(&mut p, "videocodecid", VIDEO_CODEC_ID_AVC);
+        }
+        if let Some(a) = &self.audio {
+            if let Some(r) = a.datarate_kbps {
+                num(&mut p, "audiodatarate", r);
+            }
+            if let Some(r) = a.samplerate {
+                num(&mut p, "audiosamplerate", f64::from(r));
+            }
+            num(&mut p, "audiosamplesize", 16.0);
+            if let Some(c) = a.channels {
+                p.push(("stereo".to_string(), Amf0Value::Boolean(c >= 2)));
+                num(&mut p, "audiochannels", f64::from(c));
+            }
+            num(&mut p, "audiocodecid", AUDIO_CODEC_ID_AAC);
+        }
+        p.push((
+            "encoder".to_string(),
+            Amf0Value::String(ENCODER.to_string()),
+        ));
+        Amf0Value::EcmaArray(p)
+    }
+}
+
+/// Bitrate tags (bit/s) → kbit/s as onMetaData wants it: the nominal bitrate if given, else the
+/// (average) bitrate.
+pub fn bitrate_kbps_from_tags(tags: &gst::TagListRef) -> Option<f64> {
+    let b = tags
+        .get::<gst::tags::NominalBitrate>()
+        .map(|v| v.get())
+        .or_else(|| tags.get::<gst::tags::Bitrate>().map(|v| v.get()))?;
+    (b > 0).then(|| f64::from(b) / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init() {
+        let _ = gst::init();
+    }
+
+    fn get<'a>(v: &'a Amf0Value, key: &str) -> Option<&'a Amf0Value> {
+        match v {
+            Amf0Value::EcmaArray(p) => p.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn h264_caps() {
+        init();
+        let caps = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "byte-stream")
+            .field("alignment", "au")
+            .field("width", 1280)
+            .field("height", 720)
+            .field("framerate", gst::Fraction::new(30000, 1001))
+            .build();
+        let f = MediaFormat::from_caps(&caps).unwrap();
+        let MediaFormat::H264 {
+            input,
+            width,
+            height,
+            framerate,
+            codec_data,
+        } = f
+        else {
+            panic!()
+        };
+        assert_eq!(input, H264Input::ByteStream);
+        assert_eq!((width, height), (Some(1280), Some(720)));
+        assert!((framerate.unwrap() - 29.97).abs() < 0.01);
+        assert!(codec_data.is_none());
+
+        let caps = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .field("codec_data", gst::Buffer::from_slice([1u8, 2, 3]))
+            .field("framerate", gst::Fraction::new(0, 1))
+            .build();
+        let f = MediaFormat::from_caps(&caps).unwrap();
+        assert!(matches!(
+            f,
+            MediaFormat::H264 { input: H264Input::Avc, codec_data: Some(ref c), framerate: None, .. } if c == &[1, 2, 3]
+        ));
+        let bad = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc3")
+            .build();
+        assert!(MediaFormat::from_caps(&bad).is_err());
+        let bad = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "nal")
+            .build();
+        assert!(
+            MediaFormat::from_caps(&bad)
+                .unwrap_err()
+                .contains("alignment")
+        );
+    }
+
+    #[test]
+    fn aac_caps() {
+        init();
+        let caps = gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 4)
+            .field("stream-format", "adts")
+            .field("rate", 48000)
+            .field("channels", 2)
+            .build();
+        assert_eq!(
+            MediaFormat::from_caps(&caps).unwrap(),
+            MediaFormat::Aac {
+                input: AacInput::Adts,
+                codec_data: None,
+                rate: Some(48000),
+                channels: Some(2)
+            }
+        );
+        let mp3 = gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 1)
+            .build();
+        assert!(MediaFormat::from_caps(&mp3).is_err());
+    }
+
+    #[test]
+    fn metadata_fields() {
+        let m = StreamMeta {
+            video: Some(VideoMeta {
+                width: Some(1280),
+                height: Some(720),
+                framerate: Some(30.0),
+                datarate_kbps: Some(2500.0),
+            }),
+            audio: Some(AudioMeta {
+                samplerate: Some(44100),
+                channels: Some(2),
+                datarate_kbps: None,
+            }),
+        };
+        let a = m.to_amf0();
+        assert_eq!(get(&a, "width"), Some(&Amf0Value::Number(1280.0)));
+        assert_eq!(get(&a, "height"), Some(&Amf0Value::Number(720.0)));
+        assert_eq!(get(&a, "framerate"), Some(&Amf0Value::Number(30.0)));
+        assert_eq!(get(&a, "videodatarate"), Some(&Amf0Value::Number(2500.0)));
+        assert_eq!(get(&a, "videocodecid"), Some(&Amf0Value::Number(7.0)));
+        assert_eq!(get(&a, "audiocodecid"), Some(&Amf0Value::Number(10.0)));
+        assert_eq!(
+            get(&a, "audiosamplerate"),
+            Some(&Amf0Value::Number(44100.0))
+        );
+        assert_eq!(get(&a, "audiosamplesize"), Some(&Amf0Value::Number(16.0)));
+        assert_eq!(get(&a, "stereo"), Some(&Amf0Value::Boolean(true)));
+        assert_eq!(get(&a, "audiochannels"), Some(&Amf0Value::Number(2.0)));
+        assert_eq!(get(&a, "duration"), Some(&Amf0Value::Number(0.0)));
+        assert!(get(&a, "audiodatarate").is_none());
+        assert!(
+            matches!(get(&a, "encoder"), Some(Amf0Value::String(s)) if s.starts_with("gst-plugin-rtmpclient "))
+        );
+
+        let audio_only = StreamMeta {
+            video: None,
+            audio: Some(AudioMeta {
+                samplerate: Some(48000),
+                channels: Some(1),
+                datarate_kbps: Some(128.0),
+            }),
+        }
+        .to_amf0();
+        assert!(get(&audio_only, "videocodecid").is_none());
+        assert_eq!(get(&audio_only, "stereo"), Some(&Amf0Value::Boolean(false)));
+        assert_eq!(
+            get(&audio_only, "audiodatarate"),
+            Some(&Amf0Value::Number(128.0))
+        );
+    }
+
+    #[test]
+    fn bitrate_tags() {
+        init();
+        let mut tags = gst::TagList::new();
+        assert_eq!(bitrate_kbps_from_tags(&tags), None);
+        tags.get_mut()
+            .unwrap()
+            .add::<gst::tags::Bitrate>(&128_000, gst::TagMergeMode::Replace);
+        assert_eq!(bitrate_kbps_from_tags(&tags), Some(128.0));
+        tags.get_mut()
+            .unwrap()
+            .add::<gst::tags::NominalBitrate>(&96_000, gst::TagMergeMode::Replace);
+        assert_eq!(bitrate_kbps_from_tags(&tags), Some(96.0));
+    }
+}

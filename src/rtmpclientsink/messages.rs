@@ -1,0 +1,170 @@
+//! Every element message `rtmpclientsink` posts on the bus: the one place that knows their
+//! structure names and fields. Applications match on the names below.
+//!
+//! | name | fields |
+//! | --- | --- |
+//! | `rtmp-connected` | `url` (redacted), `fms-version`, `caps-ex` (uint), `four-cc-list` (comma-joined) |
+//! | `rtmp-publishing` | `url` (redacted), `stream-id` (uint) |
+//! | `rtmp-status` | `level`, `code`, `description` |
+//! | `rtmp-reconnect-request` | `tc-url`, `description` |
+//! | `rtmp-ping` | `rtt-ms` (uint) |
+//! | `rtmp-disconnected` | `reason` |
+//!
+//! The connection lifecycle is also posted as `GstMessageProgress` with code `connect`.
+
+use crate::rtmp::caps::ConnectCapabilities;
+
+/// Structure name of the message posted when `connect` succeeded.
+pub const CONNECTED: &str = "rtmp-connected";
+/// Structure name of the message posted on `NetStream.Publish.Start`.
+pub const PUBLISHING: &str = "rtmp-publishing";
+/// Structure name of every later `onStatus`.
+pub const STATUS: &str = "rtmp-status";
+/// Structure name of an Enhanced RTMP reconnect request.
+pub const RECONNECT_REQUEST: &str = "rtmp-reconnect-request";
+/// Structure name of an RTT measurement.
+pub const PING: &str = "rtmp-ping";
+/// Structure name of the message posted when the connection ended.
+pub const DISCONNECTED: &str = "rtmp-disconnected";
+/// Name of the `stats` structure.
+pub const STATS: &str = "rtmp-stats";
+/// Progress code of the connection lifecycle.
+pub const PROGRESS_CODE: &str = "connect";
+
+fn element_msg(src: &gst::Element, s: gst::Structure) -> gst::Message {
+    gst::message::Element::builder(s).src(src).build()
+}
+
+/// `rtmp-connected`.
+pub fn connected(
+    src: &gst::Element,
+    redacted_url: &str,
+    fms_version: Option<&str>,
+    caps: &ConnectCapabilities,
+) -> gst::Message {
+    let s = gst::Structure::builder(CONNECTED)
+        .field("url", redacted_url)
+        .field("fms-version", fms_version.unwrap_or(""))
+        .field("caps-ex", caps.caps_ex.unwrap_or(0))
+        .field("four-cc-list", caps.four_cc_list.join(","))
+        .build();
+    element_msg(src, s)
+}
+
+/// `rtmp-publishing`.
+pub fn publishing(src: &gst::Element, redacted_url: &str, stream_id: u32) -> gst::Message {
+    let s = gst::Structure::builder(PUBLISHING)
+        .field("url", redacted_url)
+        .field("stream-id", stream_id)
+        .build();
+    element_msg(src, s)
+}
+
+/// `rtmp-status` (texts already redacted by the caller).
+pub fn status(src: &gst::Element, level: &str, code: &str, description: &str) -> gst::Message {
+    let s = gst::Structure::builder(STATUS)
+        .field("level", level)
+        .field("code", code)
+        .field("description", description)
+        .build();
+    element_msg(src, s)
+}
+
+/// `rtmp-reconnect-request` (`tc_url` resolved and redacted by the caller).
+pub fn reconnect_request(src: &gst::Element, tc_url: &str, description: &str) -> gst::Message {
+    let s = gst::Structure::builder(RECONNECT_REQUEST)
+        .field("tc-url", tc_url)
+        .field("description", description)
+        .build();
+    element_msg(src, s)
+}
+
+/// `rtmp-ping`.
+pub fn ping(src: &gst::Element, rtt_ms: u32) -> gst::Message {
+    let s = gst::Structure::builder(PING)
+        .field("rtt-ms", rtt_ms)
+        .build();
+    element_msg(src, s)
+}
+
+/// `rtmp-disconnected`.
+pub fn disconnected(src: &gst::Element, reason: &str) -> gst::Message {
+    let s = gst::Structure::builder(DISCONNECTED)
+        .field("reason", reason)
+        .build();
+    element_msg(src, s)
+}
+
+/// `GstMessageProgress` for the connection lifecycle.
+pub fn progress(src: &gst::Element, kind: gst::ProgressType, text: &str) -> gst::Message {
+    gst::message::Progress::builder(kind, PROGRESS_CODE, text)
+        .src(src)
+        .build()
+}
+
+/// Counters shown by the `stats` property.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsSnapshot {
+    /// Bytes written to the socket.
+    pub bytes_sent: u64,
+    /// Bytes received from the server.
+    pub bytes_received: u64,
+    /// Video RTMP messages sent (frames and sequence headers).
+    pub video_messages: u64,
+    /// Audio RTMP messages sent.
+    pub audio_messages: u64,
+    /// Video frames sent.
+    pub video_frames: u64,
+    /// Audio frames sent.
+    pub audio_frames: u64,
+    /// Stream time queued, ms.
+    pub queue_depth_ms: u64,
+    /// Bytes queued.
+    pub queue_bytes: u64,
+    /// Last measured round-trip time, ms (0: not measured yet).
+    pub rtt_ms: u32,
+    /// Send rate over the last few seconds, bit/s.
+    pub bitrate: u64,
+    /// The server's chunk size.
+    pub in_chunk_size: u32,
+    /// Our chunk size.
+    pub out_chunk_size: u32,
+    /// Window after which we acknowledge the server's bytes.
+    pub in_window_ack_size: u32,
+    /// Window the server asked us to respect.
+    pub out_window_ack_size: u32,
+    /// Frames sent later than a newer frame and clamped.
+    pub late_frames: u64,
+    /// Input buffers that could not be converted and were dropped.
+    pub bad_buffers: u64,
+    /// Video frames dropped under congestion (always 0 for now).
+    pub dropped_video: u64,
+    /// Audio frames dropped under congestion (always 0 for now).
+    pub dropped_audio: u64,
+}
+
+impl StatsSnapshot {
+    /// The `rtmp-stats` structure.
+    pub fn to_structure(&self) -> gst::Structure {
+        gst::Structure::builder(STATS)
+            .field("bytes-sent", self.bytes_sent)
+            .field("bytes-received", self.bytes_received)
+            .field("video-messages", self.video_messages)
+            .field("audio-messages", self.audio_messages)
+            .field("video-frames", self.video_frames)
+            .field("audio-frames", self.audio_frames)
+            .field("queue-depth-ms", self.queue_depth_ms)
+            .field("queue-bytes", self.queue_bytes)
+            .field("rtt-ms", self.rtt_ms)
+            .field("bitrate", self.bitrate)
+            .field("in-chunk-size", self.in_chunk_size)
+            .field("out-chunk-size", self.out_chunk_size)
+            .field("in-window-ack-size", self.in_window_ack_size)
+            .field("out-window-ack-size", self.out_window_ack_size)
+            .field("late-frames", self.late_frames)
+            .field("bad-buffers", self.bad_buffers)
+            .field("dropped-video", self.dropped_video)
+            .field("dropped-audio", self.dropped_audio)
+            .build()
+    }
+}
