@@ -1072,7 +1072,9 @@ mod tests {
             if let Ok(values) = decode_all(&input) {
                 decoded += 1;
                 // Whatever decodes re-encodes to something that decodes to the same values.
-                let again = decode_all(&encode_all(&values)).unwrap();
+                let bytes = encode_all(&values);
+                let again = decode_all(&bytes).unwrap();
+                assert_eq!(encode_all(&again), bytes);
                 #[allow(clippy::eq_op)] // false exactly when a NaN is somewhere inside
                 if values == values {
                     assert_eq!(again, values);

@@ -1827,6 +1827,33 @@ pub(super) mod tests {
         ));
     }
 
+    /// Decodes values in one context until the input ends or a value fails (which must leave
+    /// the input alone).
+    fn decode_sequence(mut input: &[u8]) -> Vec<Amf3Value> {
+        let mut decoder = Amf3Decoder::new();
+        let mut values = Vec::new();
+        while !input.is_empty() {
+            let before = input.len();
+            match decoder.decode(&mut input) {
+                Ok(value) => values.push(value),
+                Err(_) => {
+                    assert_eq!(input.len(), before, "failed decode consumed input");
+                    break;
+                }
+            }
+        }
+        values
+    }
+
+    fn encode_sequence(values: &[Amf3Value]) -> Vec<u8> {
+        let mut encoder = Amf3Encoder::new();
+        let mut out = Vec::new();
+        for value in values {
+            encoder.encode(value, &mut out);
+        }
+        out
+    }
+
     #[test]
     fn random_and_mutated_input_never_panics() {
         let corpus: Vec<Vec<u8>> = every_amf3_variant()
@@ -1838,14 +1865,20 @@ pub(super) mod tests {
         let mut decoded = 0;
         for _ in 0..10_000 {
             let input = mutate(&mut rng, &corpus, 0x12);
-            if let Ok(value) = decode_one(&input) {
-                decoded += 1;
-                // Whatever decodes re-encodes to something that decodes to the same value.
-                let again = decode_one(&encoded(&value)).unwrap();
-                #[allow(clippy::eq_op)] // false exactly when a NaN is somewhere inside
-                if value == value {
-                    assert_eq!(again, value);
-                }
+            let _ = decode_one(&input);
+            // Like the fuzz target: one context for as many values as decode.
+            let values = decode_sequence(&input);
+            if values.is_empty() {
+                continue;
+            }
+            decoded += 1;
+            // Whatever decodes re-encodes to something that decodes to the same values.
+            let bytes = encode_sequence(&values);
+            let again = decode_sequence(&bytes);
+            assert_eq!(encode_sequence(&again), bytes);
+            #[allow(clippy::eq_op)] // false exactly when a NaN is somewhere inside
+            if values == values {
+                assert_eq!(again, values);
             }
         }
         assert!(decoded > 100, "only {decoded} inputs decoded");
