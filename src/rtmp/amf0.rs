@@ -573,7 +573,7 @@ impl Decoder {
         loop {
             let key = self.short_str(input, "AMF0 property name")?;
             if key.is_empty() && input.first() == Some(&marker::OBJECT_END) {
-                *input = input.get(1..).unwrap_or_default();
+                wire::u8(input, "AMF0 object end")?; // consume the marker just seen
                 return Ok(props);
             }
             // An empty name followed by a real value is tolerated as an ordinary property, so
