@@ -501,6 +501,9 @@ struct InStream {
 /// had one, but some peers omit it. Like FFmpeg, the reader therefore consumes those 4 bytes
 /// only when they equal the stored extended timestamp and otherwise treats them as payload.
 /// When fewer than 4 bytes are buffered and they match so far, it waits for more.
+///
+/// A fmt 0/1/2 header on a chunk stream whose message is still incomplete replaces that message
+/// (the partial bytes are dropped, as if the peer had sent an Abort).
 #[derive(Debug)]
 pub struct ChunkReader {
     /// Received bytes; `buf[pos..]` is not parsed yet.
@@ -1412,6 +1415,43 @@ mod tests {
                 ProtocolError::MissingChunkHeader { csid }
             );
         }
+    }
+
+    #[test]
+    fn interleaved_chunk_streams() {
+        let a: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+        let b: Vec<u8> = (0..200u32).map(|i| (i * 3) as u8).collect();
+        let mut w = ChunkWriter::new();
+        let ca = chunk(&mut w, 4, 10, 9, 1, &a);
+        let cb = chunk(&mut w, 5, 20, 8, 1, &b);
+        // a: [12 + 128][1 + 128][1 + 44], b: [12 + 128][1 + 72]
+        let (a1, rest) = ca.split_at(140);
+        let (a2, a3) = rest.split_at(129);
+        let (b1, b2) = cb.split_at(140);
+        let mut r = ChunkReader::new();
+        r.push(&[a1, b1, a2].concat());
+        assert_eq!(r.next_message().unwrap(), None);
+        assert_eq!(r.partial_len(), 128 + 128 + 128);
+        r.push(b2);
+        assert_eq!(r.next_message().unwrap(), Some(msg(20, 8, 1, &b)));
+        assert_eq!(r.partial_len(), 256);
+        r.push(a3);
+        assert_eq!(r.next_message().unwrap(), Some(msg(10, 9, 1, &a)));
+        assert_eq!(r.partial_len(), 0);
+        // a new header in the middle of a message replaces it
+        let mut r = ChunkReader::new();
+        r.push(a1);
+        r.push(&chunk(&mut ChunkWriter::new(), 4, 99, 9, 1, b"xyz"));
+        assert_eq!(r.next_message().unwrap(), Some(msg(99, 9, 1, b"xyz")));
+        assert_eq!(r.partial_len(), 0);
+    }
+
+    #[test]
+    fn batch_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<ChunkBatch<'static>>();
+        check::<ChunkWriter>();
+        check::<ChunkReader>();
     }
 
     #[test]
