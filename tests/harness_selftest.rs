@@ -366,3 +366,60 @@ fn missing_binary_skips_or_fails_under_ci() {
     }
     assert!(common::util::find_binary("sh").is_some());
 }
+
+/// Generates every kind of test media and checks it with ffprobe; prints how long each
+/// took (`cargo test --test harness_selftest media -- --nocapture`). The 30 s 720p file
+/// takes ~4-5 s on 2 cores.
+#[test]
+fn media_generation_timings() {
+    if !common::require_binaries(&["ffmpeg", "ffprobe"]) {
+        return;
+    }
+    let t = Instant::now();
+    let flv = media::h264_aac_flv(3, 320, 240, 2).unwrap();
+    eprintln!(
+        "[timing] h264_aac_flv(3, 320x240, bf2): {:.2?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let mkv = media::h264_aac_mkv(30, 1280, 720, 2000, 2).unwrap();
+    eprintln!(
+        "[timing] h264_aac_mkv(30, 1280x720, 2000k, bf2): {:.2?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let h264 = media::h264_annexb(3, 320, 240, 2).unwrap();
+    eprintln!("[timing] h264_annexb(3, 320x240, bf2): {:.2?}", t.elapsed());
+    let t = Instant::now();
+    let aac = media::aac_adts(3, 48_000, 2).unwrap();
+    eprintln!("[timing] aac_adts(3, 48k, 2ch): {:.2?}", t.elapsed());
+    // Cached: a second call is free.
+    let t = Instant::now();
+    assert_eq!(media::h264_aac_mkv(30, 1280, 720, 2000, 2).unwrap(), mkv);
+    assert!(t.elapsed() < Duration::from_millis(50));
+
+    let s = ffprobe::streams(&mkv).unwrap();
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[0].width, s[0].height), (Some(1280), Some(720)));
+    let v = ffprobe::packets_of(&mkv, 'v').unwrap();
+    assert_eq!(v.len(), 900);
+    assert_eq!(
+        v.iter().filter(|p| p.is_key()).count(),
+        30,
+        "one keyframe per second"
+    );
+    assert!(v.iter().any(|p| p.pts_ms != p.dts_ms), "B-frames expected");
+    let d = ffprobe::duration_s(&mkv).unwrap();
+    assert!((29.9..30.2).contains(&d), "duration {d}");
+    assert_eq!(ffprobe::packets_of(&h264, 'v').unwrap().len(), 90);
+    let a = ffprobe::streams(&aac).unwrap();
+    assert_eq!((a[0].sample_rate, a[0].channels), (Some(48_000), Some(2)));
+    assert!(ffprobe::packets_of(&flv, 'a').unwrap().len() > 120);
+    for f in [&flv, &mkv, &h264, &aac] {
+        eprintln!(
+            "  {} bytes  {}",
+            std::fs::metadata(f).unwrap().len(),
+            f.display()
+        );
+    }
+}
