@@ -193,7 +193,8 @@ pub struct AudioSpecificConfig {
 
 impl AudioSpecificConfig {
     /// A config for the given object type, sample rate and channel configuration. Sample rates
-    /// outside the standard table use the explicit 24-bit form.
+    /// outside the standard table use the explicit 24-bit form. The format can express object
+    /// types 1..=95 and sample rates below 2^24.
     pub fn new(object_type: u8, sample_rate: u32, channel_configuration: u8) -> Self {
         AudioSpecificConfig {
             object_type,

@@ -1076,3 +1076,768 @@ pub fn parse_audio(body: &[u8]) -> Result<AudioTag<'_>> {
         Ok(AudioTag::Legacy(parse_legacy_audio(first, &mut c)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex_video(out: &[u8]) -> ExVideo<'_> {
+        match parse_video(out) {
+            Ok(VideoTag {
+                body: VideoTagBody::Enhanced(v),
+                ..
+            }) => v,
+            other => panic!("not an enhanced video tag: {other:?}"),
+        }
+    }
+
+    fn ex_audio(out: &[u8]) -> ExAudio<'_> {
+        match parse_audio(out) {
+            Ok(AudioTag::Enhanced(a)) => a,
+            other => panic!("not an enhanced audio tag: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn legacy_avc_header_vectors() {
+        assert_eq!(
+            avc_video_header(FrameType::Key, AvcPacketType::SequenceHeader, 0),
+            [0x17, 0x00, 0x00, 0x00, 0x00]
+        );
+        assert_eq!(
+            avc_video_header(FrameType::Inter, AvcPacketType::Nalu, 40),
+            [0x27, 0x01, 0x00, 0x00, 0x28]
+        );
+        assert_eq!(
+            avc_video_header(FrameType::Key, AvcPacketType::EndOfSequence, 0),
+            [0x17, 0x02, 0x00, 0x00, 0x00]
+        );
+        // Negative and extreme composition times: SI24 two's complement, clamped.
+        let cts = |t| avc_video_header(FrameType::Inter, AvcPacketType::Nalu, t)[2..].to_vec();
+        assert_eq!(cts(-1), [0xff, 0xff, 0xff]);
+        assert_eq!(cts(-80), [0xff, 0xff, 0xb0]);
+        assert_eq!(cts(0x12_3456), [0x12, 0x34, 0x56]);
+        assert_eq!(cts(COMPOSITION_TIME_MAX), [0x7f, 0xff, 0xff]);
+        assert_eq!(cts(COMPOSITION_TIME_MIN), [0x80, 0x00, 0x00]);
+        assert_eq!(cts(i32::MAX), [0x7f, 0xff, 0xff]);
+        assert_eq!(cts(i32::MIN), [0x80, 0x00, 0x00]);
+        assert_eq!(
+            build_avc_video(
+                FrameType::Inter,
+                AvcPacketType::Nalu,
+                2,
+                &[0, 0, 0, 1, 0x41]
+            ),
+            [0x27, 0x01, 0x00, 0x00, 0x02, 0, 0, 0, 1, 0x41]
+        );
+    }
+
+    #[test]
+    fn legacy_avc_round_trip() {
+        for cts in [
+            0,
+            1,
+            -1,
+            33,
+            -33,
+            COMPOSITION_TIME_MAX,
+            COMPOSITION_TIME_MIN,
+        ] {
+            for packet_type in [
+                AvcPacketType::SequenceHeader,
+                AvcPacketType::Nalu,
+                AvcPacketType::EndOfSequence,
+            ] {
+                let body = build_avc_video(FrameType::Key, packet_type, cts, &[1, 2, 3]);
+                assert_eq!(
+                    parse_video(&body),
+                    Ok(VideoTag {
+                        frame_type: FrameType::Key,
+                        body: VideoTagBody::Legacy(LegacyVideo {
+                            codec_id: CODEC_ID_AVC,
+                            avc_packet_type: Some(packet_type),
+                            composition_time: cts,
+                            data: &[1, 2, 3],
+                        }),
+                    })
+                );
+            }
+        }
+        // A non-AVC legacy codec (Sorenson H.263) has no packet type or composition time.
+        assert_eq!(
+            parse_video(&[0x22, 0xaa]),
+            Ok(VideoTag {
+                frame_type: FrameType::Inter,
+                body: VideoTagBody::Legacy(LegacyVideo {
+                    codec_id: 2,
+                    avc_packet_type: None,
+                    composition_time: 0,
+                    data: &[0xaa],
+                }),
+            })
+        );
+    }
+
+    #[test]
+    fn legacy_aac_vectors_and_round_trip() {
+        assert_eq!(
+            aac_audio_header(AacPacketType::SequenceHeader),
+            [0xaf, 0x00]
+        );
+        assert_eq!(aac_audio_header(AacPacketType::Raw), [0xaf, 0x01]);
+        let body = build_aac_audio(AacPacketType::SequenceHeader, &[0x12, 0x10]);
+        assert_eq!(body, [0xaf, 0x00, 0x12, 0x10]);
+        assert_eq!(
+            parse_audio(&body),
+            Ok(AudioTag::Legacy(LegacyAudio {
+                sound_format: SOUND_FORMAT_AAC,
+                sound_rate: 3,
+                sound_size: 1,
+                sound_type: 1,
+                aac_packet_type: Some(AacPacketType::SequenceHeader),
+                data: &[0x12, 0x10],
+            }))
+        );
+        let raw = build_aac_audio(AacPacketType::Raw, &[0x21, 0x00]);
+        assert!(matches!(
+            parse_audio(&raw),
+            Ok(AudioTag::Legacy(LegacyAudio {
+                aac_packet_type: Some(AacPacketType::Raw),
+                data: &[0x21, 0x00],
+                ..
+            }))
+        ));
+        // MP3, 44 kHz, 16-bit, stereo.
+        assert!(matches!(
+            parse_audio(&[0x2f, 0xff, 0xfb]),
+            Ok(AudioTag::Legacy(LegacyAudio {
+                sound_format: 2,
+                aac_packet_type: None,
+                data: &[0xff, 0xfb],
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn ex_video_header_vectors() {
+        assert_eq!(
+            ex_video_header(FrameType::Key, VideoPacketType::CodedFrames, AVC1, 33),
+            Ok(([0x91, b'a', b'v', b'c', b'1', 0x00, 0x00, 0x21], 8))
+        );
+        assert_eq!(
+            ex_video_header(FrameType::Inter, VideoPacketType::CodedFrames, HVC1, -2),
+            Ok(([0xa1, b'h', b'v', b'c', b'1', 0xff, 0xff, 0xfe], 8))
+        );
+        // CodedFramesX: the composition time is implied zero and not written.
+        let (header, len) =
+            ex_video_header(FrameType::Inter, VideoPacketType::CodedFramesX, HVC1, 5).unwrap();
+        assert_eq!(&header[..len], [0xa3, b'h', b'v', b'c', b'1']);
+        // AV1 coded frames carry no composition time.
+        let (header, len) =
+            ex_video_header(FrameType::Key, VideoPacketType::CodedFrames, AV01, 5).unwrap();
+        assert_eq!(&header[..len], [0x91, b'a', b'v', b'0', b'1']);
+        let (header, len) =
+            ex_video_header(FrameType::Key, VideoPacketType::SequenceStart, VP09, 0).unwrap();
+        assert_eq!(&header[..len], [0x90, b'v', b'p', b'0', b'9']);
+        let (header, len) =
+            ex_video_header(FrameType::Key, VideoPacketType::SequenceEnd, VVC1, 0).unwrap();
+        assert_eq!(&header[..len], [0x92, b'v', b'v', b'c', b'1']);
+
+        assert!(ex_video_header(FrameType::Key, VideoPacketType::Multitrack, AVC1, 0).is_err());
+        assert!(ex_video_header(FrameType::Key, VideoPacketType::ModEx, AVC1, 0).is_err());
+        assert!(
+            ex_video_header(FrameType::Command, VideoPacketType::CodedFrames, AVC1, 0).is_err()
+        );
+        assert_eq!(
+            ex_video_header(FrameType::Key, VideoPacketType::CodedFrames, MP4A, 0),
+            Err(Error::UnsupportedFourCc(MP4A))
+        );
+    }
+
+    #[test]
+    fn ex_audio_header_vectors() {
+        assert_eq!(
+            ex_audio_header(AudioPacketType::SequenceStart, OPUS),
+            Ok([0x90, b'O', b'p', b'u', b's'])
+        );
+        assert_eq!(
+            ex_audio_header(AudioPacketType::CodedFrames, MP4A),
+            Ok([0x91, b'm', b'p', b'4', b'a'])
+        );
+        assert_eq!(
+            ex_audio_header(AudioPacketType::MultichannelConfig, FLAC),
+            Ok([0x94, b'f', b'L', b'a', b'C'])
+        );
+        assert_eq!(
+            ex_audio_header(AudioPacketType::SequenceEnd, MP3),
+            Ok([0x92, b'.', b'm', b'p', b'3'])
+        );
+        assert!(ex_audio_header(AudioPacketType::Multitrack, MP4A).is_err());
+        assert_eq!(
+            ex_audio_header(AudioPacketType::CodedFrames, AVC1),
+            Err(Error::UnsupportedFourCc(AVC1))
+        );
+    }
+
+    #[test]
+    fn ex_video_single_track_round_trip_every_packet_type() {
+        let packet_types = [
+            VideoPacketType::SequenceStart,
+            VideoPacketType::CodedFrames,
+            VideoPacketType::SequenceEnd,
+            VideoPacketType::CodedFramesX,
+            VideoPacketType::Metadata,
+            VideoPacketType::Mpeg2TsSequenceStart,
+        ];
+        for fourcc in VIDEO_FOURCCS {
+            for packet_type in packet_types {
+                for cts in [0, -1, 1000, COMPOSITION_TIME_MIN, COMPOSITION_TIME_MAX] {
+                    let has_cts = packet_type == VideoPacketType::CodedFrames
+                        && carries_composition_time(fourcc);
+                    let cts = if has_cts { cts } else { 0 };
+                    let mut out = Vec::new();
+                    write_ex_video(
+                        &mut out,
+                        FrameType::Inter,
+                        packet_type,
+                        fourcc,
+                        cts,
+                        &[],
+                        &[9, 8, 7],
+                    )
+                    .unwrap();
+                    assert_eq!(out.len(), 5 + if has_cts { 3 } else { 0 } + 3);
+                    assert_eq!(
+                        parse_video(&out),
+                        Ok(VideoTag {
+                            frame_type: FrameType::Inter,
+                            body: VideoTagBody::Enhanced(ExVideo {
+                                packet_type,
+                                mod_ex: vec![],
+                                multitrack: None,
+                                command: None,
+                                tracks: vec![VideoTrack {
+                                    track_id: 0,
+                                    fourcc,
+                                    composition_time: cts,
+                                    data: &[9, 8, 7],
+                                }],
+                            }),
+                        })
+                    );
+                    // The fixed-size header + payload is the same message.
+                    let (header, len) =
+                        ex_video_header(FrameType::Inter, packet_type, fourcc, cts).unwrap();
+                    assert_eq!([&header[..len], &[9, 8, 7]].concat(), out);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ex_video_mod_ex_timestamp_offset_nano() {
+        let mut out = Vec::new();
+        write_ex_video(
+            &mut out,
+            FrameType::Key,
+            VideoPacketType::CodedFrames,
+            AVC1,
+            -3,
+            &[ModEx::TimestampOffsetNano(500_000)],
+            &[0xaa],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            [
+                0x97, // isExHeader | Key << 4 | ModEx
+                0x02, // modExDataSize - 1
+                0x07, 0xa1, 0x20, // 500000 as UI24
+                0x01, // TimestampOffsetNano << 4 | CodedFrames
+                b'a', b'v', b'c', b'1', 0xff, 0xff, 0xfd, 0xaa,
+            ]
+        );
+        let video = ex_video(&out);
+        assert_eq!(video.mod_ex, vec![ModEx::TimestampOffsetNano(500_000)]);
+        assert_eq!(video.packet_type, VideoPacketType::CodedFrames);
+        assert_eq!(video.tracks[0].composition_time, -3);
+    }
+
+    #[test]
+    fn mod_ex_size_escape() {
+        let data255 = [0x11u8; 255];
+        let data256 = [0x22u8; 256];
+        let data_max = vec![0x33u8; MOD_EX_DATA_MAX];
+        let mod_ex = [
+            ModEx::Other {
+                mod_ex_type: 1,
+                data: &data255,
+            },
+            ModEx::Other {
+                mod_ex_type: 15,
+                data: &data256,
+            },
+            ModEx::Other {
+                mod_ex_type: 2,
+                data: &data_max,
+            },
+            ModEx::TimestampOffsetNano(0xff_ffff),
+        ];
+        let mut out = Vec::new();
+        write_ex_audio(&mut out, AudioPacketType::CodedFrames, OPUS, &mod_ex, &[1]).unwrap();
+        // 255 bytes: UI8 254; 256 bytes: escape 0xFF then UI16 255; 65536: 0xFF, UI16 0xFFFF.
+        assert_eq!(out[..2], [0x97, 0xfe]);
+        assert_eq!(out[2 + 255], 0x17, "type 1, next ModEx");
+        assert_eq!(out[258..261], [0xff, 0x00, 0xff]);
+        assert_eq!(out[261 + 256], 0xf7, "type 15, next ModEx");
+        assert_eq!(out[518..521], [0xff, 0xff, 0xff]);
+        let audio = ex_audio(&out);
+        assert_eq!(audio.mod_ex, mod_ex);
+        assert_eq!(audio.packet_type, AudioPacketType::CodedFrames);
+        assert_eq!(
+            audio.tracks,
+            vec![AudioTrack {
+                track_id: 0,
+                fourcc: OPUS,
+                data: &[1]
+            }]
+        );
+
+        let too_big = vec![0u8; MOD_EX_DATA_MAX + 1];
+        for bad in [
+            ModEx::Other {
+                mod_ex_type: 1,
+                data: &too_big,
+            },
+            ModEx::Other {
+                mod_ex_type: 1,
+                data: &[],
+            },
+            ModEx::Other {
+                mod_ex_type: 0,
+                data: &[1, 2, 3],
+            },
+            ModEx::Other {
+                mod_ex_type: 16,
+                data: &[1],
+            },
+            ModEx::TimestampOffsetNano(0x100_0000),
+        ] {
+            let mut out = Vec::new();
+            assert!(
+                write_ex_audio(&mut out, AudioPacketType::CodedFrames, OPUS, &[bad], &[]).is_err()
+            );
+            assert!(out.is_empty(), "nothing written on error");
+        }
+    }
+
+    #[test]
+    fn ex_video_command_frame() {
+        let mut out = Vec::new();
+        write_ex_video_command(&mut out, &[], 1).unwrap();
+        assert_eq!(out, [0xd1, 0x01]);
+        assert_eq!(
+            parse_video(&out),
+            Ok(VideoTag {
+                frame_type: FrameType::Command,
+                body: VideoTagBody::Enhanced(ExVideo {
+                    packet_type: VideoPacketType::CodedFrames,
+                    mod_ex: vec![],
+                    multitrack: None,
+                    command: Some(1),
+                    tracks: vec![],
+                }),
+            })
+        );
+        out.clear();
+        write_ex_video_command(&mut out, &[ModEx::TimestampOffsetNano(7)], 0).unwrap();
+        assert_eq!(out, [0xd7, 0x02, 0, 0, 7, 0x01, 0x00]);
+        let video = ex_video(&out);
+        assert_eq!((video.command, video.mod_ex.len()), (Some(0), 1));
+        // With packet type Metadata the command frame type is ignored: it is metadata.
+        let mut out = Vec::new();
+        write_ex_video(
+            &mut out,
+            FrameType::Command,
+            VideoPacketType::Metadata,
+            AV01,
+            0,
+            &[],
+            &[2, 0],
+        )
+        .unwrap();
+        assert_eq!(out[0], 0xd4);
+        assert_eq!(ex_video(&out).command, None);
+    }
+
+    #[test]
+    fn ex_video_multitrack_one_track() {
+        let tracks = [VideoTrack {
+            track_id: 0,
+            fourcc: AVC1,
+            composition_time: 16,
+            data: &[1, 2],
+        }];
+        let mut out = Vec::new();
+        write_ex_video_multitrack(
+            &mut out,
+            FrameType::Key,
+            VideoPacketType::CodedFrames,
+            AvMultitrackType::OneTrack,
+            &[],
+            &tracks,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            [
+                0x96, // isExHeader | Key << 4 | Multitrack
+                0x01, // OneTrack << 4 | CodedFrames
+                b'a', b'v', b'c', b'1', 0x00, // track id
+                0x00, 0x00, 0x10, // composition time
+                1, 2,
+            ]
+        );
+        let video = ex_video(&out);
+        assert_eq!(video.multitrack, Some(AvMultitrackType::OneTrack));
+        assert_eq!(video.packet_type, VideoPacketType::CodedFrames);
+        assert_eq!(video.tracks, tracks);
+    }
+
+    #[test]
+    fn ex_video_multitrack_many_tracks() {
+        let tracks = [
+            VideoTrack {
+                track_id: 0,
+                fourcc: HVC1,
+                composition_time: -5,
+                data: &[0xa0],
+            },
+            VideoTrack {
+                track_id: 1,
+                fourcc: HVC1,
+                composition_time: 5,
+                data: &[0xb0, 0xb1],
+            },
+        ];
+        let mut out = Vec::new();
+        write_ex_video_multitrack(
+            &mut out,
+            FrameType::Inter,
+            VideoPacketType::CodedFrames,
+            AvMultitrackType::ManyTracks,
+            &[],
+            &tracks,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            [
+                0xa6, 0x11, b'h', b'v', b'c', b'1', //
+                0x00, 0x00, 0x00, 0x04, 0xff, 0xff, 0xfb, 0xa0, //
+                0x01, 0x00, 0x00, 0x05, 0x00, 0x00, 0x05, 0xb0, 0xb1,
+            ]
+        );
+        let video = ex_video(&out);
+        assert_eq!(video.multitrack, Some(AvMultitrackType::ManyTracks));
+        assert_eq!(video.tracks, tracks);
+    }
+
+    #[test]
+    fn ex_video_multitrack_many_codecs_with_mod_ex() {
+        let tracks = [
+            VideoTrack {
+                track_id: 0,
+                fourcc: AVC1,
+                composition_time: 0,
+                data: &[0x01],
+            },
+            VideoTrack {
+                track_id: 2,
+                fourcc: AV01,
+                composition_time: 0,
+                data: &[0x02, 0x03],
+            },
+        ];
+        let mod_ex = [ModEx::TimestampOffsetNano(1)];
+        let mut out = Vec::new();
+        write_ex_video_multitrack(
+            &mut out,
+            FrameType::Key,
+            VideoPacketType::SequenceStart,
+            AvMultitrackType::ManyTracksManyCodecs,
+            &mod_ex,
+            &tracks,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            [
+                0x97, 0x02, 0x00, 0x00, 0x01, 0x06, // ModEx, next Multitrack
+                0x20, // ManyTracksManyCodecs << 4 | SequenceStart
+                b'a', b'v', b'c', b'1', 0x00, 0x00, 0x00, 0x01, 0x01, //
+                b'a', b'v', b'0', b'1', 0x02, 0x00, 0x00, 0x02, 0x02, 0x03,
+            ]
+        );
+        let video = ex_video(&out);
+        assert_eq!(video.mod_ex, mod_ex);
+        assert_eq!(
+            video.multitrack,
+            Some(AvMultitrackType::ManyTracksManyCodecs)
+        );
+        assert_eq!(video.packet_type, VideoPacketType::SequenceStart);
+        assert_eq!(video.tracks, tracks);
+    }
+
+    #[test]
+    fn ex_audio_round_trip_every_packet_type_and_multitrack_kind() {
+        let packet_types = [
+            AudioPacketType::SequenceStart,
+            AudioPacketType::CodedFrames,
+            AudioPacketType::SequenceEnd,
+            AudioPacketType::MultichannelConfig,
+        ];
+        for packet_type in packet_types {
+            for fourcc in AUDIO_FOURCCS {
+                let mut out = Vec::new();
+                write_ex_audio(&mut out, packet_type, fourcc, &[], &[4, 5]).unwrap();
+                let audio = ex_audio(&out);
+                assert_eq!(
+                    audio,
+                    ExAudio {
+                        packet_type,
+                        mod_ex: vec![],
+                        multitrack: None,
+                        tracks: vec![AudioTrack {
+                            track_id: 0,
+                            fourcc,
+                            data: &[4, 5]
+                        }],
+                    }
+                );
+            }
+            let kinds = [
+                (AvMultitrackType::OneTrack, vec![(3, MP4A, &[1u8][..])]),
+                (
+                    AvMultitrackType::ManyTracks,
+                    vec![
+                        (0, OPUS, &[1u8, 2][..]),
+                        (1, OPUS, &[][..]),
+                        (7, OPUS, &[3][..]),
+                    ],
+                ),
+                (
+                    AvMultitrackType::ManyTracksManyCodecs,
+                    vec![
+                        (0, MP4A, &[1u8][..]),
+                        (1, AC3, &[2, 2][..]),
+                        (2, EAC3, &[][..]),
+                    ],
+                ),
+            ];
+            for (kind, spec) in kinds {
+                let tracks: Vec<AudioTrack<'_>> = spec
+                    .iter()
+                    .map(|&(track_id, fourcc, data)| AudioTrack {
+                        track_id,
+                        fourcc,
+                        data,
+                    })
+                    .collect();
+                for mod_ex in [&[][..], &[ModEx::TimestampOffsetNano(999_999)][..]] {
+                    let mut out = Vec::new();
+                    write_ex_audio_multitrack(&mut out, packet_type, kind, mod_ex, &tracks)
+                        .unwrap();
+                    assert_eq!(
+                        ex_audio(&out),
+                        ExAudio {
+                            packet_type,
+                            mod_ex: mod_ex.to_vec(),
+                            multitrack: Some(kind),
+                            tracks: tracks.clone(),
+                        }
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ex_audio_multitrack_vector() {
+        let tracks = [
+            AudioTrack {
+                track_id: 0,
+                fourcc: MP4A,
+                data: &[0x21],
+            },
+            AudioTrack {
+                track_id: 1,
+                fourcc: OPUS,
+                data: &[0xfc, 0xff],
+            },
+        ];
+        let mut out = Vec::new();
+        write_ex_audio_multitrack(
+            &mut out,
+            AudioPacketType::CodedFrames,
+            AvMultitrackType::ManyTracksManyCodecs,
+            &[],
+            &tracks,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            [
+                0x95, 0x21, //
+                b'm', b'p', b'4', b'a', 0x00, 0x00, 0x00, 0x01, 0x21, //
+                b'O', b'p', b'u', b's', 0x01, 0x00, 0x00, 0x02, 0xfc, 0xff,
+            ]
+        );
+    }
+
+    #[test]
+    fn multitrack_builder_errors() {
+        let track = |fourcc| VideoTrack {
+            track_id: 0,
+            fourcc,
+            composition_time: 0,
+            data: &[],
+        };
+        let build = |kind, tracks: &[VideoTrack<'_>]| {
+            let mut out = Vec::new();
+            let r = write_ex_video_multitrack(
+                &mut out,
+                FrameType::Key,
+                VideoPacketType::CodedFrames,
+                kind,
+                &[],
+                tracks,
+            );
+            if r.is_err() {
+                assert!(out.is_empty());
+            }
+            r
+        };
+        assert!(build(AvMultitrackType::ManyTracks, &[]).is_err());
+        assert!(build(AvMultitrackType::OneTrack, &[track(AVC1), track(AVC1)]).is_err());
+        assert!(build(AvMultitrackType::ManyTracks, &[track(AVC1), track(HVC1)]).is_err());
+        assert!(
+            build(
+                AvMultitrackType::ManyTracksManyCodecs,
+                &[track(AVC1), track(HVC1)]
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            build(AvMultitrackType::ManyTracks, &[track(AVC1); MAX_TRACKS + 1]),
+            Err(Error::TooManyTracks)
+        );
+        assert!(build(AvMultitrackType::ManyTracks, &[track(AVC1); MAX_TRACKS]).is_ok());
+        assert!(build(AvMultitrackType::ManyTracks, &[track(OPUS)]).is_err());
+    }
+
+    #[test]
+    fn parse_rejects_too_many_tracks() {
+        let mut body = vec![0x96, 0x11, b'a', b'v', b'c', b'1'];
+        for id in 0..=MAX_TRACKS as u8 {
+            body.extend_from_slice(&[id, 0x00, 0x00, 0x03, 0, 0, 0]);
+        }
+        assert_eq!(parse_video(&body), Err(Error::TooManyTracks));
+        assert_eq!(
+            Error::TooManyTracks.to_string(),
+            "FLV multitrack tag has more than 16 tracks"
+        );
+    }
+
+    #[test]
+    fn parse_errors() {
+        let truncated = |r: Result<VideoTag<'_>>| matches!(r, Err(Error::TruncatedTag { .. }));
+        assert_eq!(parse_video(&[]), Err(Error::EmptyTag));
+        assert_eq!(parse_audio(&[]), Err(Error::EmptyTag));
+        // Reserved frame types 0, 6, 7.
+        for b in [0x07, 0x67, 0x77, 0x80, 0xe0, 0xf0] {
+            assert!(matches!(
+                parse_video(&[b, 1, 0, 0, 0]),
+                Err(Error::UnsupportedValue {
+                    field: "video frame type",
+                    ..
+                })
+            ));
+        }
+        // Reserved packet types.
+        assert!(matches!(
+            parse_video(&[0x98, b'a', b'v', b'c', b'1']),
+            Err(Error::UnsupportedValue { .. })
+        ));
+        assert!(matches!(
+            parse_audio(&[0x93, b'O', b'p', b'u', b's']),
+            Err(Error::UnsupportedValue { .. })
+        ));
+        assert!(matches!(
+            parse_video(&[0x17, 3, 0, 0, 0]),
+            Err(Error::UnsupportedValue { .. })
+        ));
+        assert!(matches!(
+            parse_audio(&[0xaf, 2]),
+            Err(Error::UnsupportedValue { .. })
+        ));
+        // Unknown FourCC.
+        let err = parse_video(&[0x91, b'x', b'2', b'6', b'4', 0, 0, 0]).unwrap_err();
+        assert_eq!(err, Error::UnsupportedFourCc(*b"x264"));
+        assert_eq!(
+            err.to_string(),
+            "unknown or unsupported codec FourCC \"x264\" in FLV tag"
+        );
+        // Multitrack type 3 is reserved; nested Multitrack/ModEx is not allowed.
+        assert!(matches!(
+            parse_video(&[0x96, 0x31, b'a', b'v', b'c', b'1']),
+            Err(Error::UnsupportedValue {
+                field: "multitrack type",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_video(&[0x96, 0x06]),
+            Err(Error::UnsupportedValue { .. })
+        ));
+        assert!(matches!(
+            parse_audio(&[0x95, 0x07]),
+            Err(Error::UnsupportedValue { .. })
+        ));
+        // Lengths running past the body.
+        assert!(truncated(parse_video(&[0x17, 1, 0, 0])));
+        assert!(truncated(parse_video(&[0x91, b'a', b'v', b'c'])));
+        assert!(truncated(parse_video(&[
+            0x91, b'a', b'v', b'c', b'1', 0, 0
+        ])));
+        assert!(truncated(parse_video(&[
+            0x96, 0x13, b'a', b'v', b'c', b'1', 0, 0, 0, 9, 1
+        ])));
+        assert!(truncated(parse_video(&[
+            0x96, 0x13, b'a', b'v', b'c', b'1'
+        ])));
+        assert!(truncated(parse_video(&[0x97, 0x05, 1, 2])));
+        assert!(truncated(parse_video(&[0x97, 0xff, 0xff])));
+        // TimestampOffsetNano needs 3 bytes of data.
+        assert!(truncated(parse_video(&[
+            0x97, 0x01, 1, 2, 0x01, b'a', b'v', b'c', b'1', 0, 0, 0
+        ])));
+        // A command frame needs its command byte.
+        assert!(truncated(parse_video(&[0xd1])));
+    }
+
+    #[test]
+    fn parse_tolerates_legacy_command_and_empty_payloads() {
+        assert!(matches!(
+            parse_video(&[0x57, 0x01, 0, 0, 0, 0x00]),
+            Ok(VideoTag {
+                frame_type: FrameType::Command,
+                body: VideoTagBody::Legacy(LegacyVideo { data: &[0x00], .. }),
+            })
+        ));
+        let video = ex_video(&[0x92, b'a', b'v', b'c', b'1']);
+        assert_eq!(video.packet_type, VideoPacketType::SequenceEnd);
+        assert_eq!(video.tracks[0].data, &[] as &[u8]);
+    }
+}

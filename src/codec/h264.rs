@@ -59,7 +59,7 @@ fn find_start_code(data: &[u8], from: usize) -> Option<usize> {
         match data[i + 2] {
             0 => i += 1,
             1 if data[i] == 0 && data[i + 1] == 0 => return Some(i),
-            1 => i += 3,
+            // A 1 not preceded by two zeros, or any byte > 1: no start code overlaps it.
             _ => i += 3,
         }
     }
@@ -222,17 +222,21 @@ fn push_length_prefixed(out: &mut Vec<u8>, nal: &[u8]) -> Result<()> {
 ///
 /// Access unit delimiters and filler data are dropped (and counted); SPS and PPS NAL units stay
 /// in the output and are also reported. Fails with [`Error::NoNalUnits`] if the buffer holds no
-/// NAL unit; in that case nothing is appended.
+/// NAL unit. Nothing is appended on error.
 pub fn annexb_to_avcc(data: &[u8], out: &mut Vec<u8>) -> Result<AccessUnitInfo> {
     let mut info = AccessUnitInfo::default();
     let mut any = false;
+    let start_len = out.len();
     // Output is at most 1 byte per start code larger than the input.
     out.reserve(data.len());
     for nal in annexb_nals(data) {
         any = true;
         info.add(nal);
-        if !is_droppable(nal) {
-            push_length_prefixed(out, nal)?;
+        if !is_droppable(nal)
+            && let Err(e) = push_length_prefixed(out, nal)
+        {
+            out.truncate(start_len);
+            return Err(e);
         }
     }
     if !any {

@@ -11,3 +11,238 @@ pub mod flv;
 pub mod h264;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod robustness_tests {
+    //! Feeds random and mutated inputs to every parser: none may panic, and whatever parses
+    //! must survive a serialise/parse round trip where the format defines one.
+
+    use super::aac::{self, AudioSpecificConfig};
+    use super::flv::{self, AvMultitrackType, FrameType, ModEx, VideoPacketType, VideoTrack};
+    use super::h264::{self, AvcDecoderConfigurationRecord};
+
+    /// xorshift64: small, deterministic, good enough to shake parsers.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Valid inputs of every kind, to be mutated.
+    fn seeds() -> Vec<Vec<u8>> {
+        let sps = vec![
+            0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x6a, 0x02, 0x02,
+            0x02, 0x80, 0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x47, 0x8c, 0x18, 0xcb,
+        ];
+        let pps = vec![0x68, 0xeb, 0xec, 0xb2, 0x2c];
+        let record = AvcDecoderConfigurationRecord::from_parameter_sets(
+            std::slice::from_ref(&sps),
+            std::slice::from_ref(&pps),
+        )
+        .unwrap()
+        .to_bytes();
+        let mut annexb = vec![0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1];
+        annexb.extend_from_slice(&sps);
+        annexb.extend_from_slice(&[0, 0, 0, 1, 0x65, 0x88, 0x80, 0, 0, 1, 0x0c, 0xff]);
+        let mut avcc = Vec::new();
+        h264::annexb_to_avcc(&annexb, &mut avcc).unwrap();
+
+        let mut seeds = vec![
+            sps,
+            pps,
+            record,
+            annexb,
+            avcc,
+            vec![0xff, 0xf1, 0x50, 0x80, 0x01, 0x5f, 0xfc, 0xa1, 0xa2, 0xa3],
+            vec![
+                0xff, 0xf0, 0x50, 0x80, 0x01, 0x7f, 0xfc, 0xc1, 0xc2, 0xb1, 0xb2,
+            ],
+            vec![0x12, 0x10],
+            vec![0x13, 0x10, 0x56, 0xe5, 0x98],
+            vec![0xf9, 0x46, 0x40],
+            vec![0x17, 0x80, 0x18, 0x1c, 0x88],
+            flv::build_avc_video(
+                FrameType::Key,
+                flv::AvcPacketType::Nalu,
+                -40,
+                &[0, 0, 0, 1, 0x65],
+            ),
+            flv::build_aac_audio(flv::AacPacketType::Raw, &[0x21]),
+        ];
+        let mut v = Vec::new();
+        flv::write_ex_video(
+            &mut v,
+            FrameType::Key,
+            VideoPacketType::CodedFrames,
+            flv::AVC1,
+            33,
+            &[ModEx::TimestampOffsetNano(12345)],
+            &[1, 2, 3],
+        )
+        .unwrap();
+        seeds.push(v);
+        for kind in [
+            AvMultitrackType::OneTrack,
+            AvMultitrackType::ManyTracks,
+            AvMultitrackType::ManyTracksManyCodecs,
+        ] {
+            let tracks: &[VideoTrack<'_>] = if kind == AvMultitrackType::OneTrack {
+                &[VideoTrack {
+                    track_id: 1,
+                    fourcc: flv::HVC1,
+                    composition_time: -1,
+                    data: &[5],
+                }]
+            } else {
+                &[
+                    VideoTrack {
+                        track_id: 0,
+                        fourcc: flv::HVC1,
+                        composition_time: 2,
+                        data: &[6],
+                    },
+                    VideoTrack {
+                        track_id: 1,
+                        fourcc: flv::HVC1,
+                        composition_time: 0,
+                        data: &[],
+                    },
+                ]
+            };
+            let mut v = Vec::new();
+            flv::write_ex_video_multitrack(
+                &mut v,
+                FrameType::Inter,
+                VideoPacketType::CodedFrames,
+                kind,
+                &[ModEx::Other {
+                    mod_ex_type: 3,
+                    data: &[9, 9],
+                }],
+                tracks,
+            )
+            .unwrap();
+            seeds.push(v);
+            let mut a = Vec::new();
+            flv::write_ex_audio_multitrack(
+                &mut a,
+                flv::AudioPacketType::CodedFrames,
+                kind,
+                &[],
+                &[flv::AudioTrack {
+                    track_id: 0,
+                    fourcc: flv::OPUS,
+                    data: &[7, 7],
+                }],
+            )
+            .unwrap();
+            seeds.push(a);
+        }
+        seeds
+    }
+
+    fn mutate(rng: &mut XorShift, input: &mut Vec<u8>) {
+        for _ in 0..1 + rng.below(4) {
+            match rng.below(6) {
+                0 if !input.is_empty() => {
+                    let i = rng.below(input.len());
+                    input[i] ^= 1 << rng.below(8);
+                }
+                1 if !input.is_empty() => {
+                    let i = rng.below(input.len());
+                    input[i] = rng.next() as u8;
+                }
+                2 => {
+                    let len = rng.below(input.len() + 1);
+                    input.truncate(len);
+                }
+                3 => {
+                    let i = rng.below(input.len() + 1);
+                    input.insert(i, [0x00, 0x01, 0x03, 0xff][rng.below(4)]);
+                }
+                4 if !input.is_empty() => {
+                    let i = rng.below(input.len());
+                    input.remove(i);
+                }
+                _ => input.push(rng.next() as u8),
+            }
+        }
+    }
+
+    /// Runs every parser on `data`; round-trip checks where the format defines one. Returns
+    /// how many parsers accepted the input, so the test can check mutations still reach the
+    /// deep paths.
+    fn exercise(data: &[u8]) -> usize {
+        let mut accepted = 0;
+        let _ = h264::annexb_nals(data).count();
+        let mut out = Vec::new();
+        let _ = h264::annexb_to_avcc(data, &mut out);
+        for length_size in [1, 2, 3, 4] {
+            let _ = h264::avcc_nals(data, length_size).count();
+            let _ = h264::avcc_info(data, length_size);
+            out.clear();
+            let _ = h264::avcc_filter(data, length_size, &mut out);
+        }
+        accepted += usize::from(h264::parse_sps(data).is_ok());
+        if let Ok(record) = AvcDecoderConfigurationRecord::parse(data) {
+            accepted += 1;
+            let bytes = record.to_bytes();
+            assert_eq!(AvcDecoderConfigurationRecord::parse(&bytes), Ok(record));
+            let _ = AvcDecoderConfigurationRecord::from_parameter_sets(&[data.to_vec()], &[]);
+        }
+        let _ = AvcDecoderConfigurationRecord::from_parameter_sets(
+            &[data.to_vec()],
+            &[vec![0x68, 0xce]],
+        );
+        let _ = aac::parse_adts_header(data);
+        let _ = aac::adts_frames(data).count();
+        accepted += aac::adts_frames(data).filter(Result::is_ok).count();
+        if let Ok(asc) = AudioSpecificConfig::parse(data) {
+            accepted += 1;
+            assert_eq!(asc.to_bytes(), data);
+        }
+        accepted += usize::from(flv::parse_video(data).is_ok());
+        accepted += usize::from(flv::parse_audio(data).is_ok());
+        accepted
+    }
+
+    #[test]
+    fn random_and_mutated_inputs_never_panic() {
+        let seeds = seeds();
+        for seed in &seeds {
+            assert!(
+                exercise(seed) > 0,
+                "seed {seed:02x?} is valid for some parser"
+            );
+        }
+        let mut accepted = 0;
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        for i in 0..10_000 {
+            let input = if i % 4 == 0 {
+                // Purely random bytes, biased towards interesting first bytes.
+                let len = rng.below(64);
+                let mut v: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                if let Some(first) = v.first_mut() {
+                    *first = [0x17, 0x27, 0x91, 0x96, 0x97, 0xaf, 0x95, 0x97, 0x67, 0xff][i % 10];
+                }
+                v
+            } else {
+                let mut v = seeds[rng.below(seeds.len())].clone();
+                mutate(&mut rng, &mut v);
+                v
+            };
+            accepted += exercise(&input);
+        }
+        // Mutations must not all be rejected at the first byte.
+        assert!(accepted > 5_000, "only {accepted} inputs accepted");
+    }
+}

@@ -39,13 +39,13 @@ pub struct ConnectCapabilities {
 }
 
 impl ConnectCapabilities {
-    /// True when no capability field is set (a pre-E-RTMP peer).
+    /// True when no Enhanced RTMP field is set (a pre-E-RTMP peer). `objectEncoding` does not
+    /// count: legacy servers send it too.
     pub fn is_empty(&self) -> bool {
         self.four_cc_list.is_empty()
             && self.video_four_cc_info_map.is_empty()
             && self.audio_four_cc_info_map.is_empty()
             && self.caps_ex.is_none()
-            && self.object_encoding.is_none()
     }
 
     /// The block a publisher of this crate advertises by default: AVC/HEVC/AV1 video and AAC/Opus

@@ -16,12 +16,14 @@ pub mod error;
 pub mod handshake;
 pub mod message;
 pub mod session;
+pub mod tls;
+pub mod transport;
 pub mod url;
 
 pub use amf0::Amf0Value;
 pub use amf3::Amf3Value;
 pub use caps::ConnectCapabilities;
-pub use client::RtmpClient;
+pub use client::{ClientOptions, RtmpClient};
 pub use error::{Error, ProtocolError, Result};
 pub use message::Message;
 pub use session::ClientEvent;

@@ -1,15 +1,24 @@
-//! The sans-IO RTMP publishing core. CONTRACT STUB: to be implemented.
+//! The sans-IO RTMP publishing core: handshake, connect, createStream, publish, media, close.
 //!
 //! Use: create a [`Session`], write [`Session::drain_transmit`] output to the socket, feed every
 //! received byte to [`Session::handle_input`], then drain [`Session::poll_event`] until `None`
 //! and write the transmit output again. Repeat until [`Session::state`] is
 //! [`SessionState::Publishing`]; then send media with [`Session::write_media`].
 
-use super::amf0::Amf0Value;
+//!
+//! The core never reads a clock and never touches a socket: time-dependent actions (ping
+//! timestamps) take the time from the caller, and all output is collected for the caller.
+
+use std::collections::VecDeque;
+
+use super::amf0::{self, Amf0Value};
 use super::amf3::Amf3Value;
 use super::caps::ConnectCapabilities;
-use super::chunk::ChunkBatch;
-use super::error::Result;
+use super::chunk::{ChunkBatch, ChunkReader, ChunkWriter, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+use super::command::{self, Command, ConnectParams};
+use super::error::{Error, ProtocolError, Result};
+use super::handshake::Handshake;
+use super::message::{Message, UserControl, build_aggregate, msg_type, parse_aggregate};
 use super::url::RtmpUrl;
 
 /// Default outgoing chunk size requested with SetChunkSize after the handshake.
@@ -184,76 +193,710 @@ pub struct SessionStats {
     pub bytes_acked_by_peer: u64,
 }
 
+/// Chunk stream of protocol control messages (§5.4).
+const CSID_CONTROL: u32 = 2;
+/// Chunk stream of NetConnection commands.
+const CSID_COMMAND: u32 = 3;
+/// Chunk stream of audio messages.
+const CSID_AUDIO: u32 = 4;
+/// Chunk stream of data messages (metadata).
+const CSID_DATA: u32 = 5;
+/// Chunk stream of video messages.
+const CSID_VIDEO: u32 = 6;
+/// Chunk stream of NetStream commands (publish, closeStream).
+const CSID_STREAM_COMMAND: u32 = 8;
+
+/// Window we announce to the server after a Set Peer Bandwidth without one of our own.
+const DEFAULT_WINDOW: u32 = 2_500_000;
+/// Largest publish stream id accepted from `createStream` (ids are small integers in practice).
+const MAX_STREAM_ID: f64 = 16_777_215.0;
+
+/// Set Peer Bandwidth limit types (§5.4.5).
+const LIMIT_HARD: u8 = 0;
+const LIMIT_SOFT: u8 = 1;
+const LIMIT_DYNAMIC: u8 = 2;
+
 /// The publishing core. See the module documentation for the calling rule.
 #[derive(Debug)]
-pub struct Session {}
+pub struct Session {
+    config: PublishConfig,
+    tc_url: String,
+    state: SessionState,
+    handshake: Handshake,
+    reader: ChunkReader,
+    writer: ChunkWriter,
+    /// Protocol bytes waiting for [`Session::drain_transmit`].
+    transmit: Vec<u8>,
+    events: VecDeque<ClientEvent>,
+    stream_id: u32,
+    server_caps: ConnectCapabilities,
+    next_transaction: f64,
+    connect_transaction: f64,
+    create_stream_transaction: f64,
+    publish_transaction: f64,
+    /// Transactions whose `_result`/`_error` we swallow (releaseStream, FCPublish, ...).
+    ignored_transactions: Vec<f64>,
+    stats: SessionStats,
+    /// `bytes_received` when we last sent an Acknowledgement.
+    last_ack_at: u64,
+    /// Limit type of the last Set Peer Bandwidth (for the Dynamic rule).
+    last_limit_type: Option<u8>,
+    /// Window we last announced with Window Acknowledgement Size.
+    announced_window: Option<u32>,
+    /// Set once the core failed; every later input is refused.
+    failed: bool,
+}
 
 impl Session {
     /// A session that will publish according to `config`; its first output is C0+C1.
-    pub fn new(_config: PublishConfig) -> Self {
-        todo!()
+    pub fn new(config: PublishConfig) -> Self {
+        let handshake = Handshake::new(config.handshake_epoch, config.handshake_seed);
+        let transmit = handshake.c0c1();
+        let tc_url = config.url.tc_url();
+        let mut stats = SessionStats {
+            out_chunk_size: DEFAULT_CHUNK_SIZE,
+            in_chunk_size: DEFAULT_CHUNK_SIZE,
+            ..SessionStats::default()
+        };
+        stats.bytes_sent = 0;
+        Session {
+            config,
+            tc_url,
+            state: SessionState::Handshaking,
+            handshake,
+            reader: ChunkReader::new(),
+            writer: ChunkWriter::new(),
+            transmit,
+            events: VecDeque::new(),
+            stream_id: 0,
+            server_caps: ConnectCapabilities::default(),
+            next_transaction: 1.0,
+            connect_transaction: 0.0,
+            create_stream_transaction: 0.0,
+            publish_transaction: 0.0,
+            ignored_transactions: Vec::new(),
+            stats,
+            last_ack_at: 0,
+            last_limit_type: None,
+            announced_window: None,
+            failed: false,
+        }
     }
+
     /// Feeds bytes received from the server. Errors end the session (rejections, violations).
-    pub fn handle_input(&mut self, _data: &[u8]) -> Result<()> {
-        todo!()
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<()> {
+        if self.failed {
+            return Err(Error::InvalidState("the session already failed"));
+        }
+        let result = self.process_input(data);
+        if result.is_err() {
+            self.failed = true;
+            self.state = SessionState::Closed;
+        }
+        result
     }
+
+    fn process_input(&mut self, mut data: &[u8]) -> Result<()> {
+        self.stats.bytes_received += data.len() as u64;
+        if self.state == SessionState::Handshaking {
+            let used = self.handshake.feed(data)?;
+            data = &data[used..];
+            if let Some(c2) = self.handshake.take_c2() {
+                self.transmit.extend_from_slice(&c2);
+            }
+            if !self.handshake.is_done() {
+                return Ok(());
+            }
+            self.start_connect()?;
+        }
+        self.reader.push(data);
+        while let Some(msg) = self.reader.next_message()? {
+            self.handle_message(msg)?;
+        }
+        self.maybe_acknowledge()
+    }
+
+    /// After the handshake: announce our chunk size and send `connect`.
+    fn start_connect(&mut self) -> Result<()> {
+        let size = self.config.chunk_size.clamp(1, MAX_CHUNK_SIZE);
+        self.queue_message(
+            CSID_CONTROL,
+            0,
+            msg_type::SET_CHUNK_SIZE,
+            0,
+            &size.to_be_bytes(),
+        )?;
+        self.writer.set_chunk_size(size);
+        self.stats.out_chunk_size = size;
+
+        self.connect_transaction = self.take_transaction();
+        let cmd = command::connect(
+            self.connect_transaction,
+            &ConnectParams {
+                app: &self.config.url.app,
+                flash_version: &self.config.flash_version,
+                tc_url: &self.tc_url,
+                capabilities: &self.config.capabilities,
+                extra_args: &self.config.extra_connect_args,
+            },
+        );
+        self.queue_command(CSID_COMMAND, 0, &cmd)?;
+        self.state = SessionState::Connecting;
+        Ok(())
+    }
+
+    fn take_transaction(&mut self) -> f64 {
+        let t = self.next_transaction;
+        self.next_transaction += 1.0;
+        t
+    }
+
+    fn handle_message(&mut self, msg: Message) -> Result<()> {
+        match msg.msg_type_id {
+            msg_type::SET_CHUNK_SIZE => {
+                // The reader applied it already; keep it for stats.
+                self.stats.in_chunk_size = self.reader.chunk_size();
+            }
+            msg_type::ABORT => {}
+            msg_type::ACKNOWLEDGEMENT => {
+                let seq = be_u32(&msg.payload, "acknowledgement")?;
+                self.stats.bytes_acked_by_peer = u64::from(seq);
+            }
+            msg_type::USER_CONTROL => self.handle_user_control(&msg.payload)?,
+            msg_type::WINDOW_ACK_SIZE => {
+                self.stats.in_window_ack_size = be_u32(&msg.payload, "window ack size")?;
+            }
+            msg_type::SET_PEER_BANDWIDTH => self.handle_peer_bandwidth(&msg.payload)?,
+            msg_type::COMMAND_AMF0 => self.handle_command(Command::decode(&msg.payload)?)?,
+            msg_type::COMMAND_AMF3 => {
+                self.handle_command(Command::decode_amf3_message(&msg.payload)?)?
+            }
+            msg_type::DATA_AMF0 | msg_type::DATA_AMF3 => {
+                let body = if msg.msg_type_id == msg_type::DATA_AMF3 {
+                    msg.payload.get(1..).unwrap_or_default()
+                } else {
+                    &msg.payload[..]
+                };
+                // Data messages have no transaction id: surface them as commands with id 0.
+                let mut values = amf0::decode_all(body)?.into_iter();
+                if let Some(name) = values.next().and_then(|v| v.as_str().map(String::from)) {
+                    if name == "onStatus" {
+                        let args: Vec<Amf0Value> = values.collect();
+                        let cmd = Command {
+                            name,
+                            transaction_id: 0.0,
+                            command_object: Amf0Value::Null,
+                            args,
+                        };
+                        return self.handle_command(cmd);
+                    }
+                    self.events.push_back(ClientEvent::Command {
+                        name,
+                        transaction_id: 0.0,
+                        values: values.collect(),
+                    });
+                }
+            }
+            msg_type::AGGREGATE => {
+                for sub in parse_aggregate(&msg.payload, msg.timestamp, msg.msg_stream_id)? {
+                    if sub.msg_type_id != msg_type::AGGREGATE {
+                        self.handle_message(sub)?;
+                    }
+                }
+            }
+            // Media or shared objects from the server mean nothing to a publisher.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn handle_user_control(&mut self, body: &[u8]) -> Result<()> {
+        let event = match UserControl::decode(body)? {
+            UserControl::PingRequest(ts) => {
+                let pong = UserControl::PingResponse(ts).encode();
+                self.queue_message(CSID_CONTROL, 0, msg_type::USER_CONTROL, 0, &pong)?;
+                return Ok(());
+            }
+            UserControl::PingResponse(ts) => ClientEvent::PingResponse { timestamp_ms: ts },
+            UserControl::StreamBegin(id) => ClientEvent::StreamBegin(id),
+            UserControl::StreamEof(id) => ClientEvent::StreamEof(id),
+            UserControl::StreamDry(id) => ClientEvent::StreamDry(id),
+            UserControl::StreamIsRecorded(id) => ClientEvent::StreamIsRecorded(id),
+            UserControl::SetBufferLength { .. } | UserControl::Unknown { .. } => return Ok(()),
+        };
+        self.events.push_back(event);
+        Ok(())
+    }
+
+    /// §5.4.5: Hard sets the window, Soft lowers it, Dynamic acts as Hard only after a Hard.
+    /// Whenever the resulting window differs from what we announced, we announce it.
+    fn handle_peer_bandwidth(&mut self, body: &[u8]) -> Result<()> {
+        if body.len() < 5 {
+            return Err(ProtocolError::MalformedMessage {
+                what: "set peer bandwidth",
+            }
+            .into());
+        }
+        let size = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+        let limit = body[4];
+        let current = self.stats.out_window_ack_size;
+        let new = match limit {
+            LIMIT_HARD => Some(size),
+            LIMIT_SOFT if current == 0 || size < current => Some(size),
+            LIMIT_SOFT => None,
+            LIMIT_DYNAMIC if self.last_limit_type == Some(LIMIT_HARD) => Some(size),
+            _ => None,
+        };
+        if limit <= LIMIT_DYNAMIC {
+            self.last_limit_type = Some(limit);
+        }
+        if let Some(window) = new.filter(|w| *w > 0) {
+            self.stats.out_window_ack_size = window;
+            if self.announced_window != Some(window) {
+                self.queue_message(
+                    CSID_CONTROL,
+                    0,
+                    msg_type::WINDOW_ACK_SIZE,
+                    0,
+                    &window.to_be_bytes(),
+                )?;
+                self.announced_window = Some(window);
+            }
+        } else if self.announced_window.is_none() {
+            self.queue_message(
+                CSID_CONTROL,
+                0,
+                msg_type::WINDOW_ACK_SIZE,
+                0,
+                &DEFAULT_WINDOW.to_be_bytes(),
+            )?;
+            self.announced_window = Some(DEFAULT_WINDOW);
+        }
+        Ok(())
+    }
+
+    fn maybe_acknowledge(&mut self) -> Result<()> {
+        let window = u64::from(self.stats.in_window_ack_size);
+        if window > 0 && self.stats.bytes_received - self.last_ack_at >= window {
+            // The sequence number is the byte count so far, modulo 2^32.
+            let seq = self.stats.bytes_received as u32;
+            self.queue_message(
+                CSID_CONTROL,
+                0,
+                msg_type::ACKNOWLEDGEMENT,
+                0,
+                &seq.to_be_bytes(),
+            )?;
+            self.last_ack_at = self.stats.bytes_received;
+        }
+        Ok(())
+    }
+
+    fn handle_command(&mut self, cmd: Command) -> Result<()> {
+        match cmd.name.as_str() {
+            "_result" => self.handle_result(cmd),
+            "_error" => self.handle_error(cmd),
+            "onStatus" => self.handle_status(cmd),
+            _ => {
+                self.events.push_back(ClientEvent::Command {
+                    name: cmd.name,
+                    transaction_id: cmd.transaction_id,
+                    values: std::iter::once(cmd.command_object)
+                        .chain(cmd.args)
+                        .collect(),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn handle_result(&mut self, cmd: Command) -> Result<()> {
+        let txn = cmd.transaction_id;
+        if self.state == SessionState::Connecting && txn == self.connect_transaction {
+            let (level, code, description) = cmd.status();
+            if level == "error" {
+                return Err(Error::ConnectRejected {
+                    code,
+                    description: self.redact(&description),
+                });
+            }
+            let props = cmd.command_object.properties().unwrap_or_default();
+            let mut caps = ConnectCapabilities::from_properties(props);
+            // Some servers put the capabilities into the information object instead.
+            if let Some(info) = cmd
+                .info_object()
+                .and_then(Amf0Value::properties)
+                .filter(|_| caps.is_empty())
+            {
+                let from_info = ConnectCapabilities::from_properties(info);
+                caps.object_encoding = caps.object_encoding.or(from_info.object_encoding);
+                if !from_info.is_empty() {
+                    caps = ConnectCapabilities {
+                        object_encoding: caps.object_encoding,
+                        ..from_info
+                    };
+                }
+            }
+            let fms_version = cmd
+                .command_object
+                .get("fmsVer")
+                .and_then(Amf0Value::as_str)
+                .map(String::from);
+            self.server_caps = caps.clone();
+            self.events.push_back(ClientEvent::Connected {
+                fms_version,
+                capabilities: caps,
+            });
+            return self.start_publish_stream();
+        }
+        if self.state == SessionState::CreatingStream && txn == self.create_stream_transaction {
+            let id = cmd
+                .args
+                .iter()
+                .chain(std::iter::once(&cmd.command_object))
+                .find_map(Amf0Value::as_f64)
+                .filter(|id| *id >= 1.0 && *id <= MAX_STREAM_ID && id.fract() == 0.0)
+                .ok_or(ProtocolError::MalformedMessage {
+                    what: "createStream result (no valid stream id)",
+                })?;
+            self.stream_id = id as u32;
+            self.publish_transaction = self.take_transaction();
+            let stream = self.config.url.stream.clone();
+            let cmd =
+                command::publish(self.publish_transaction, &stream, &self.config.publish_type);
+            self.queue_command(CSID_STREAM_COMMAND, self.stream_id, &cmd)?;
+            self.state = SessionState::StartingPublish;
+            return Ok(());
+        }
+        if self.take_ignored(txn) {
+            return Ok(());
+        }
+        self.events.push_back(ClientEvent::Result {
+            transaction_id: txn,
+            values: std::iter::once(cmd.command_object)
+                .chain(cmd.args)
+                .collect(),
+        });
+        Ok(())
+    }
+
+    fn handle_error(&mut self, cmd: Command) -> Result<()> {
+        let txn = cmd.transaction_id;
+        let (_, code, description) = cmd.status();
+        let description = self.redact(&description);
+        if self.state == SessionState::Connecting && txn == self.connect_transaction {
+            return Err(Error::ConnectRejected {
+                code: or_unknown(code, "NetConnection.Connect.Rejected"),
+                description,
+            });
+        }
+        if (self.state == SessionState::CreatingStream && txn == self.create_stream_transaction)
+            || (self.state == SessionState::StartingPublish && txn == self.publish_transaction)
+        {
+            return Err(Error::PublishRejected {
+                code: or_unknown(code, "NetStream.Publish.Failed"),
+                description,
+            });
+        }
+        // Many servers answer releaseStream/FCPublish with _error: harmless.
+        if self.take_ignored(txn) {
+            return Ok(());
+        }
+        self.events.push_back(ClientEvent::ErrorReply {
+            transaction_id: txn,
+            values: std::iter::once(cmd.command_object)
+                .chain(cmd.args)
+                .collect(),
+        });
+        Ok(())
+    }
+
+    fn handle_status(&mut self, cmd: Command) -> Result<()> {
+        let (level, code, description) = cmd.status();
+        let description = self.redact(&description);
+        if code == "NetConnection.Connect.ReconnectRequest" {
+            let tc_url = cmd
+                .info_object()
+                .and_then(|i| i.get("tcUrl"))
+                .and_then(Amf0Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from);
+            self.events.push_back(ClientEvent::ReconnectRequest {
+                tc_url,
+                description,
+            });
+            return Ok(());
+        }
+        match self.state {
+            SessionState::StartingPublish if code == "NetStream.Publish.Start" => {
+                self.state = SessionState::Publishing;
+                self.events.push_back(ClientEvent::Publishing {
+                    stream_id: self.stream_id,
+                });
+                return Ok(());
+            }
+            SessionState::StartingPublish | SessionState::CreatingStream if level == "error" => {
+                return Err(Error::PublishRejected { code, description });
+            }
+            SessionState::Connecting if level == "error" => {
+                return Err(Error::ConnectRejected { code, description });
+            }
+            _ => {}
+        }
+        self.events.push_back(ClientEvent::OnStatus {
+            level,
+            code,
+            description,
+        });
+        Ok(())
+    }
+
+    fn take_ignored(&mut self, txn: f64) -> bool {
+        match self.ignored_transactions.iter().position(|t| *t == txn) {
+            Some(i) => {
+                self.ignored_transactions.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// After `connect` succeeded: releaseStream + FCPublish (answers ignored), createStream.
+    fn start_publish_stream(&mut self) -> Result<()> {
+        let stream = self.config.url.stream.clone();
+        let t = self.take_transaction();
+        self.queue_command(CSID_COMMAND, 0, &command::release_stream(t, &stream))?;
+        self.ignored_transactions.push(t);
+        let t = self.take_transaction();
+        self.queue_command(CSID_COMMAND, 0, &command::fc_publish(t, &stream))?;
+        self.ignored_transactions.push(t);
+        self.create_stream_transaction = self.take_transaction();
+        let cmd = command::create_stream(self.create_stream_transaction);
+        self.queue_command(CSID_COMMAND, 0, &cmd)?;
+        self.state = SessionState::CreatingStream;
+        Ok(())
+    }
+
+    fn redact(&self, text: &str) -> String {
+        self.config.url.redact_text(text)
+    }
+
+    fn queue_command(&mut self, csid: u32, stream_id: u32, cmd: &Command) -> Result<()> {
+        self.queue_message(csid, 0, msg_type::COMMAND_AMF0, stream_id, &cmd.encode())
+    }
+
+    /// Chunks one message into the transmit buffer (protocol messages are small: copying is fine).
+    fn queue_message(
+        &mut self,
+        csid: u32,
+        timestamp: u32,
+        type_id: u8,
+        stream_id: u32,
+        body: &[u8],
+    ) -> Result<()> {
+        let mut batch = ChunkBatch::new();
+        self.writer
+            .write_message(csid, timestamp, type_id, stream_id, &[body], &mut batch)?;
+        self.transmit.extend_from_slice(&batch.to_vec());
+        Ok(())
+    }
+
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        todo!()
+        self.events.pop_front()
     }
+
     /// Moves every pending protocol byte (handshake, commands, acks, pongs) into `out`.
-    pub fn drain_transmit(&mut self, _out: &mut ChunkBatch<'_>) {
-        todo!()
+    pub fn drain_transmit(&mut self, out: &mut ChunkBatch<'_>) {
+        if !self.transmit.is_empty() {
+            out.push_owned(&self.transmit);
+            self.stats.bytes_sent += self.transmit.len() as u64;
+            self.transmit.clear();
+        }
     }
+
     /// True when protocol bytes wait to be sent.
     pub fn has_transmit(&self) -> bool {
-        todo!()
+        !self.transmit.is_empty()
     }
+
     /// Where the publish stands.
     pub fn state(&self) -> SessionState {
-        todo!()
+        self.state
     }
+
     /// The message stream id of the publish (0 before createStream answered).
     pub fn stream_id(&self) -> u32 {
-        todo!()
+        self.stream_id
     }
+
     /// Capabilities from the server's `_result(connect)`.
     pub fn server_capabilities(&self) -> &ConnectCapabilities {
-        todo!()
+        &self.server_caps
     }
+
     /// The tcUrl sent in connect.
     pub fn tc_url(&self) -> &str {
-        todo!()
+        &self.tc_url
     }
+
+    /// The configuration this session publishes with.
+    pub fn config(&self) -> &PublishConfig {
+        &self.config
+    }
+
+    fn require_publishing(&self) -> Result<()> {
+        if self.state == SessionState::Publishing {
+            Ok(())
+        } else {
+            Err(Error::InvalidState(
+                "media can only be sent while publishing",
+            ))
+        }
+    }
+
     /// Queues pending protocol output and then one audio (8) or video (9) message whose body is
     /// the concatenation of `payload` (borrowed, not copied) into `out`.
     pub fn write_media<'a>(
         &mut self,
-        _msg_type_id: u8,
-        _timestamp: u32,
-        _payload: &[&'a [u8]],
-        _out: &mut ChunkBatch<'a>,
+        msg_type_id: u8,
+        timestamp: u32,
+        payload: &[&'a [u8]],
+        out: &mut ChunkBatch<'a>,
     ) -> Result<()> {
-        todo!()
+        self.require_publishing()?;
+        let csid = match msg_type_id {
+            msg_type::AUDIO => CSID_AUDIO,
+            msg_type::VIDEO => CSID_VIDEO,
+            msg_type::DATA_AMF0 | msg_type::DATA_AMF3 => CSID_DATA,
+            _ => {
+                return Err(Error::InvalidState(
+                    "write_media takes audio, video or data",
+                ));
+            }
+        };
+        self.drain_transmit(out);
+        let before = out.remaining();
+        self.writer
+            .write_message(csid, timestamp, msg_type_id, self.stream_id, payload, out)?;
+        self.stats.bytes_sent += (out.remaining() - before) as u64;
+        Ok(())
     }
+
+    /// Queues an Aggregate message (type 22) built from `subs` (their stream ids are overridden
+    /// by the publish stream id; the aggregate carries the first sub-message's timestamp).
+    pub fn send_aggregate(&mut self, subs: &[Message]) -> Result<()> {
+        self.require_publishing()?;
+        let Some(first) = subs.first() else {
+            return Ok(());
+        };
+        let body = build_aggregate(subs)?;
+        self.queue_message(
+            CSID_VIDEO,
+            first.timestamp,
+            msg_type::AGGREGATE,
+            self.stream_id,
+            &body,
+        )
+    }
+
     /// Queues `@setDataFrame("onMetaData", metadata)` (AMF0 data message).
-    pub fn send_metadata(&mut self, _timestamp: u32, _metadata: &Amf0Value) -> Result<()> {
-        todo!()
+    pub fn send_metadata(&mut self, timestamp: u32, metadata: &Amf0Value) -> Result<()> {
+        self.require_publishing()?;
+        let body = command::set_data_frame(metadata);
+        self.queue_message(
+            CSID_DATA,
+            timestamp,
+            msg_type::DATA_AMF0,
+            self.stream_id,
+            &body,
+        )
     }
-    /// Queues onMetaData as an AMF3 data message (type 15).
-    pub fn send_metadata_amf3(&mut self, _timestamp: u32, _metadata: &Amf3Value) -> Result<()> {
-        todo!()
+
+    /// Queues onMetaData as an AMF3 data message (type 15): a format byte, then the AMF0
+    /// strings and the metadata behind an AVM+ switch (AMF 0 §3.1).
+    pub fn send_metadata_amf3(&mut self, timestamp: u32, metadata: &Amf3Value) -> Result<()> {
+        self.require_publishing()?;
+        let mut body = vec![0u8];
+        amf0::encode(&Amf0Value::String("@setDataFrame".into()), &mut body);
+        amf0::encode(&Amf0Value::String("onMetaData".into()), &mut body);
+        amf0::encode(&Amf0Value::AvmPlus(metadata.clone()), &mut body);
+        self.queue_message(
+            CSID_DATA,
+            timestamp,
+            msg_type::DATA_AMF3,
+            self.stream_id,
+            &body,
+        )
     }
+
+    /// Queues any command on the NetConnection (stream 0), returning its transaction id; its
+    /// answer arrives as [`ClientEvent::Result`] or [`ClientEvent::ErrorReply`].
+    pub fn send_command(&mut self, name: &str, args: Vec<Amf0Value>) -> Result<f64> {
+        let t = self.take_transaction();
+        self.queue_command(CSID_COMMAND, 0, &Command::new(name, t, args))?;
+        Ok(t)
+    }
+
     /// Queues a User Control PingRequest.
-    pub fn send_ping_request(&mut self, _timestamp_ms: u32) -> Result<()> {
-        todo!()
+    pub fn send_ping_request(&mut self, timestamp_ms: u32) -> Result<()> {
+        let body = UserControl::PingRequest(timestamp_ms).encode();
+        self.queue_message(CSID_CONTROL, 0, msg_type::USER_CONTROL, 0, &body)
     }
+
     /// Queues the stop commands; afterwards only draining is possible.
     pub fn close(&mut self) {
-        todo!()
+        if self.state == SessionState::Closed {
+            return;
+        }
+        let publishing = matches!(
+            self.state,
+            SessionState::StartingPublish | SessionState::Publishing
+        );
+        self.state = SessionState::Closed;
+        if !publishing || self.failed {
+            return;
+        }
+        let stop = self.config.stop_commands;
+        let stream = self.config.url.stream.clone();
+        let stream_id = self.stream_id;
+        // Encoding commands cannot fail for these sizes; if it somehow did, closing the socket
+        // is the fallback anyway.
+        if stop.fc_unpublish {
+            let t = self.take_transaction();
+            let _ = self.queue_command(CSID_COMMAND, 0, &command::fc_unpublish(t, &stream));
+        }
+        if stop.close_stream {
+            let _ = self.queue_command(CSID_STREAM_COMMAND, stream_id, &command::close_stream());
+        }
+        if stop.delete_stream {
+            let t = self.take_transaction();
+            let _ = self.queue_command(CSID_COMMAND, 0, &command::delete_stream(t, stream_id));
+        }
     }
+
     /// Counters.
     pub fn stats(&self) -> SessionStats {
-        todo!()
+        self.stats
+    }
+
+    /// Bytes the core holds: unparsed input, partial messages and unsent protocol output (for
+    /// memory accounting; bounded by the chunk reader's limits).
+    pub fn buffered_bytes(&self) -> usize {
+        self.reader.buffered_len() + self.reader.partial_len() + self.transmit.len()
+    }
+}
+
+fn be_u32(body: &[u8], what: &'static str) -> Result<u32> {
+    body.get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or_else(|| ProtocolError::MalformedMessage { what }.into())
+}
+
+fn or_unknown(code: String, fallback: &str) -> String {
+    if code.is_empty() {
+        fallback.to_string()
+    } else {
+        code
     }
 }

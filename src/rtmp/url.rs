@@ -177,10 +177,8 @@ impl RtmpUrl {
                 );
             }
         }
-        if let Some(p) = &self.password {
-            if !p.is_empty() {
-                s.push(p.clone());
-            }
+        if let Some(p) = self.password.as_ref().filter(|p| !p.is_empty()) {
+            s.push(p.clone());
         }
         if let Some((_, q)) = self.app.split_once('?') {
             s.extend(
