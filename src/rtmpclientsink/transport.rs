@@ -6,7 +6,7 @@
 //! plaintext, and [`Transport::write_batch`] encrypts before writing. Nothing else changes.
 
 use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::rtmp::chunk::ChunkBatch;
 use crate::rtmp::error::Error as RtmpError;
+use crate::rtmp::transport;
 use crate::rtmp::url::{RtmpUrl, Scheme};
 
 /// Longest a blocking socket call may last before the session thread looks at its flags again;
@@ -55,15 +56,13 @@ impl Transport {
                 "rtmps:// is not supported yet by rtmpclientsink; use rtmp://".into(),
             ));
         }
-        let host = url.host.clone();
-        let port = url.port;
-        let authority = url.authority();
         let (tx, rx) = mpsc::channel();
         let deadline = Instant::now() + timeout;
+        let target = url.clone();
         thread::Builder::new()
             .name("rtmp-connect".into())
             .spawn(move || {
-                let _ = tx.send(dial(&host, port, &authority, deadline));
+                let _ = tx.send(transport::dial(&target, timeout));
             })
             .map_err(RtmpError::Io)?;
         loop {
@@ -171,53 +170,6 @@ impl Transport {
         let Transport::Plain(s) = self;
         let _ = s.shutdown(Shutdown::Both);
     }
-}
-
-/// Resolves `host` and tries each address until `deadline`.
-fn dial(host: &str, port: u16, authority: &str, deadline: Instant) -> Result<TcpStream, RtmpError> {
-    let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
-        Ok(a) => a.collect(),
-        Err(e) => {
-            return Err(RtmpError::HostNotFound {
-                host: host.to_string(),
-                source: e,
-            });
-        }
-    };
-    if addrs.is_empty() {
-        return Err(RtmpError::HostNotFound {
-            host: host.to_string(),
-            source: io::Error::new(io::ErrorKind::NotFound, "no address"),
-        });
-    }
-    let mut last_err = None;
-    for addr in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match TcpStream::connect_timeout(&addr, left) {
-            Ok(s) => return Ok(s),
-            Err(e) => last_err = Some(e),
-        }
-    }
-    Err(match last_err {
-        Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => RtmpError::ConnectionRefused {
-            addr: authority.to_string(),
-        },
-        Some(e) if e.kind() == io::ErrorKind::TimedOut => RtmpError::TimedOut {
-            step: format!("connecting to {authority}"),
-            timeout_ms: 0,
-        },
-        Some(e) => RtmpError::Io(io::Error::new(
-            e.kind(),
-            format!("could not connect to {authority}: {e}"),
-        )),
-        None => RtmpError::TimedOut {
-            step: format!("connecting to {authority}"),
-            timeout_ms: 0,
-        },
-    })
 }
 
 /// What the reader thread reports.
