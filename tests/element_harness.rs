@@ -499,11 +499,14 @@ fn scripted_server_receives_byte_stream_and_adts_converted() {
     assert!(url.ends_with("/live/****"), "{url}");
 }
 
+/// Input buffers (bytes, PTS in ms) seen before the sink.
+type Captured = Arc<Mutex<Vec<(Vec<u8>, u64)>>>;
+
 #[test]
 fn avc_input_is_sent_byte_identical_and_pts_only_input_gets_valid_dts() {
     init();
     // Capture what the encoder produced next to what the server received.
-    let captured: Arc<Mutex<Vec<(Vec<u8>, u64)>>> = Default::default();
+    let captured: Captured = Default::default();
     let cap2 = captured.clone();
     let (msgs, _) = run_to_eos(
         "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=25/1 ! \
