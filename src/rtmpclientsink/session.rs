@@ -411,7 +411,23 @@ impl SessionThread {
                     let reason = url.redact_text(&err.to_string());
                     self.post(|el| messages::disconnected(el, &reason));
                 }
-                let msg = error_message(&err, url, publishing);
+                // A server that drops the connection right after accepting the publish, before
+                // any media, refused the publish in effect (nginx `deny publish` does this).
+                let refused = publishing
+                    && self.stats.video_frames + self.stats.audio_frames == 0
+                    && matches!(err, RtmpError::ConnectionClosed(_));
+                let mut msg = error_message(&err, url, publishing && !refused);
+                if refused {
+                    msg = gst::error_msg!(
+                        gst::ResourceError::OpenWrite,
+                        (
+                            "The server closed the connection right after the publish started, before any media: \
+                             it probably does not allow publishing to {}",
+                            url.redacted()
+                        ),
+                        ["{}", url.redact_text(&err.to_string())]
+                    );
+                }
                 fail(&self.element, &self.shared, msg);
             }
         }
