@@ -123,9 +123,8 @@ fn server_that_never_answers_times_out() {
             let mut buf = [0u8; 4096];
             let end = Instant::now() + Duration::from_secs(8);
             while Instant::now() < end {
-                match s.read(&mut buf) {
-                    Ok(0) => break,
-                    _ => {}
+                if let Ok(0) = s.read(&mut buf) {
+                    break;
                 }
             }
         }
