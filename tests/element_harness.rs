@@ -538,8 +538,8 @@ fn avc_input_is_sent_byte_identical_and_pts_only_input_gets_valid_dts() {
         .collect();
     assert_eq!(video.len(), captured.len());
     assert_eq!(video.len(), 90);
-    let mut last_dts = 0;
-    let base_pts = captured[0].1 as i64;
+    let mut last_dts = -1;
+    let mut offset = None;
     for (i, (m, (input, pts))) in video.iter().zip(captured.iter()).enumerate() {
         assert!(
             m.payload[5..] == input[..],
@@ -556,10 +556,12 @@ fn avc_input_is_sent_byte_identical_and_pts_only_input_gets_valid_dts() {
             m.payload[4],
         ]);
         let dts = m.timestamp as i64;
-        assert!(dts >= last_dts, "DTS decreases at {i}");
+        assert!(dts > last_dts, "DTS not increasing at {i}");
         assert!(cts >= 0, "DTS > PTS at frame {i}");
         last_dts = dts;
-        // PTS equal to the source's (one constant offset: the base).
-        assert_eq!(dts + cts as i64, *pts as i64 - base_pts, "PTS of frame {i}");
+        // PTS equal to the source's after one constant offset (the base).
+        let sent_pts = dts + cts as i64;
+        let offset = *offset.get_or_insert(sent_pts - *pts as i64);
+        assert_eq!(sent_pts - offset, *pts as i64, "PTS of frame {i}");
     }
 }

@@ -176,6 +176,8 @@ pub struct RtmpClientSink {
     audio_pad: Mutex<Option<gst::Pad>>,
     audio_in: Mutex<Option<Input>>,
     audio_segment: Mutex<gst::FormattedSegment<gst::ClockTime>>,
+    /// When the branches' latency was last queried.
+    latency_checked: Mutex<Option<Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -520,14 +522,22 @@ impl RtmpClientSink {
         dts: Option<i64>,
         pad: usize,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        if input.deriver.is_none() && dts.is_none() && pts.is_some() {
+        // Decide once per stream, at its first frame, whether upstream DTS can be trusted. No
+        // DTS, or DTS equal to PTS on the first frame (matroskademux sets DTS = PTS, or none,
+        // for B-frame streams since Matroska stores no DTS), means they are not real decode
+        // times: derive them from PTS. A real B-frame encoder gives its first frame DTS < PTS;
+        // a stream without reordering gets DTS = PTS from the deriver as well.
+        let first_frame = !input.started && input.deriver.is_none();
+        let untrusted = dts.is_none() || (first_frame && dts == pts);
+        if input.deriver.is_none() && pts.is_some() && untrusted {
             gst::info!(
                 CAT,
                 imp = self,
-                "video buffers carry no DTS: deriving DTS from PTS with a {} frame window",
+                "video buffers carry no usable DTS: deriving DTS from PTS with a {} frame window",
                 DEFAULT_REORDER_WINDOW
             );
-            input.deriver = Some(DtsDeriver::new(DEFAULT_REORDER_WINDOW));
+            // DTS end up in milliseconds: keep them at least 1 ms apart.
+            input.deriver = Some(DtsDeriver::new(DEFAULT_REORDER_WINDOW, 1_000_000));
         }
         if let Some(deriver) = input.deriver.as_mut() {
             let Some(pts) = pts.or(dts).or(input.last_dts_ns) else {
@@ -568,6 +578,13 @@ impl RtmpClientSink {
             );
         }
         let mut frame = d.item.frame;
+        gst::trace!(
+            CAT,
+            imp = self,
+            "derived DTS {} ns for PTS {} ns",
+            d.dts,
+            d.pts
+        );
         input.last_dts_ns = Some(d.dts);
         frame.dts_ms = ns_to_ms(d.dts);
         frame.cts_ms = ns_to_ms(d.pts) - frame.dts_ms;
@@ -700,7 +717,38 @@ impl RtmpClientSink {
         }
     }
 
+    /// Asks both branches for their latency (at most once a second). Before the `sink` pad has
+    /// prerolled, the pipeline's LATENCY event says 0 although a live encoder may hold its
+    /// first frames for seconds (x264enc's lookahead); the interleaver must wait that long for
+    /// the other track or those frames arrive late.
+    fn refresh_latency(&self) {
+        {
+            let mut last = lock(&self.latency_checked);
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let mut pads = vec![self.obj().static_pad("sink")];
+        pads.push(lock(&self.audio_pad).clone());
+        let mut max = Duration::ZERO;
+        for pad in pads.into_iter().flatten() {
+            let mut q = gst::query::Latency::new();
+            if pad.peer_query(&mut q) {
+                let (live, min, _) = q.result();
+                if live {
+                    max = max.max(Duration::from_nanos(min.nseconds()));
+                }
+            }
+        }
+        if max > Duration::ZERO {
+            let mut g = self.shared.lock();
+            g.queue.raise_latency(max);
+        }
+    }
+
     fn audio_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.refresh_latency();
         let mut slot = lock(&self.audio_in);
         let Some(input) = slot.as_mut() else {
             gst::element_imp_error!(
@@ -1069,6 +1117,17 @@ impl ElementImpl for RtmpClientSink {
         }
     }
 
+    fn send_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Latency(l) = event.view() {
+            let latency = Duration::from_nanos(l.latency().nseconds());
+            gst::debug!(CAT, imp = self, "pipeline latency {latency:?}");
+            let mut g = self.shared.lock();
+            g.queue.set_latency(latency);
+            self.shared.cond.notify_all();
+        }
+        self.parent_send_event(event)
+    }
+
     fn change_state(
         &self,
         transition: gst::StateChange,
@@ -1271,6 +1330,7 @@ impl BaseSinkImpl for RtmpClientSink {
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.refresh_latency();
         let mut slot = lock(&self.sink_in);
         let Some(input) = slot.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));

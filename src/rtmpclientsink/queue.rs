@@ -12,6 +12,8 @@
 //!   frame is more than `max_interleave` of stream time ahead of it, or a producer is blocked on
 //!   a full queue (otherwise a single-threaded demuxer feeding both pads could deadlock).
 //!
+//! The wall-clock bound grows by the pipeline latency (see [`Interleaver::set_latency`]).
+//!
 //! Requiring both bounds means a fast (non-live) source never gives up on a track that is only
 //! slow to start (e.g. an audio encoder warming up), and a live source never waits more than
 //! `max_interleave` for a track that went silent. Frames that arrive after a later frame was
@@ -157,6 +159,8 @@ pub struct Interleaver<T> {
     start_at: Option<Instant>,
     producer_blocked: bool,
     late_frames: u64,
+    /// Pipeline latency: a live branch may deliver this much later than another in wall time.
+    latency: Duration,
 }
 
 impl<T: Queued> Interleaver<T> {
@@ -170,6 +174,7 @@ impl<T: Queued> Interleaver<T> {
             start_at: None,
             producer_blocked: false,
             late_frames: 0,
+            latency: Duration::ZERO,
         }
     }
 
@@ -232,6 +237,18 @@ impl<T: Queued> Interleaver<T> {
     /// Frames that were sent later than a frame with a higher DTS and had to be clamped.
     pub fn late_frames(&self) -> u64 {
         self.late_frames
+    }
+
+    /// Sets the pipeline latency (from the LATENCY event): the wall-clock bound becomes
+    /// `max_interleave + latency`, because with `sync=true` the `sink` pad's buffers reach the
+    /// element `latency` after their running time, and a live encoder's output lags its input.
+    pub fn set_latency(&mut self, latency: Duration) {
+        self.latency = latency;
+    }
+
+    /// Raises the latency to at least `latency` (from a latency query of one branch).
+    pub fn raise_latency(&mut self, latency: Duration) {
+        self.latency = self.latency.max(latency);
     }
 
     /// Tells the queue whether a producer is blocked waiting for space.
@@ -320,7 +337,7 @@ impl<T: Queued> Interleaver<T> {
                     return Pop::Wait(None);
                 }
                 let silent_since = other.last_push_at.or(self.start_at).unwrap_or(now);
-                let wall_deadline = silent_since + self.cfg.max_interleave;
+                let wall_deadline = silent_since + self.cfg.max_interleave + self.latency;
                 if now < wall_deadline {
                     return Pop::Wait(Some(wall_deadline));
                 }
@@ -462,6 +479,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(q.late_frames(), 1);
+    }
+
+    #[test]
+    fn latency_extends_the_wall_clock_bound() {
+        let mut q = both();
+        q.set_latency(Duration::from_millis(1500));
+        let t0 = Instant::now();
+        for i in 0..100 {
+            q.push(a(i * 20), t0);
+        }
+        match q.pop(t0 + Duration::from_millis(600)) {
+            Pop::Wait(Some(d)) => assert_eq!(d, t0 + Duration::from_millis(2000)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            q.pop(t0 + Duration::from_millis(2001)),
+            Pop::Ready(_)
+        ));
     }
 
     #[test]

@@ -892,12 +892,13 @@ impl SessionThread {
             }
         }
         self.update_stats(conn, true);
+        // Post before Drained releases the EOS: the message must precede EOS on the bus.
+        self.post(|el| messages::disconnected(el, "end of stream"));
         {
             let mut g = self.shared.lock();
             g.phase = Phase::Drained;
             self.shared.cond.notify_all();
         }
-        self.post(|el| messages::disconnected(el, "end of stream"));
         // Idle until stop() so the element's state stays consistent.
         let mut g = self.shared.lock();
         while !g.shutdown {

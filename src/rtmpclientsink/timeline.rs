@@ -28,25 +28,40 @@ pub struct Derived<T> {
 /// Derives decode timestamps for streams whose buffers carry only PTS (e.g. `matroskademux`
 /// output of B-frame streams).
 ///
-/// Frames arrive in decode order. Frame `i` gets `DTS_i = min(PTS_i ..= PTS_{i+W})`, then is
-/// clamped to be ≥ the previous DTS. Because the minimum includes `PTS_i`, `DTS_i ≤ PTS_i` holds
-/// whenever the non-decreasing clamp allows it; otherwise the frame is flagged `impossible`.
-/// A frame is released once `W` later frames are known (or at [`DtsDeriver::flush`]), so this
-/// adds `W` frames of latency.
+/// Frames arrive in decode order. With `δ` the frame spacing (smallest positive PTS difference
+/// in the window), frame `i` gets
+///
+/// ```text
+/// DTS_i = min over j in 0..=W of (PTS_{i+j} − j·δ)
+/// ```
+///
+/// i.e. the latest time that still leaves room for the following frames to be decoded one `δ`
+/// apart before they are shown. The `j = 0` term makes `DTS_i ≤ PTS_i`; for a constant frame
+/// rate and reordering no deeper than `W` this is exactly "the sorted PTS, delayed by the
+/// reorder depth", so DTS are strictly increasing by one frame (decoders and muxers such as
+/// FFmpeg reject equal DTS). DTS are then clamped to be at least `min_step` above the previous
+/// one; a frame whose PTS is below that is flagged `impossible`. A frame is released once `W`
+/// later frames are known (or at [`DtsDeriver::flush`]), so this adds `W` frames of latency.
 #[derive(Debug)]
 pub struct DtsDeriver<T> {
     window: usize,
+    min_step: i64,
     pending: VecDeque<(i64, T)>,
     last_dts: Option<i64>,
+    /// Frame spacing seen last (kept for the tail of the stream where the window is short).
+    delta: Option<i64>,
 }
 
 impl<T> DtsDeriver<T> {
-    /// A deriver looking `window` frames ahead (0 means DTS = PTS, clamped).
-    pub fn new(window: usize) -> Self {
+    /// A deriver looking `window` frames ahead (0 means DTS = PTS, clamped); consecutive DTS
+    /// differ by at least `min_step` (use 1 ms of the unit when DTS end up in milliseconds).
+    pub fn new(window: usize, min_step: i64) -> Self {
         DtsDeriver {
             window,
+            min_step: min_step.max(1),
             pending: VecDeque::with_capacity(window + 1),
             last_dts: None,
+            delta: None,
         }
     }
 
@@ -60,7 +75,7 @@ impl<T> DtsDeriver<T> {
     pub fn push(&mut self, pts: i64, item: T) -> Option<Derived<T>> {
         self.pending.push_back((pts, item));
         if self.pending.len() > self.window {
-            self.release_front()
+            self.release_front(false)
         } else {
             None
         }
@@ -69,7 +84,7 @@ impl<T> DtsDeriver<T> {
     /// Releases every held frame (end of stream), each with the look-ahead that is left.
     pub fn flush(&mut self) -> Vec<Derived<T>> {
         let mut out = Vec::with_capacity(self.pending.len());
-        while let Some(d) = self.release_front() {
+        while let Some(d) = self.release_front(true) {
             out.push(d);
         }
         out
@@ -79,18 +94,46 @@ impl<T> DtsDeriver<T> {
     pub fn reset(&mut self) {
         self.pending.clear();
         self.last_dts = None;
+        self.delta = None;
     }
 
-    fn release_front(&mut self) -> Option<Derived<T>> {
-        let min = self.pending.iter().map(|(p, _)| *p).min()?;
-        let (pts, item) = self.pending.pop_front()?;
-        let mut dts = min;
-        let mut impossible = false;
-        if let Some(last) = self.last_dts
-            && dts < last
+    /// `tail`: at flush the look-ahead is cut short; frames then go one `δ` after the previous
+    /// DTS when their PTS allows, instead of jumping to their PTS.
+    fn release_front(&mut self, tail: bool) -> Option<Derived<T>> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let mut sorted: Vec<i64> = self.pending.iter().map(|(p, _)| *p).collect();
+        sorted.sort_unstable();
+        // A window cut short at the end of the stream can overestimate the spacing.
+        let full = self.pending.len() > self.window;
+        if let Some(d) = sorted
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|d| *d > 0)
+            .min()
+            .filter(|_| full || self.delta.is_none())
         {
-            dts = last;
-            impossible = dts > pts;
+            self.delta = Some(d);
+        }
+        let delta = self.delta.unwrap_or(0);
+        let mut dts = self
+            .pending
+            .iter()
+            .enumerate()
+            .map(|(j, (p, _))| p.saturating_sub(delta.saturating_mul(j as i64)))
+            .min()?;
+        if let (true, Some(last)) = (tail, self.last_dts) {
+            dts = dts.min(last.saturating_add(delta.max(self.min_step)));
+        }
+        let (pts, item) = self.pending.pop_front()?;
+        let mut impossible = false;
+        if let Some(last) = self.last_dts {
+            let floor = last.saturating_add(self.min_step);
+            if dts < floor {
+                dts = floor;
+                impossible = dts > pts;
+            }
         }
         self.last_dts = Some(dts);
         Some(Derived {
@@ -189,7 +232,7 @@ mod tests {
     use super::*;
 
     fn derive_all(window: usize, pts: &[i64]) -> Vec<Derived<usize>> {
-        let mut d = DtsDeriver::new(window);
+        let mut d = DtsDeriver::new(window, 1);
         let mut out = Vec::new();
         for (i, p) in pts.iter().enumerate() {
             out.extend(d.push(*p, i));
@@ -204,7 +247,7 @@ mod tests {
             assert!(!d.impossible, "frame {i} impossible: {d:?}");
             assert!(d.dts <= d.pts, "frame {i}: dts {} > pts {}", d.dts, d.pts);
             if i > 0 {
-                assert!(d.dts >= out[i - 1].dts, "dts decreases at {i}");
+                assert!(d.dts > out[i - 1].dts, "dts not increasing at {i}");
             }
         }
     }
@@ -224,7 +267,11 @@ mod tests {
         let out = derive_all(DEFAULT_REORDER_WINDOW, &pts);
         check_valid(&out);
         assert_eq!(out.len(), pts.len());
-        assert_eq!(out[0].dts, 0);
+        // The sorted PTS delayed by the reorder depth (one frame here).
+        assert_eq!(
+            out.iter().map(|d| d.dts).collect::<Vec<_>>(),
+            vec![-1, 0, 1, 2, 3, 4, 5, 6, 7, 8]
+        );
     }
 
     #[test]
@@ -237,8 +284,23 @@ mod tests {
         }
         let out = derive_all(DEFAULT_REORDER_WINDOW, &pts);
         check_valid(&out);
-        // PTS pass through untouched.
+        // PTS pass through untouched (DTS are valid but, with reordering this deep, not evenly
+        // spaced).
         assert!(out.iter().zip(&pts).all(|(d, p)| d.pts == *p));
+    }
+
+    #[test]
+    fn x264_bframes3_pyramid_gets_evenly_spaced_dts() {
+        // --bframes 3 --b-pyramid normal: I0 P4 B2 b1 b3 P8 B6 b5 b7 ...
+        let gop = [4, 2, 1, 3];
+        let mut pts = vec![0i64];
+        for g in 0..20 {
+            pts.extend(gop.iter().map(|p| (p + g * 4) * 40));
+        }
+        let out = derive_all(DEFAULT_REORDER_WINDOW, &pts);
+        check_valid(&out);
+        let dts: Vec<i64> = out.iter().map(|d| d.dts).collect();
+        assert!(dts.windows(2).all(|w| w[1] - w[0] == 40), "{dts:?}");
     }
 
     #[test]
@@ -247,9 +309,9 @@ mod tests {
         check_valid(&out);
         assert_eq!(
             out.iter().map(|d| d.dts).collect::<Vec<_>>(),
-            vec![100, 200, 200]
+            vec![0, 100, 200]
         );
-        let mut d: DtsDeriver<()> = DtsDeriver::new(4);
+        let mut d: DtsDeriver<()> = DtsDeriver::new(4, 1);
         assert!(d.flush().is_empty());
     }
 
@@ -262,23 +324,45 @@ mod tests {
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].pts, 5);
         assert!(bad[0].dts > bad[0].pts);
-        // Still non-decreasing.
-        assert!(out.windows(2).all(|w| w[0].dts <= w[1].dts));
+        // Still increasing.
+        assert!(out.windows(2).all(|w| w[0].dts < w[1].dts));
+    }
+
+    #[test]
+    fn millisecond_step_and_variable_spacing() {
+        // ns input, DTS at least 1 ms apart; a frame-rate change keeps DTS valid.
+        let ms = 1_000_000;
+        let mut pts: Vec<i64> = vec![0, 80, 40];
+        pts.extend([120, 200, 160].iter());
+        pts.extend((0..10).map(|i| 220 + i * 20));
+        let pts: Vec<i64> = pts.iter().map(|p| p * ms).collect();
+        let mut d = DtsDeriver::new(4, ms);
+        let mut out = Vec::new();
+        for (i, p) in pts.iter().enumerate() {
+            out.extend(d.push(*p, i));
+        }
+        out.extend(d.flush());
+        for (i, x) in out.iter().enumerate() {
+            assert!(!x.impossible && x.dts <= x.pts, "{i}: {x:?}");
+            if i > 0 {
+                assert!(x.dts >= out[i - 1].dts + ms);
+            }
+        }
     }
 
     #[test]
     fn window_zero_passes_through() {
-        let mut d = DtsDeriver::new(0);
+        let mut d = DtsDeriver::new(0, 1);
         assert_eq!(d.push(5, ()).map(|d| d.dts), Some(5));
         assert_eq!(
             d.push(3, ()).map(|d| (d.dts, d.impossible)),
-            Some((5, true))
+            Some((6, true))
         );
     }
 
     #[test]
     fn reset_forgets_history() {
-        let mut d = DtsDeriver::new(1);
+        let mut d = DtsDeriver::new(1, 1);
         assert!(d.push(1000, ()).is_none());
         assert_eq!(d.push(2000, ()).map(|d| d.dts), Some(1000));
         d.reset();

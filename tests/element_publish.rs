@@ -1,0 +1,374 @@
+//! `rtmpclientsink` publishing to a real nginx-rtmp (`record all`); the recordings are compared
+//! with what the element was given.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::flv::FlvFile;
+use common::{NginxRtmp, media, read_flv};
+use gst::prelude::*;
+
+const EOS_TIMEOUT: Duration = Duration::from_secs(90);
+const RECORD_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn init() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstrtmpclient::plugin_register_static().expect("register plugin");
+    });
+}
+
+/// Runs a pipeline description to EOS (panics on error/timeout) and returns the element
+/// messages of the sinks.
+fn run(launch: &str, tweak: impl FnOnce(&gst::Pipeline)) -> Vec<gst::Structure> {
+    init();
+    let p = gst::parse::launch(launch)
+        .unwrap_or_else(|e| panic!("{launch}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    tweak(&p);
+    let bus = p.bus().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let deadline = Instant::now() + EOS_TIMEOUT;
+    let mut structs = Vec::new();
+    loop {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) else {
+            assert!(Instant::now() < deadline, "no EOS within {EOS_TIMEOUT:?}");
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                let _ = p.set_state(gst::State::Null);
+                panic!(
+                    "error from {:?}: {} ({:?})",
+                    e.src().map(|s| s.path_string()),
+                    e.error(),
+                    e.debug()
+                );
+            }
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure() {
+                    structs.push(s.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    structs
+}
+
+fn recording(srv: &NginxRtmp, stream: &str) -> FlvFile {
+    let path = srv
+        .wait_recording(stream, RECORD_TIMEOUT)
+        .unwrap_or_else(|| panic!("no finished recording of {stream}"));
+    let flv = read_flv(&path).expect("recording parses");
+    assert!(!flv.truncated, "recording truncated");
+    assert_decodes(&path, false);
+    flv
+}
+
+/// `ffmpeg -v error -i FILE -f null -` prints nothing. With `lenient_null_muxer`, complaints of
+/// the null muxer about equal frame timestamps (after it rounds them to 1/framerate) are not
+/// decode errors and are ignored.
+fn assert_decodes(path: &Path, lenient_null_muxer: bool) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let errs = String::from_utf8_lossy(&out.stderr);
+    let errs: Vec<&str> = errs
+        .lines()
+        .filter(|l| {
+            !(lenient_null_muxer && l.contains("non monotonically increasing dts to muxer"))
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(
+        out.status.success() && errs.is_empty(),
+        "decode errors: {errs:?}"
+    );
+}
+
+fn cts(t: &common::FlvTag) -> i64 {
+    t.video_header()
+        .and_then(|h| h.composition_time)
+        .unwrap_or(0) as i64
+}
+
+/// Checks the interleaving and timestamp rules on a recording.
+fn assert_timeline(flv: &FlvFile) {
+    let av = flv.av_tags_dedup();
+    for w in av.windows(2) {
+        assert!(
+            w[0].timestamp <= w[1].timestamp,
+            "timestamps go back: {} then {}",
+            w[0].timestamp,
+            w[1].timestamp
+        );
+    }
+    for t in flv.video_frames() {
+        assert!(cts(t) >= 0, "DTS {} > PTS {}", t.timestamp, t.pts());
+    }
+}
+
+/// One access unit / audio frame as the demuxer gave it to the element.
+struct SrcFrame {
+    data: Vec<u8>,
+    pts_ms: i64,
+    key: bool,
+}
+
+/// Demuxes a Matroska file with the same demuxer the publish pipeline uses.
+fn demux(path: &Path) -> (Vec<SrcFrame>, Vec<SrcFrame>) {
+    init();
+    let launch = format!(
+        "filesrc location={} ! matroskademux name=d \
+         d.video_0 ! queue ! appsink name=v sync=false \
+         d.audio_0 ! queue ! appsink name=a sync=false",
+        path.display()
+    );
+    let p = gst::parse::launch(&launch)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    // Through the action signal: the crate has no gstreamer-app dependency.
+    let sinks: Vec<gst::Element> = ["v", "a"].iter().map(|n| p.by_name(n).unwrap()).collect();
+    p.set_state(gst::State::Playing).unwrap();
+    let mut out = [Vec::new(), Vec::new()];
+    for (i, s) in sinks.iter().enumerate() {
+        while let Some(sample) = s.emit_by_name::<Option<gst::Sample>>("pull-sample", &[]) {
+            let b = sample.buffer().unwrap();
+            assert!(
+                i == 1 || b.dts().is_none() || b.dts() == b.pts(),
+                "expected PTS-only video"
+            );
+            // What the element works with: running time in the segment of this buffer
+            // (matroskademux moves the segment start after the first frames of a file whose
+            // audio starts earlier than its video).
+            let seg = sample
+                .segment()
+                .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned())
+                .unwrap();
+            let rt = match seg.to_running_time_full(b.pts()).unwrap() {
+                gst::Signed::Positive(t) => t.nseconds() as i64,
+                gst::Signed::Negative(t) => -(t.nseconds() as i64),
+            };
+            let m = b.map_readable().unwrap();
+            out[i].push(SrcFrame {
+                data: m.to_vec(),
+                pts_ms: (rt + 500_000).div_euclid(1_000_000),
+                key: !b.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            });
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    let [v, a] = out;
+    (v, a)
+}
+
+#[test]
+fn a_matroska_b_frames_and_aac_arrive_byte_identical_with_source_pts() {
+    let Some(srv) = NginxRtmp::start_default() else {
+        return;
+    };
+    let Some(mkv) = media::h264_aac_mkv(30, 1280, 720, 2000, 2) else {
+        return;
+    };
+    let (src_v, src_a) = demux(&mkv);
+    assert!(src_v.len() >= 890, "{} source video frames", src_v.len());
+    let msgs = run(
+        &format!(
+            "filesrc location={} ! matroskademux name=d \
+             d.video_0 ! queue ! rtmpclientsink name=s sync=false location={} \
+             d.audio_0 ! queue ! s.audio",
+            mkv.display(),
+            srv.url("live", "mkv")
+        ),
+        |_| {},
+    );
+    assert!(msgs.iter().any(|s| s.name() == "rtmp-publishing"));
+    let path = srv
+        .wait_recording("mkv", RECORD_TIMEOUT)
+        .expect("recording");
+    let rec = read_flv(&path).expect("recording parses");
+    assert!(!rec.truncated);
+    // The first frames sit 23 ms apart from the rest in running time (see `demux`), which the
+    // null muxer's 1/fps rounding reports; decoding itself must be clean.
+    assert_decodes(&path, true);
+    assert_timeline(&rec);
+
+    let v = rec.video_frames();
+    let a = rec.audio_frames();
+    assert_eq!(v.len(), src_v.len(), "video frames lost");
+    assert_eq!(a.len(), src_a.len(), "audio frames lost");
+    let offset = v[0].pts() - src_v[0].pts_ms;
+    for (i, (t, s)) in v.iter().zip(&src_v).enumerate() {
+        assert!(t.data[5..] == s.data[..], "video frame {i} differs");
+        assert_eq!(t.is_keyframe(), s.key, "keyframe flag of frame {i}");
+        assert_eq!(t.pts() - offset, s.pts_ms, "PTS of video frame {i}");
+    }
+    for (i, (t, s)) in a.iter().zip(&src_a).enumerate() {
+        assert!(t.data[2..] == s.data[..], "audio frame {i} differs");
+        let d = t.timestamp as i64 - offset - s.pts_ms;
+        assert!(
+            d.abs() <= 1,
+            "audio frame {i} off by {d} ms from the video base"
+        );
+    }
+    let b_frames = v.iter().filter(|t| cts(t) > 0).count();
+    assert!(
+        b_frames > 100,
+        "only {b_frames} frames with composition time"
+    );
+}
+
+#[test]
+fn b_live_x264_byte_stream_and_adts() {
+    let Some(srv) = NginxRtmp::start_default() else {
+        return;
+    };
+    let msgs = run(
+        &format!(
+            "videotestsrc is-live=true num-buffers=150 ! video/x-raw,width=640,height=360,framerate=30/1 ! \
+             x264enc bframes=2 key-int-max=60 ! video/x-h264,stream-format=byte-stream ! \
+             rtmpclientsink name=s location={} \
+             audiotestsrc is-live=true num-buffers=235 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! \
+             audio/mpeg,stream-format=adts ! s.audio",
+            srv.url("live", "live")
+        ),
+        |_| {},
+    );
+    let rec = recording(&srv, "live");
+    assert_timeline(&rec);
+    assert_eq!(rec.video_frames().len(), 150);
+    let audio = rec.audio_frames().len();
+    assert!((230..=240).contains(&audio), "{audio} audio frames");
+    // Audio and video start together (both on the same base).
+    let v0 = rec.video_frames()[0].pts();
+    let a0 = rec.audio_frames()[0].timestamp as i64;
+    assert!(
+        (v0 - a0).abs() <= 100,
+        "video starts at {v0} ms, audio at {a0} ms"
+    );
+    for n in ["rtmp-connected", "rtmp-publishing", "rtmp-disconnected"] {
+        assert!(msgs.iter().any(|s| s.name() == n), "no {n}");
+    }
+}
+
+#[test]
+fn c_audio_only() {
+    let Some(srv) = NginxRtmp::start_default() else {
+        return;
+    };
+    run(
+        &format!(
+            "audiotestsrc num-buffers=200 ! audio/x-raw,rate=44100,channels=1 ! avenc_aac ! aacparse ! \
+             audio/mpeg,stream-format=raw ! rtmpclientsink sync=false location={}",
+            srv.url("live", "audio")
+        ),
+        |_| {},
+    );
+    let rec = recording(&srv, "audio");
+    assert!(rec.video_frames().is_empty());
+    assert!(rec.tags.iter().all(|t| !t.is_video()));
+    let n = rec.audio_frames().len();
+    assert!((195..=205).contains(&n), "{n} audio frames");
+    assert_timeline(&rec);
+    assert_eq!(rec.audio_frames()[0].timestamp, 0);
+}
+
+#[test]
+fn d_video_only() {
+    let Some(srv) = NginxRtmp::start_default() else {
+        return;
+    };
+    run(
+        &format!(
+            "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+             x264enc bframes=3 ! video/x-h264,stream-format=byte-stream ! \
+             rtmpclientsink sync=false location={}",
+            srv.url("live", "video")
+        ),
+        |_| {},
+    );
+    let rec = recording(&srv, "video");
+    assert!(rec.audio_frames().is_empty());
+    assert_eq!(rec.video_frames().len(), 90);
+    assert_timeline(&rec);
+}
+
+#[test]
+fn e_resolution_change_mid_stream() {
+    let Some(srv) = NginxRtmp::start_default() else {
+        return;
+    };
+    run(
+        &format!(
+            "videotestsrc num-buffers=120 ! capsfilter name=cf caps=video/x-raw,width=320,height=240,framerate=30/1 ! \
+             x264enc key-int-max=30 ! video/x-h264,stream-format=byte-stream ! \
+             rtmpclientsink sync=false location={}",
+            srv.url("live", "resize")
+        ),
+        |p| {
+            let cf = p.by_name("cf").unwrap();
+            let count = std::sync::atomic::AtomicU32::new(0);
+            let cf2 = cf.clone();
+            cf.static_pad("sink")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                    if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 60 {
+                        cf2.set_property(
+                            "caps",
+                            gst::Caps::builder("video/x-raw")
+                                .field("width", 640)
+                                .field("height", 480)
+                                .field("framerate", gst::Fraction::new(30, 1))
+                                .build(),
+                        );
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+        },
+    );
+    let rec = recording(&srv, "resize");
+    assert_timeline(&rec);
+    let headers: Vec<_> = rec
+        .av_tags_dedup()
+        .into_iter()
+        .filter(|t| t.is_avc_sequence_header())
+        .collect();
+    assert_eq!(
+        headers.len(),
+        2,
+        "a new sequence header for the new resolution"
+    );
+    assert!(headers[1].timestamp > 0);
+    assert_eq!(rec.video_frames().len(), 120);
+}
+
+#[test]
+fn f_two_elements_two_stream_keys_at_once() {
+    let Some(srv) = NginxRtmp::start_default() else {
+        return;
+    };
+    run(
+        &format!(
+            "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+             x264enc ! video/x-h264,stream-format=avc ! rtmpclientsink name=one sync=false location={} \
+             videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+             x264enc ! video/x-h264,stream-format=byte-stream ! rtmpclientsink name=two sync=false location={}",
+            srv.url("live", "one"),
+            srv.url("live", "two")
+        ),
+        |_| {},
+    );
+    assert_eq!(recording(&srv, "one").video_frames().len(), 90);
+    assert_eq!(recording(&srv, "two").video_frames().len(), 60);
+}
