@@ -565,3 +565,133 @@ fn avc_input_is_sent_byte_identical_and_pts_only_input_gets_valid_dts() {
         assert_eq!(sent_pts - offset, *pts as i64, "PTS of frame {i}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: clear errors, counted drops, never a panic.
+// ---------------------------------------------------------------------------------------------
+
+// Baseline SPS/PPS (parameter sets are only parsed by NAL header here) and a dummy IDR slice.
+const SPS: &[u8] = &[
+    0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00,
+    0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
+];
+const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
+const IDR: &[u8] = &[0x65, 0x88, 0x84, 0x00, 0x33];
+
+fn annexb(nals: &[&[u8]]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for n in nals {
+        v.extend_from_slice(&[0, 0, 0, 1]);
+        v.extend_from_slice(n);
+    }
+    v
+}
+
+/// An element publishing to a server that accepts TCP and never answers (frames just queue),
+/// in a harness on its sink pad, with a bus to read errors from.
+fn harness_without_answer() -> (gst_check::Harness, gst::Bus, std::net::TcpListener) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let el = make();
+    el.set_property("sync", false);
+    el.set_property("location", format!("rtmp://127.0.0.1:{port}/live/k"));
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&el, Some("sink"), None);
+    h.play();
+    (h, bus, listener)
+}
+
+fn buffer(data: Vec<u8>, pts_ms: u64, delta: bool) -> gst::Buffer {
+    let mut b = gst::Buffer::from_mut_slice(data);
+    {
+        let b = b.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
+        b.set_dts(gst::ClockTime::from_mseconds(pts_ms));
+        if delta {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+    }
+    b
+}
+
+#[test]
+fn keyframe_without_sps_pps_is_a_clear_error() {
+    let (mut h, bus, _l) = harness_without_answer();
+    h.set_src_caps_str("video/x-h264, stream-format=byte-stream, alignment=au");
+    assert_eq!(
+        h.push(buffer(annexb(&[IDR]), 0, false)),
+        Err(gst::FlowError::Error)
+    );
+    let (err, _) = wait_error(&bus, Duration::from_secs(1)).expect("error");
+    assert!(err.matches(gst::StreamError::Format), "{err:?}");
+    assert_eq!(
+        err.message(),
+        "H.264 stream has no SPS/PPS before its first keyframe"
+    );
+}
+
+#[test]
+fn garbage_buffers_are_dropped_and_counted_then_fail() {
+    let (mut h, bus, _l) = harness_without_answer();
+    h.set_src_caps_str("video/x-h264, stream-format=byte-stream, alignment=au");
+    assert_eq!(
+        h.push(buffer(annexb(&[SPS, PPS, IDR]), 0, false)),
+        Ok(gst::FlowSuccess::Ok)
+    );
+    // A few garbage buffers: dropped (no start code), counted, the stream goes on.
+    for i in 0..3 {
+        assert_eq!(
+            h.push(buffer(
+                vec![0xde, 0xad, 0xbe, 0xef, 0x01],
+                33 * (i + 1),
+                true
+            )),
+            Ok(gst::FlowSuccess::Ok)
+        );
+    }
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("bad-buffers").unwrap(), 3);
+    assert_eq!(
+        h.push(buffer(annexb(&[SPS, PPS, IDR]), 200, false)),
+        Ok(gst::FlowSuccess::Ok)
+    );
+    // Nothing but garbage: an error, not an endless silent drop.
+    let mut last = Ok(gst::FlowSuccess::Ok);
+    for i in 0..30 {
+        last = h.push(buffer(vec![0xde, 0xad, 0xbe, 0xef, 0x01], 300 + i, true));
+        if last.is_err() {
+            break;
+        }
+    }
+    assert_eq!(last, Err(gst::FlowError::Error));
+    let (err, _) = wait_error(&bus, Duration::from_secs(1)).expect("error");
+    assert!(err.matches(gst::StreamError::Decode), "{err:?}");
+    assert!(
+        err.message().contains("consecutive invalid H.264 buffers"),
+        "{err}"
+    );
+}
+
+#[test]
+fn codec_switch_mid_stream_is_an_error() {
+    let (mut h, bus, _l) = harness_without_answer();
+    h.set_src_caps_str("video/x-h264, stream-format=byte-stream, alignment=au");
+    assert_eq!(
+        h.push(buffer(annexb(&[SPS, PPS, IDR]), 0, false)),
+        Ok(gst::FlowSuccess::Ok)
+    );
+    // Same codec, other stream-format: fine.
+    h.set_src_caps_str("video/x-h264, stream-format=byte-stream, alignment=au, width=320");
+    h.set_src_caps_str(
+        "audio/mpeg, mpegversion=4, stream-format=raw, codec_data=(buffer)1210, rate=44100, channels=2",
+    );
+    let r = h.push(buffer(vec![0x21; 10], 40, false));
+    assert!(r.is_err(), "{r:?}");
+    let (err, _) = wait_error(&bus, Duration::from_secs(1)).expect("error");
+    assert!(err.matches(gst::StreamError::Format), "{err:?}");
+    assert_eq!(
+        err.message(),
+        "Cannot switch from H.264 to AAC in the middle of an RTMP publish"
+    );
+}

@@ -372,3 +372,60 @@ fn f_two_elements_two_stream_keys_at_once() {
     assert_eq!(recording(&srv, "one").video_frames().len(), 90);
     assert_eq!(recording(&srv, "two").video_frames().len(), 60);
 }
+
+#[test]
+fn g_sync_connect_ping_and_stats() {
+    let Some(srv) = NginxRtmp::start_default() else {
+        return;
+    };
+    init();
+    let p = gst::parse::launch(&format!(
+        "videotestsrc is-live=true num-buffers=200 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+         x264enc tune=zerolatency key-int-max=30 ! video/x-h264,stream-format=avc ! \
+         rtmpclientsink name=s async-connect=false location={}",
+        srv.url("live", "ping")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    // async-connect=false: the state change itself publishes (or fails).
+    p.set_state(gst::State::Paused).unwrap();
+    let bus = p.bus().unwrap();
+    let publishing = bus
+        .iter_timed(gst::ClockTime::ZERO)
+        .any(|m| m.structure().is_some_and(|s| s.name() == "rtmp-publishing"));
+    assert!(publishing, "publishing before start() returned");
+    p.set_state(gst::State::Playing).unwrap();
+    let mut rtt = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let msg = bus
+            .timed_pop(gst::ClockTime::from_mseconds(200))
+            .filter(|_| Instant::now() < deadline);
+        let Some(msg) = msg else {
+            assert!(Instant::now() < deadline, "no EOS");
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "rtmp-ping") {
+                    rtt = Some(s.get::<u32>("rtt-ms").unwrap());
+                }
+            }
+            _ => {}
+        }
+    }
+    let stats = p.by_name("s").unwrap().property::<gst::Structure>("stats");
+    p.set_state(gst::State::Null).unwrap();
+    let rtt = rtt.expect("an rtmp-ping message within 6.7 s of publishing");
+    assert!(rtt < 1000, "{rtt} ms on loopback");
+    assert_eq!(stats.get::<u64>("video-frames").unwrap(), 200, "{stats}");
+    assert_eq!(stats.get::<u64>("video-messages").unwrap(), 201, "{stats}");
+    assert!(stats.get::<u64>("bytes-sent").unwrap() > 10_000, "{stats}");
+    assert!(stats.get::<u64>("bitrate").unwrap() > 0, "{stats}");
+    assert_eq!(stats.get::<u32>("out-chunk-size").unwrap(), 4096, "{stats}");
+    assert_eq!(stats.get::<u64>("queue-depth-ms").unwrap(), 0, "{stats}");
+    assert_eq!(recording(&srv, "ping").video_frames().len(), 200);
+}

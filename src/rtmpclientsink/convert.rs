@@ -144,8 +144,9 @@ impl H264State {
             }
         };
         let keyframe = match self.input {
-            // Annex-B: only an IDR makes a frame seekable (parsers may not flag delta units).
-            H264Input::ByteStream => info.keyframe,
+            // Annex-B: not flagged as a delta unit and holding an IDR (an encoder that flags no
+            // buffer at all still only gets its IDR frames marked).
+            H264Input::ByteStream => info.keyframe && !delta_unit,
             H264Input::Avc => !delta_unit,
         };
 

@@ -529,6 +529,9 @@ impl RtmpClientSink {
         // a stream without reordering gets DTS = PTS from the deriver as well.
         let first_frame = !input.started && input.deriver.is_none();
         let untrusted = dts.is_none() || (first_frame && dts == pts);
+        // From here on the track is H.264 for the server (even while frames wait in the
+        // deriver): a codec switch is refused.
+        input.started = true;
         if input.deriver.is_none() && pts.is_some() && untrusted {
             gst::info!(
                 CAT,
