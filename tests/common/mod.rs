@@ -7,6 +7,7 @@
 pub mod ffmpeg;
 pub mod ffprobe;
 pub mod flv;
+pub mod flvpublish;
 pub mod media;
 pub mod nginx;
 pub mod tls;
