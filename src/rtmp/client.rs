@@ -11,61 +11,23 @@ use super::amf0::Amf0Value;
 use super::amf3::Amf3Value;
 use super::caps::ConnectCapabilities;
 use super::chunk::ChunkBatch;
+pub use super::connection::{ClientOptions, DEFAULT_TIMEOUT};
+use super::connection::{READ_BUFFER, Stream, establish};
 use super::error::{Error, Result};
 use super::message::{Message, msg_type};
-use super::session::{
-    ClientEvent, DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, PublishConfig, Session,
-    SessionState, SessionStats, StopCommands,
-};
+use super::session::{ClientEvent, Session, SessionStats};
 use super::transport;
 use super::url::RtmpUrl;
 use crate::codec::flv;
 
-/// Default time allowed for connecting and for each blocking step.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long [`RtmpClient::close`] waits for the server to close its side after our half-close.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-/// Size of the receive buffer.
-const READ_BUFFER: usize = 64 * 1024;
-
-/// How [`RtmpClient::connect_with_options`] connects and publishes.
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    /// `live`, `record` or `append`.
-    pub publish_type: String,
-    /// Enhanced RTMP block advertised in `connect` (empty: none).
-    pub capabilities: ConnectCapabilities,
-    /// Time allowed for connecting and for each later blocking write.
-    pub timeout: Duration,
-    /// Outgoing chunk size.
-    pub chunk_size: u32,
-    /// flashVer of `connect`.
-    pub flash_version: String,
-    /// Commands sent by [`RtmpClient::close`].
-    pub stop_commands: StopCommands,
-    /// Extra AMF0 values appended to `connect`.
-    pub extra_connect_args: Vec<Amf0Value>,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        ClientOptions {
-            publish_type: "live".into(),
-            capabilities: ConnectCapabilities::default(),
-            timeout: DEFAULT_TIMEOUT,
-            chunk_size: DEFAULT_OUT_CHUNK_SIZE,
-            flash_version: DEFAULT_FLASH_VERSION.into(),
-            stop_commands: StopCommands::default(),
-            extra_connect_args: Vec::new(),
-        }
-    }
-}
 
 /// A blocking RTMP publishing client: connected and publishing once constructed.
 #[derive(Debug)]
 pub struct RtmpClient {
     session: Session,
-    stream: TcpStream,
+    stream: Stream,
     url: RtmpUrl,
     timeout: Duration,
     /// Reused between sends so chunking allocates nothing in steady state.
@@ -110,31 +72,14 @@ impl RtmpClient {
         Self::connect_with_options(url, &options)
     }
 
-    /// Connects with every option spelled out.
+    /// Connects with every option spelled out (TLS for `rtmps://`, authentication, ...).
     pub fn connect_with_options(url: &str, options: &ClientOptions) -> Result<Self> {
         let url = RtmpUrl::parse(url)?;
-        if url.scheme != super::url::Scheme::Rtmp {
-            return Err(Error::InvalidUrl(
-                "rtmps:// is not supported by this build; use rtmp://".into(),
-            ));
-        }
-        let deadline = Instant::now() + options.timeout;
-        let stream = transport::dial(&url, options.timeout)?;
-        stream.set_write_timeout(Some(options.timeout))?;
-        let config = PublishConfig {
-            publish_type: options.publish_type.clone(),
-            flash_version: options.flash_version.clone(),
-            capabilities: options.capabilities.clone(),
-            chunk_size: options.chunk_size,
-            extra_connect_args: options.extra_connect_args.clone(),
-            stop_commands: options.stop_commands,
-            handshake_epoch: 0,
-            handshake_seed: handshake_seed(),
-            ..PublishConfig::new(url.clone())
-        };
+        let established = establish(&url, options, &|| false)?;
+        established.stream.tcp().set_read_timeout(None)?;
         let mut client = RtmpClient {
-            session: Session::new(config),
-            stream,
+            session: established.session,
+            stream: established.stream,
             url,
             timeout: options.timeout,
             batch: ChunkBatch::new(),
@@ -143,42 +88,18 @@ impl RtmpClient {
             ended: false,
             broken: false,
         };
-        client.establish(deadline)?;
-        client.stream.set_read_timeout(None)?;
+        client.pending.extend(established.events);
+        client.pending.retain(|e| {
+            !matches!(
+                e,
+                ClientEvent::Connected { .. } | ClientEvent::Publishing { .. }
+            )
+        });
+        client.ended = client
+            .pending
+            .iter()
+            .any(|e| matches!(e, ClientEvent::StreamEof(_)));
         Ok(client)
-    }
-
-    /// Drives the core until the publish has started or `deadline` passes.
-    fn establish(&mut self, deadline: Instant) -> Result<()> {
-        loop {
-            self.flush()?;
-            self.absorb_events();
-            if self.session.state() == SessionState::Publishing {
-                return self.flush();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let step = step_name(self.session.state());
-            if left.is_zero() {
-                return Err(self.timed_out(step));
-            }
-            self.stream.set_read_timeout(Some(left))?;
-            let n = match self.stream.read(&mut self.read_buf) {
-                Ok(0) => {
-                    return Err(Error::ConnectionClosed(format!(" while {step}")));
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(transport::stream_error(e, step, self.timeout)),
-            };
-            self.session.handle_input(&self.read_buf[..n])?;
-        }
-    }
-
-    fn timed_out(&self, step: &str) -> Error {
-        Error::TimedOut {
-            step: step.to_string(),
-            timeout_ms: self.timeout.as_millis() as u64,
-        }
     }
 
     /// Writes pending protocol output.
@@ -376,14 +297,15 @@ impl RtmpClient {
     pub fn close(mut self) -> Result<()> {
         self.session.close();
         let flushed = self.flush();
-        let _ = self.stream.shutdown(Shutdown::Write);
+        self.stream.send_close_notify();
+        let _ = self.stream.tcp().shutdown(Shutdown::Write);
         // Drain until the server closes, so our last bytes are not lost to a reset.
         let linger = Instant::now() + CLOSE_LINGER.min(self.timeout);
         while let Some(left) = linger
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
         {
-            if self.stream.set_read_timeout(Some(left)).is_err() {
+            if self.stream.tcp().set_read_timeout(Some(left)).is_err() {
                 break;
             }
             match self.stream.read(&mut self.read_buf) {
@@ -396,12 +318,12 @@ impl RtmpClient {
 
     /// The TCP socket (e.g. to set options).
     pub fn inner_mut(&mut self) -> &mut TcpStream {
-        &mut self.stream
+        self.stream.tcp_mut()
     }
 
     /// Bounds how long [`RtmpClient::poll_event`] blocks (`None`: forever).
     pub fn set_read_timeout(&mut self, d: Option<Duration>) -> Result<()> {
-        self.stream.set_read_timeout(d)?;
+        self.stream.tcp().set_read_timeout(d)?;
         Ok(())
     }
 
@@ -417,24 +339,4 @@ impl RtmpClient {
         self.stream.flush()?;
         Ok(())
     }
-}
-
-fn step_name(state: SessionState) -> &'static str {
-    match state {
-        SessionState::Handshaking => "performing the RTMP handshake",
-        SessionState::Connecting => "waiting for the answer to connect",
-        SessionState::CreatingStream => "waiting for the answer to createStream",
-        SessionState::StartingPublish => "waiting for NetStream.Publish.Start",
-        SessionState::Publishing | SessionState::Closed => "publishing",
-    }
-}
-
-/// Seed for the handshake's random bytes; it needs to differ between connections, not to be
-/// unpredictable.
-fn handshake_seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    nanos ^ (u64::from(std::process::id()) << 32)
 }

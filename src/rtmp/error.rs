@@ -80,6 +80,10 @@ pub enum Error {
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
 
+    /// The caller cancelled the operation (e.g. the pipeline is stopping).
+    #[error("cancelled")]
+    Cancelled,
+
     /// The server closed the connection.
     #[error("connection closed by the server{0}")]
     ConnectionClosed(String),

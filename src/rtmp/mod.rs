@@ -8,10 +8,12 @@
 
 pub mod amf0;
 pub mod amf3;
+pub mod auth;
 pub mod caps;
 pub mod chunk;
 pub mod client;
 pub mod command;
+pub mod connection;
 pub mod error;
 pub mod handshake;
 pub mod message;

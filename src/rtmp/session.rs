@@ -68,6 +68,9 @@ pub struct PublishConfig {
     pub handshake_epoch: u32,
     /// Seed for the C1 random bytes.
     pub handshake_seed: u64,
+    /// Parameters appended to the application name and tcUrl in `connect` (`?a=b&c=d`, or
+    /// `&a=b...` when the application already has a query): authentication responses.
+    pub app_query: Option<String>,
 }
 
 impl PublishConfig {
@@ -83,6 +86,7 @@ impl PublishConfig {
             stop_commands: StopCommands::default(),
             handshake_epoch: 0,
             handshake_seed: 0x5eed,
+            app_query: None,
         }
     }
 }
@@ -252,7 +256,7 @@ impl Session {
     pub fn new(config: PublishConfig) -> Self {
         let handshake = Handshake::new(config.handshake_epoch, config.handshake_seed);
         let transmit = handshake.c0c1();
-        let tc_url = config.url.tc_url();
+        let tc_url = with_query(&config.url.tc_url(), config.app_query.as_deref());
         let mut stats = SessionStats {
             out_chunk_size: DEFAULT_CHUNK_SIZE,
             in_chunk_size: DEFAULT_CHUNK_SIZE,
@@ -330,10 +334,11 @@ impl Session {
         self.stats.out_chunk_size = size;
 
         self.connect_transaction = self.take_transaction();
+        let app = with_query(&self.config.url.app, self.config.app_query.as_deref());
         let cmd = command::connect(
             self.connect_transaction,
             &ConnectParams {
-                app: &self.config.url.app,
+                app: &app,
                 flash_version: &self.config.flash_version,
                 tc_url: &self.tc_url,
                 capabilities: &self.config.capabilities,
@@ -891,6 +896,15 @@ fn be_u32(body: &[u8], what: &'static str) -> Result<u32> {
     body.get(..4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         .ok_or_else(|| ProtocolError::MalformedMessage { what }.into())
+}
+
+/// `base` with `query` appended after `?`, or after `&` when `base` has a query already.
+fn with_query(base: &str, query: Option<&str>) -> String {
+    match query.filter(|q| !q.is_empty()) {
+        Some(q) if base.contains('?') => format!("{base}&{q}"),
+        Some(q) => format!("{base}?{q}"),
+        None => base.to_string(),
+    }
 }
 
 fn or_unknown(code: String, fallback: &str) -> String {

@@ -94,7 +94,23 @@ impl RtmpUrl {
             return Err(Error::InvalidUrl("the URL has no host".into()));
         }
         let port = parsed.port().unwrap_or(scheme.default_port());
-        let segments: Vec<&str> = parsed.path().split('/').filter(|s| !s.is_empty()).collect();
+        let mut segments: Vec<String> = parsed
+            .path()
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let mut query = parsed.query().map(str::to_string);
+        // `rtmp://host/app?token=x/stream`: the query belongs to the application.
+        if let Some((app_query, stream)) = query
+            .as_deref()
+            .and_then(|q| q.rsplit_once('/'))
+            .filter(|_| segments.len() == 1)
+        {
+            segments[0] = format!("{}?{app_query}", segments[0]);
+            segments.push(stream.to_string());
+            query = None;
+        }
         if segments.len() < 2 {
             return Err(Error::InvalidUrl(format!(
                 "{} has no application and stream name; expected {}://host/app/stream",
@@ -103,10 +119,10 @@ impl RtmpUrl {
             )));
         }
         let (last, app_segments) = segments.split_last().expect("at least two segments");
-        let mut stream = (*last).to_string();
-        if let Some(q) = parsed.query() {
+        let mut stream = last.clone();
+        if let Some(q) = query {
             stream.push('?');
-            stream.push_str(q);
+            stream.push_str(&q);
         }
         let username = Some(parsed.username())
             .filter(|u| !u.is_empty())
@@ -153,7 +169,7 @@ impl RtmpUrl {
             self.scheme.as_str(),
             user,
             self.authority(),
-            self.app,
+            redact_query(&self.app),
             REDACTED
         )
     }
@@ -243,6 +259,23 @@ fn redact_unparsed(location: &str) -> String {
     }
 }
 
+/// `app?a=1&b=2` → `app?a=****&b=****`: parameter names stay visible, values do not.
+fn redact_query(app: &str) -> String {
+    match app.split_once('?') {
+        Some((name, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) => format!("{k}={REDACTED}"),
+                    None => kv.to_string(),
+                })
+                .collect();
+            format!("{name}?{}", params.join("&"))
+        }
+        None => app.to_string(),
+    }
+}
+
 /// Replaces each of `secrets` (longest first) found in `text` with `****`.
 pub fn redact_secrets(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
@@ -286,6 +319,15 @@ mod tests {
         assert_eq!(u.app, "live");
         assert_eq!(u.stream, "key");
         assert_eq!(u.tc_url(), "rtmp://example.com:1935/live");
+
+        let u = RtmpUrl::parse("rtmp://h/live?token=abc123/key").unwrap();
+        assert_eq!(u.app, "live?token=abc123");
+        assert_eq!(u.stream, "key");
+        assert!(!u.redacted().contains("abc123"));
+        assert_eq!(
+            u.redact_text("tcUrl rtmp://h/live?token=abc123"),
+            "tcUrl rtmp://h/live?token=****"
+        );
 
         let u = RtmpUrl::parse("rtmp://h:1936/app/inst/key?s_bl=1&tok=abc").unwrap();
         assert_eq!(u.port, 1936);

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use super::util::{TempDir, find_binary, keep_test_files, require_binary};
@@ -20,7 +20,8 @@ pub const AUDIO_RATE: u32 = 44_100;
 
 struct Cache {
     dir: PathBuf,
-    files: HashMap<String, PathBuf>,
+    /// One slot per file name: generating one file does not block tests that need another.
+    files: HashMap<String, Arc<OnceLock<PathBuf>>>,
 }
 
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
@@ -63,42 +64,50 @@ fn cache_dir_locked(g: &mut Option<Cache>) -> PathBuf {
 }
 
 /// Generates (once per process) the file `name` with `ffmpeg ARGS... <path>`.
-/// Generation is serialized (it uses both cores anyway).
+/// Concurrent callers for the same name wait for the one generation.
 fn cached(name: &str, args: &[String]) -> Option<PathBuf> {
     if !require_binary("ffmpeg") {
         return None;
     }
-    let mut g = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = cache_dir_locked(&mut g);
-    if let Some(p) = g.as_ref().unwrap().files.get(name) {
-        return Some(p.clone());
-    }
-    let path = dir.join(name);
+    let (dir, slot) = {
+        let mut g = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = cache_dir_locked(&mut g);
+        let slot = g
+            .as_mut()
+            .unwrap()
+            .files
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        (dir, slot)
+    };
+    Some(slot.get_or_init(|| generate(&dir.join(name), args)).clone())
+}
+
+fn generate(path: &Path, args: &[String]) -> PathBuf {
     let t0 = Instant::now();
     let out = Command::new(find_binary("ffmpeg").unwrap())
         .args(["-nostdin", "-hide_banner", "-y", "-loglevel", "error"])
         .args(args)
-        .arg(&path)
+        .arg(path)
         .stdin(Stdio::null())
         .output()
         .expect("spawn ffmpeg");
     if !out.status.success() {
         panic!(
-            "generating {name} failed ({}): {}\nargs: {args:?}",
+            "generating {} failed ({}): {}\nargs: {args:?}",
+            path.display(),
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
     }
     eprintln!(
-        "[media] generated {name} ({} bytes) in {:.2?}",
-        std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        "[media] generated {} ({} bytes) in {:.2?}",
+        path.display(),
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         t0.elapsed()
     );
-    g.as_mut()
-        .unwrap()
-        .files
-        .insert(name.to_string(), path.clone());
-    Some(path)
+    path.to_path_buf()
 }
 
 fn s(v: &[&str]) -> Vec<String> {

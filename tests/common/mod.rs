@@ -7,12 +7,15 @@
 pub mod ffmpeg;
 pub mod ffprobe;
 pub mod flv;
+pub mod flvpublish;
 pub mod media;
 pub mod nginx;
+pub mod proxy;
 pub mod tls;
 pub mod util;
 
 pub use ffmpeg::FfmpegListen;
 pub use flv::{FlvFile, FlvTag, read_flv};
 pub use nginx::{NginxOptions, NginxRtmp, TlsFront};
+pub use proxy::FaultProxy;
 pub use util::{TempDir, free_port, require_binaries, require_binary, wait_for, wait_until};

@@ -288,55 +288,28 @@ impl ScriptedTcpServer {
     where
         F: FnMut(Turn<'_>) -> Next + Send + 'static,
     {
+        Self::start_multi(limit, 1, move |_, turn| script(turn))
+    }
+
+    /// Like [`ScriptedTcpServer::start`] for up to `connections` consecutive connections; the
+    /// script also gets the connection's index (0, 1, ...). [`ScriptedTcpServer::join`]
+    /// returns the last connection's peer.
+    pub fn start_multi<F>(limit: Duration, connections: usize, mut script: F) -> Self
+    where
+        F: FnMut(usize, Turn<'_>) -> Next + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let handle = std::thread::spawn(move || {
-            let mut peer = ServerPeer::new();
             let deadline = Instant::now() + limit;
             listener.set_nonblocking(true).ok();
-            let mut sock = loop {
-                match listener.accept() {
-                    Ok((s, _)) => break s,
-                    Err(_) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(5))
-                    }
-                    Err(_) => return peer,
-                }
-            };
-            sock.set_nonblocking(false).ok();
-            sock.set_read_timeout(Some(Duration::from_millis(50))).ok();
-            let mut buf = vec![0u8; 65536];
-            let mut draining = false;
-            let mut discarding = false;
-            while Instant::now() < deadline {
-                match sock.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) if discarding => peer.bytes_in += n as u64,
-                    Ok(n) => {
-                        let new = peer.feed(&buf[..n]);
-                        if !draining {
-                            let next = script(Turn {
-                                peer: &mut peer,
-                                new,
-                            });
-                            if write_out(&mut sock, &mut peer).is_err() {
-                                break;
-                            }
-                            match next {
-                                Next::Continue => {}
-                                Next::Close => break,
-                                Next::DrainUntilClose => draining = true,
-                                Next::Discard => discarding = true,
-                            }
-                        }
-                    }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) => {}
-                    Err(_) => break,
-                }
+            let mut peer = ServerPeer::new();
+            for index in 0..connections {
+                let Some(sock) = accept_until(&listener, deadline) else {
+                    break;
+                };
+                peer = ServerPeer::new();
+                serve(sock, &mut peer, deadline, |turn| script(index, turn));
             }
             peer
         });
@@ -358,6 +331,58 @@ impl ScriptedTcpServer {
             .expect("joined once")
             .join()
             .expect("scripted server thread")
+    }
+}
+
+fn accept_until(listener: &TcpListener, deadline: Instant) -> Option<TcpStream> {
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => return Some(s),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Runs one connection until the script or the client ends it, or `deadline` passes.
+fn serve(
+    mut sock: TcpStream,
+    peer: &mut ServerPeer,
+    deadline: Instant,
+    mut script: impl FnMut(Turn<'_>) -> Next,
+) {
+    sock.set_nonblocking(false).ok();
+    sock.set_read_timeout(Some(Duration::from_millis(50))).ok();
+    let mut buf = vec![0u8; 65536];
+    let mut draining = false;
+    let mut discarding = false;
+    while Instant::now() < deadline {
+        match sock.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) if discarding => peer.bytes_in += n as u64,
+            Ok(n) => {
+                let new = peer.feed(&buf[..n]);
+                if draining {
+                    continue;
+                }
+                let next = script(Turn { peer, new });
+                if write_out(&mut sock, peer).is_err() {
+                    break;
+                }
+                match next {
+                    Next::Continue => {}
+                    Next::Close => break,
+                    Next::DrainUntilClose => draining = true,
+                    Next::Discard => discarding = true,
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
     }
 }
 

@@ -173,14 +173,14 @@ pub fn require_binary(name: &str) -> bool {
              (scripts/test installs the needed Debian packages)"
         );
     }
-    eprintln!(
+    loud(&format!(
         "\n\
          ************************************************************************\n\
          *** SKIPPING TEST: required binary `{name}` not found.\n\
          *** Run scripts/test (installs nginx, libnginx-mod-rtmp, ffmpeg, ...)\n\
          *** With CI=true this would be a FAILURE.\n\
          ************************************************************************\n"
-    );
+    ));
     false
 }
 
@@ -193,6 +193,15 @@ pub fn require_binaries(names: &[&str]) -> bool {
     ok
 }
 
+/// Writes straight to the process's stderr, bypassing libtest's output capture (which
+/// swallows `eprintln!` of passing tests), so skip messages are always visible.
+pub fn loud(msg: &str) {
+    use std::io::Write;
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(msg.as_bytes());
+    let _ = e.flush();
+}
+
 /// Same rule for a file (e.g. an nginx dynamic module): true if it exists.
 pub fn require_file(path: &str, package: &str) -> bool {
     if Path::new(path).exists() {
@@ -201,12 +210,12 @@ pub fn require_file(path: &str, package: &str) -> bool {
     if is_ci() {
         panic!("required file `{path}` (Debian package {package}) not found, and CI is set");
     }
-    eprintln!(
+    loud(&format!(
         "\n************************************************************************\n\
          *** SKIPPING TEST: required file `{path}` not found (Debian package {package}).\n\
          *** With CI=true this would be a FAILURE.\n\
          ************************************************************************\n"
-    );
+    ));
     false
 }
 

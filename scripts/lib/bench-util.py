@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Helpers for scripts/bench (stdlib only).
+
+  bench-util.py run TIMEOUT_S LOGFILE -- CMD...
+      Runs CMD in its own session with stdin from /dev/null and stdout+stderr to LOGFILE,
+      waits for it with os.wait4() and prints one line
+          rc=<exit code|-signal> wall=<s> user=<s> sys=<s> cpu=<s> maxrss_kb=<kB> timeout=<0|1>
+      CPU is the rusage of the child process itself (all its threads, plus any of its own
+      children it waited for) -- nothing of this helper, nothing of other processes.
+      maxrss_kb is NOT the child's own footprint: Linux carries the spawning Python's peak
+      RSS over the exec, so it is only logged, never shown in the table.
+      On timeout the whole process group gets SIGTERM, then SIGKILL 3 s later.
+
+  bench-util.py summarize RESULTS_TSV ELEMENT_CPU_GOAL FFMPEG_CPU_GOAL
+      RESULTS_TSV has lines "variant<TAB>run<TAB>ok<TAB>cpu<TAB>wall<TAB>user<TAB>sys<TAB>maxrss_kb"
+      (ok: 1 success, 0 failed run, NA variant not available).
+      Prints the table, the ratios with PASS/FAIL, and a machine-readable BENCH line.
+      Exit status: 0 goals met, 3 a goal missed, 4 goals not evaluable (element or a
+      baseline has no successful run).
+"""
+import os
+import signal
+import statistics
+import sys
+import threading
+import time
+
+
+def cmd_run(argv):
+    timeout_s = float(argv[0])
+    logfile = argv[1]
+    if argv[2] != "--":
+        sys.exit("usage: bench-util.py run TIMEOUT LOGFILE -- CMD...")
+    cmd = argv[3:]
+    timed_out = threading.Event()
+    with open(logfile, "ab") as log, open(os.devnull, "rb") as devnull:
+        # posix_spawn (vfork-style in glibc): the child costs next to nothing before exec.
+        actions = [
+            (os.POSIX_SPAWN_DUP2, devnull.fileno(), 0),
+            (os.POSIX_SPAWN_DUP2, log.fileno(), 1),
+            (os.POSIX_SPAWN_DUP2, log.fileno(), 2),
+        ]
+        t0 = time.monotonic()
+        try:
+            pid = os.posix_spawnp(cmd[0], cmd, os.environ, file_actions=actions, setsid=True)
+        except OSError as e:
+            log.write(f"cannot start {cmd[0]}: {e}\n".encode())
+            print("rc=127 wall=0 user=0 sys=0 cpu=0 maxrss_kb=0 timeout=0")
+            return
+
+        def kill_group():
+            timed_out.set()
+            for sig, delay in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 0.0)):
+                try:
+                    os.killpg(pid, sig)
+                except ProcessLookupError:
+                    return
+                time.sleep(delay)
+
+        timer = threading.Timer(timeout_s, kill_group)
+        timer.daemon = True
+        timer.start()
+        while True:
+            try:
+                _, status, ru = os.wait4(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        wall = time.monotonic() - t0
+        timer.cancel()
+    if os.WIFEXITED(status):
+        rc = os.WEXITSTATUS(status)
+    else:
+        rc = -os.WTERMSIG(status)
+    print(
+        f"rc={rc} wall={wall:.3f} user={ru.ru_utime:.3f} sys={ru.ru_stime:.3f} "
+        f"cpu={ru.ru_utime + ru.ru_stime:.3f} maxrss_kb={ru.ru_maxrss} "
+        f"timeout={1 if timed_out.is_set() else 0}"
+    )
+
+
+# Variants in display order; the first three are the contenders, the rest are
+# informative floors (no network, no server).
+ORDER = ["element", "rtmp2sink", "ffmpeg", "demux", "flvmux", "ffmpeg-null", "gst-init"]
+LABELS = {
+    "element": "(1) rtmpclientsink",
+    "rtmp2sink": "(2) h264parse+flvmux+rtmp2sink",
+    "ffmpeg": "(3) ffmpeg -c copy -f flv",
+    "demux": "    gst demux only (fakesink)",
+    "flvmux": "    gst demux+parse+flvmux (fakesink)",
+    "ffmpeg-null": "    ffmpeg demux only (-f null)",
+    "gst-init": "    gst-launch start-up only",
+}
+
+
+def cmd_summarize(argv):
+    path, goal_rtmp2sink, goal_ffmpeg = argv[0], float(argv[1]), float(argv[2])
+    runs = {}
+    for line in open(path, encoding="utf-8"):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 8:
+            continue
+        variant, _run, ok, cpu, wall, user, sys_, rss = f[:8]
+        r = runs.setdefault(variant, {"ok": [], "failed": 0, "na": False})
+        if ok == "NA":
+            r["na"] = True
+        elif ok == "1":
+            r["ok"].append((float(cpu), float(wall), float(user), float(sys_), int(rss)))
+        else:
+            r["failed"] += 1
+
+    med = {}
+    hdr = (f"{'variant':<38} {'runs':>5} {'CPU s med':>9} {'(min-max)':>13} "
+           f"{'user':>6} {'sys':>6} {'wall s med':>10} {'(min-max)':>13}")
+    print(hdr)
+    print("-" * len(hdr))
+    for v in ORDER + sorted(set(runs) - set(ORDER)):
+        if v not in runs:
+            continue
+        r = runs[v]
+        ok = r["ok"]
+        n = f"{len(ok)}/{len(ok) + r['failed']}"
+        if r["na"]:
+            print(f"{LABELS.get(v, v):<38} {'-':>5}  NOT AVAILABLE (plugin missing or without element)")
+            continue
+        if not ok:
+            print(f"{LABELS.get(v, v):<38} {n:>5}  (no successful run)")
+            continue
+        cpu = [x[0] for x in ok]
+        wall = [x[1] for x in ok]
+        med[v] = (statistics.median(cpu), statistics.median(wall))
+        print(f"{LABELS.get(v, v):<38} {n:>5} {med[v][0]:9.3f} "
+              f"{'(' + f'{min(cpu):.2f}-{max(cpu):.2f}' + ')':>13} "
+              f"{statistics.median(x[2] for x in ok):6.2f} "
+              f"{statistics.median(x[3] for x in ok):6.2f} "
+              f"{med[v][1]:10.3f} "
+              f"{'(' + f'{min(wall):.2f}-{max(wall):.2f}' + ')':>13}")
+    print()
+
+    def ratio(a, b, idx):
+        if a in med and b in med and med[b][idx] > 0:
+            return med[a][idx] / med[b][idx]
+        return None
+
+    def fmt(x):
+        return "n/a" if x is None else f"{x:.3f}"
+
+    verdicts = []
+    checks = [("rtmp2sink", goal_rtmp2sink), ("ffmpeg", goal_ffmpeg)]
+    for base, goal in checks:
+        rc, rw = ratio("element", base, 0), ratio("element", base, 1)
+        if rc is None:
+            verdict = "n/a (no element or baseline figures)"
+        elif rc <= goal:
+            verdict = "PASS"
+        else:
+            verdict = "FAIL"
+        verdicts.append(verdict)
+        print(f"element/{base:<9} CPU ratio {fmt(rc):>6} (goal <= {goal:.2f}): {verdict}"
+              f"   wall ratio {fmt(rw)}")
+    # The part of each pipeline's CPU that is not demuxing (informative).
+    for v in ("element", "rtmp2sink"):
+        if v in med and "demux" in med:
+            print(f"{v} CPU above the gst demux floor: {med[v][0] - med['demux'][0]:.3f} s")
+    if "element" in med and "demux" in med and "rtmp2sink" in med:
+        floor = med["demux"][0] / med["rtmp2sink"][0]
+        print(f"gst demux floor alone = {floor:.3f} x rtmp2sink CPU")
+
+    kv = []
+    for v in ORDER + sorted(set(runs) - set(ORDER)):
+        key = v.replace("-", "_")
+        if v in med:
+            kv.append(f"{key}_cpu={med[v][0]:.3f} {key}_wall={med[v][1]:.3f}")
+        elif v in runs:
+            kv.append(f"{key}_cpu=NA {key}_wall=NA")
+    kv.append(f"ratio_cpu_rtmp2sink={fmt(ratio('element', 'rtmp2sink', 0))}")
+    kv.append(f"ratio_cpu_ffmpeg={fmt(ratio('element', 'ffmpeg', 0))}")
+    kv.append(f"ratio_wall_rtmp2sink={fmt(ratio('element', 'rtmp2sink', 1))}")
+    kv.append(f"ratio_wall_ffmpeg={fmt(ratio('element', 'ffmpeg', 1))}")
+    if "FAIL" in verdicts:
+        status, goal = 3, "FAIL"
+    elif all(v == "PASS" for v in verdicts):
+        status, goal = 0, "PASS"
+    else:
+        status, goal = 4, "NA"
+    print()
+    print("BENCH " + " ".join(kv) + f" goal={goal}")
+    return status
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    if sys.argv[1] == "run":
+        cmd_run(sys.argv[2:])
+        return 0
+    if sys.argv[1] == "summarize":
+        return cmd_summarize(sys.argv[2:])
+    sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
