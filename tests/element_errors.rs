@@ -135,7 +135,7 @@ fn server_that_never_answers_times_out() {
     assert!(
         err.message()
             .to_lowercase()
-            .contains("timed out while waiting for the rtmp handshake"),
+            .contains("timed out while performing the rtmp handshake"),
         "{err}"
     );
     assert!(

@@ -429,3 +429,58 @@ fn g_sync_connect_ping_and_stats() {
     assert_eq!(stats.get::<u64>("queue-depth-ms").unwrap(), 0, "{stats}");
     assert_eq!(recording(&srv, "ping").video_frames().len(), 200);
 }
+
+#[test]
+fn h_rtmps_with_a_private_ca_and_unknown_ca_refused() {
+    let dir = common::TempDir::new("element-tls");
+    let Some((ca, cert, key)) = common::tls::generate_test_ca_and_cert(
+        &dir.join("pki"),
+        &["localhost", "127.0.0.1"],
+        false,
+    ) else {
+        return;
+    };
+    let Some(srv) = NginxRtmp::start(common::NginxOptions::default().tls(common::TlsFront {
+        cert_pem_path: cert,
+        key_pem_path: key,
+    })) else {
+        return;
+    };
+    let url = srv.tls_url("localhost", "live", "tls");
+    run(
+        &format!(
+            "videotestsrc num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
+             x264enc ! video/x-h264,stream-format=avc ! rtmpclientsink sync=false location={url} \
+             tls-ca-file={}",
+            ca.display()
+        ),
+        |_| {},
+    );
+    assert_eq!(recording(&srv, "tls").video_frames().len(), 60);
+
+    // Without the CA: a clear TLS error, no publish.
+    init();
+    let p = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! x264enc ! rtmpclientsink timeout=3 location={}",
+        srv.tls_url("localhost", "live", "tls2")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let msg = p
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("TLS error");
+    p.set_state(gst::State::Null).unwrap();
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    assert!(
+        e.error().matches(gst::ResourceError::OpenWrite),
+        "{}",
+        e.error()
+    );
+    assert!(e.error().message().contains("TLS"), "{}", e.error());
+}

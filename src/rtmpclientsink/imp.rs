@@ -21,6 +21,7 @@ use gst_base::subclass::prelude::*;
 
 use crate::codec;
 use crate::rtmp::session::{DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, StopCommands};
+use crate::rtmp::tls::{self, TlsOptions};
 use crate::rtmp::url::{RtmpUrl, redact_location};
 
 use super::convert::{AAC_FRAME_SAMPLES, AacState, H264State, VideoBody, VideoOutcome};
@@ -103,6 +104,8 @@ struct Settings {
     async_connect: bool,
     stop_commands: StopCommandsFlags,
     max_interleave_ms: u32,
+    tls_ca_file: Option<String>,
+    tls_validation_flags: u32,
 }
 
 impl Default for Settings {
@@ -116,6 +119,8 @@ impl Default for Settings {
             async_connect: DEFAULT_ASYNC_CONNECT,
             stop_commands: DEFAULT_STOP_COMMANDS,
             max_interleave_ms: DEFAULT_MAX_INTERLEAVE_MS,
+            tls_ca_file: None,
+            tls_validation_flags: tls::CHECK_ALL,
         }
     }
 }
@@ -907,6 +912,18 @@ impl ObjectImpl for RtmpClientSink {
                     .default_value(DEFAULT_MAX_INTERLEAVE_MS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("tls-ca-file")
+                    .nick("TLS CA file")
+                    .blurb("PEM file with extra certificate authorities trusted for rtmps:// (the system store is trusted too)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("tls-validation-flags")
+                    .nick("TLS validation flags")
+                    .blurb("Certificate checks enforced for rtmps://, bits as GTlsCertificateFlags: 1 unknown CA, 2 bad identity, 4 not activated, 8 expired, 16 revoked, 64 generic error (default: all)")
+                    .maximum(tls::CHECK_ALL)
+                    .default_value(tls::CHECK_ALL)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Publishing statistics (rtmp-stats: bytes-sent, video/audio messages and frames, queue-depth-ms, rtt-ms, bitrate, chunk and window sizes, dropped counters)")
@@ -955,6 +972,16 @@ impl ObjectImpl for RtmpClientSink {
             "max-interleave-time" => {
                 lock(&self.settings).max_interleave_ms = value.get().expect("type checked upstream")
             }
+            "tls-ca-file" => {
+                lock(&self.settings).tls_ca_file = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty())
+            }
+            "tls-validation-flags" => {
+                lock(&self.settings).tls_validation_flags =
+                    value.get().expect("type checked upstream")
+            }
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -970,6 +997,8 @@ impl ObjectImpl for RtmpClientSink {
             "async-connect" => s.async_connect.to_value(),
             "stop-commands" => s.stop_commands.to_value(),
             "max-interleave-time" => s.max_interleave_ms.to_value(),
+            "tls-ca-file" => s.tls_ca_file.to_value(),
+            "tls-validation-flags" => s.tls_validation_flags.to_value(),
             "stats" => {
                 drop(s);
                 self.stats().to_value()
@@ -1177,6 +1206,11 @@ impl BaseSinkImpl for RtmpClientSink {
             chunk_size: settings.chunk_size,
             timeout,
             stop_commands: Self::stop_commands(settings.stop_commands),
+            tls: TlsOptions {
+                ca_file: settings.tls_ca_file.as_ref().map(Into::into),
+                checks: settings.tls_validation_flags,
+                ..TlsOptions::default()
+            },
         };
         gst::info!(
             CAT,

@@ -21,9 +21,11 @@ use gst::prelude::*;
 
 use crate::codec::flv;
 use crate::rtmp::chunk::ChunkBatch;
+use crate::rtmp::connection::ClientOptions;
 use crate::rtmp::error::Error as RtmpError;
 use crate::rtmp::message::msg_type;
-use crate::rtmp::session::{ClientEvent, PublishConfig, Session, SessionState, StopCommands};
+use crate::rtmp::session::{ClientEvent, Session, StopCommands};
+use crate::rtmp::tls::TlsOptions;
 use crate::rtmp::url::RtmpUrl;
 
 use super::format::StreamMeta;
@@ -222,6 +224,8 @@ pub struct SessionSettings {
     pub timeout: Duration,
     /// Commands that end the publish.
     pub stop_commands: StopCommands,
+    /// Certificate verification for `rtmps://`.
+    pub tls: TlsOptions,
 }
 
 /// Spawns the session thread.
@@ -433,8 +437,8 @@ impl SessionThread {
         }
     }
 
-    /// Opens the connection and runs the handshake up to `NetStream.Publish.Start`. Called
-    /// again for a reconnect.
+    /// Opens the connection and runs the handshake up to `NetStream.Publish.Start` (TLS and
+    /// authentication included). Called again for a reconnect.
     fn connect(&mut self) -> Result<Connection, Failure> {
         let url = self.settings.url.clone();
         let timeout = self.settings.timeout;
@@ -452,10 +456,20 @@ impl SessionThread {
         self.post(|el| messages::progress(el, gst::ProgressType::Start, &text));
         gst::info!(CAT, "connecting to {}", url.redacted());
 
+        let options = ClientOptions {
+            publish_type: self.settings.publish_type.clone(),
+            timeout,
+            chunk_size: self.settings.chunk_size,
+            flash_version: self.settings.flash_version.clone(),
+            stop_commands: self.settings.stop_commands,
+            tls: self.settings.tls.clone(),
+            ..ClientOptions::default()
+        };
         let shared = self.shared.clone();
-        let transport = Transport::open(&url, timeout, &|| shared.lock().shutdown)
-            .map_err(opening)?
-            .ok_or(Failure::Stopped)?;
+        let (mut transport, session, events) =
+            Transport::establish(&url, &options, &|| shared.lock().shutdown)
+                .map_err(opening)?
+                .ok_or(Failure::Stopped)?;
         transport
             .configure()
             .map_err(|e| opening(RtmpError::Io(e)))?;
@@ -483,18 +497,7 @@ impl SessionThread {
             true
         })
         .map_err(|e| opening(RtmpError::Io(e)))?;
-
-        let mut cfg = PublishConfig::new(url.clone());
-        cfg.publish_type = self.settings.publish_type.clone();
-        cfg.flash_version = self.settings.flash_version.clone();
-        cfg.chunk_size = self.settings.chunk_size;
-        cfg.stop_commands = self.settings.stop_commands;
-        cfg.handshake_epoch = self.epoch.elapsed().as_millis() as u32;
-        cfg.handshake_seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x5eed);
-        let session = Session::new(cfg);
+        let leftover = transport.pending_plaintext();
         let mut conn = Connection {
             transport,
             session,
@@ -503,41 +506,13 @@ impl SessionThread {
         };
         self.sent_config = [None, None];
         self.sent_meta = None;
-
-        // Handshake, connect, createStream, publish: each step must finish within `timeout`.
-        let mut state = conn.session.state();
-        let mut step_deadline = Instant::now() + timeout;
-        loop {
-            self.flush_transmit(&mut conn)?;
-            if conn.session.state() == SessionState::Publishing {
-                break;
-            }
-            let input = self.wait_input(&conn, step_deadline)?;
-            match input {
-                Some(NetEvent::Data(d)) => {
-                    let d = conn.transport.on_raw_input(d);
-                    conn.session.handle_input(&d).map_err(opening)?;
-                    self.stats.bytes_received += d.len() as u64;
-                }
-                Some(NetEvent::Closed(reason)) => {
-                    return Err(opening(RtmpError::ConnectionClosed(
-                        reason.map(|r| format!(": {r}")).unwrap_or_default(),
-                    )));
-                }
-                None => {
-                    return Err(opening(RtmpError::TimedOut {
-                        step: step_name(conn.session.state()).into(),
-                        timeout_ms: timeout.as_millis() as u64,
-                    }));
-                }
-            }
-            self.handle_events(&mut conn, false);
-            let now_state = conn.session.state();
-            if now_state != state {
-                state = now_state;
-                step_deadline = Instant::now() + timeout;
-            }
+        for ev in events {
+            self.handle_event(ev, false);
         }
+        if !leftover.is_empty() {
+            conn.session.handle_input(&leftover).map_err(opening)?;
+        }
+        self.handle_events(&mut conn, false);
         self.flush_transmit(&mut conn)?;
         {
             let mut g = self.shared.lock();
@@ -620,8 +595,14 @@ impl SessionThread {
 
     /// Turns core events into bus messages.
     fn handle_events(&mut self, conn: &mut Connection, publishing: bool) {
-        let url = self.settings.url.clone();
         while let Some(ev) = conn.session.poll_event() {
+            self.handle_event(ev, publishing);
+        }
+    }
+
+    fn handle_event(&mut self, ev: ClientEvent, publishing: bool) {
+        let url = self.settings.url.clone();
+        {
             match ev {
                 ClientEvent::Connected {
                     fms_version,
@@ -689,8 +670,8 @@ impl SessionThread {
             for ev in self.take_input(conn) {
                 match ev {
                     NetEvent::Data(d) => {
-                        let d = conn.transport.on_raw_input(d);
                         self.stats.bytes_received += d.len() as u64;
+                        let d = conn.transport.on_raw_input(d).map_err(publishing)?;
                         conn.session.handle_input(&d).map_err(publishing)?;
                     }
                     NetEvent::Closed(reason) => {
@@ -881,7 +862,9 @@ impl SessionThread {
             match self.wait_input(conn, deadline) {
                 Ok(Some(NetEvent::Data(d))) => {
                     // Let the core see final statuses (e.g. Unpublish.Success) for the bus.
-                    let d = conn.transport.on_raw_input(d);
+                    let Ok(d) = conn.transport.on_raw_input(d) else {
+                        break;
+                    };
                     if conn.session.handle_input(&d).is_err() {
                         break;
                     }
@@ -954,15 +937,5 @@ impl SessionThread {
             late_frames: g.queue.late_frames(),
             ..self.stats.clone()
         };
-    }
-}
-
-fn step_name(state: SessionState) -> &'static str {
-    match state {
-        SessionState::Handshaking => "waiting for the RTMP handshake",
-        SessionState::Connecting => "waiting for the answer to connect",
-        SessionState::CreatingStream => "waiting for the answer to createStream",
-        SessionState::StartingPublish => "waiting for NetStream.Publish.Start",
-        SessionState::Publishing | SessionState::Closed => "publishing",
     }
 }

@@ -1,11 +1,14 @@
-//! The byte pipe under the RTMP session: opening the TCP connection (interruptibly), writing
-//! chunk batches with stall detection, and the per-connection reader thread.
+//! The byte pipe under the RTMP session: establishing the publish (interruptibly, through the
+//! shared [`crate::rtmp::connection::establish`]: dial, TLS, handshake, authentication,
+//! connect/createStream/publish), writing chunk batches with stall detection, and the
+//! per-connection reader thread.
 //!
-//! TLS (`rtmps://`) slots in as another [`Transport`] variant: the reader thread keeps handing
-//! raw bytes to the session thread, which passes them through [`Transport::on_raw_input`] to get
-//! plaintext, and [`Transport::write_batch`] encrypts before writing. Nothing else changes.
+//! The reader thread only moves raw socket bytes; for `rtmps://` the session thread decrypts
+//! them in [`Transport::on_raw_input`] and [`Transport::write_batch`] encrypts, so the TLS state
+//! is owned by one thread only.
 
-use std::io::{self, Read};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,9 +17,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::rtmp::chunk::ChunkBatch;
+use crate::rtmp::connection::{self, ClientOptions, Established, Stream};
 use crate::rtmp::error::Error as RtmpError;
-use crate::rtmp::transport;
-use crate::rtmp::url::{RtmpUrl, Scheme};
+use crate::rtmp::session::{ClientEvent, Session};
+use crate::rtmp::url::RtmpUrl;
 
 /// Longest a blocking socket call may last before the session thread looks at its flags again;
 /// this is what makes stop/flush/unlock take effect within 100 ms.
@@ -31,7 +35,7 @@ pub enum WriteError {
     Cancelled,
     /// No byte could be written for the whole timeout: the server or the network is dead.
     Stalled(Duration),
-    /// The socket failed.
+    /// The socket (or TLS) failed.
     Io(io::Error),
 }
 
@@ -40,43 +44,69 @@ pub enum WriteError {
 pub enum Transport {
     /// Plain TCP (`rtmp://`).
     Plain(TcpStream),
+    /// TLS over TCP (`rtmps://`): the TLS state and the socket it runs on.
+    Tls {
+        /// rustls client state.
+        conn: Box<rustls::ClientConnection>,
+        /// The TCP socket.
+        sock: TcpStream,
+    },
 }
 
 impl Transport {
-    /// Resolves and connects to the URL's server within `timeout`, checking `cancelled` every
-    /// [`IO_SLICE`]. Resolution and connect run on a helper thread because neither can be
-    /// interrupted; on cancel the helper is left to finish on its own and its socket dropped.
-    pub fn open(
+    /// Establishes the publish within the options' timeout, checking `cancelled` every
+    /// [`IO_SLICE`]. It runs on a helper thread because name resolution and TCP connect cannot
+    /// be interrupted; on cancel the helper sees the flag, gives up and drops its socket.
+    pub fn establish(
         url: &RtmpUrl,
-        timeout: Duration,
+        options: &ClientOptions,
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<Option<Transport>, RtmpError> {
-        if url.scheme == Scheme::Rtmps {
-            return Err(RtmpError::Tls(
-                "rtmps:// is not supported yet by rtmpclientsink; use rtmp://".into(),
-            ));
-        }
+    ) -> Result<Option<(Transport, Session, VecDeque<ClientEvent>)>, RtmpError> {
         let (tx, rx) = mpsc::channel();
-        let deadline = Instant::now() + timeout;
-        let target = url.clone();
+        let give_up = Arc::new(AtomicBool::new(false));
+        let give_up2 = give_up.clone();
+        let (target, opts) = (url.clone(), options.clone());
         thread::Builder::new()
             .name("rtmp-connect".into())
             .spawn(move || {
-                let _ = tx.send(transport::dial(&target, timeout));
+                let r = connection::establish(&target, &opts, &|| give_up2.load(Ordering::Acquire));
+                let _ = tx.send(r);
             })
             .map_err(RtmpError::Io)?;
+        // establish() bounds each attempt by the timeout; authentication may take up to three
+        // attempts. This bound only guards against a helper that never returns.
+        let deadline = Instant::now() + options.timeout * 4 + IO_SLICE * 10;
         loop {
             if cancelled() {
+                give_up.store(true, Ordering::Release);
                 return Ok(None);
             }
             match rx.recv_timeout(IO_SLICE) {
-                Ok(Ok(stream)) => return Ok(Some(Transport::Plain(stream))),
+                Ok(Ok(Established {
+                    stream,
+                    session,
+                    events,
+                })) => {
+                    let t = match stream {
+                        Stream::Tcp(s) => Transport::Plain(s),
+                        Stream::Tls(b) => {
+                            let rustls::StreamOwned { conn, sock } = *b;
+                            Transport::Tls {
+                                conn: Box::new(conn),
+                                sock,
+                            }
+                        }
+                    };
+                    return Ok(Some((t, session, events)));
+                }
+                Ok(Err(RtmpError::Cancelled)) => return Ok(None),
                 Ok(Err(e)) => return Err(e),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if Instant::now() > deadline + IO_SLICE {
+                    if Instant::now() > deadline {
+                        give_up.store(true, Ordering::Release);
                         return Err(RtmpError::TimedOut {
                             step: format!("connecting to {}", url.authority()),
-                            timeout_ms: timeout.as_millis() as u64,
+                            timeout_ms: options.timeout.as_millis() as u64,
                         });
                     }
                 }
@@ -89,33 +119,53 @@ impl Transport {
         }
     }
 
+    fn sock(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls { sock, .. } => sock,
+        }
+    }
+
     /// Prepares the socket for the session thread: no Nagle delay (each message is one vectored
     /// write already), writes time out after [`IO_SLICE`].
     pub fn configure(&self) -> io::Result<()> {
-        match self {
-            Transport::Plain(s) => {
-                s.set_nodelay(true)?;
-                s.set_write_timeout(Some(IO_SLICE))?;
-                Ok(())
-            }
-        }
+        let s = self.sock();
+        s.set_nodelay(true)?;
+        s.set_write_timeout(Some(IO_SLICE))?;
+        Ok(())
     }
 
     /// A handle for the reader thread (raw bytes, before any TLS).
     pub fn raw_reader(&self) -> io::Result<TcpStream> {
-        match self {
-            Transport::Plain(s) => {
-                let r = s.try_clone()?;
-                r.set_read_timeout(Some(IO_SLICE))?;
-                Ok(r)
-            }
-        }
+        let r = self.sock().try_clone()?;
+        r.set_read_timeout(Some(IO_SLICE))?;
+        Ok(r)
     }
 
-    /// Turns raw received bytes into RTMP bytes (identity for plain TCP).
-    pub fn on_raw_input(&mut self, raw: Vec<u8>) -> Vec<u8> {
+    /// Plaintext that TLS decrypted while the publish was being established but nobody read.
+    pub fn pending_plaintext(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Transport::Tls { conn, .. } = self {
+            let _ = read_plaintext(conn, &mut out);
+        }
+        out
+    }
+
+    /// Turns raw received bytes into RTMP bytes (identity for plain TCP, decryption for TLS).
+    pub fn on_raw_input(&mut self, raw: Vec<u8>) -> Result<Vec<u8>, RtmpError> {
         match self {
-            Transport::Plain(_) => raw,
+            Transport::Plain(_) => Ok(raw),
+            Transport::Tls { conn, .. } => {
+                let mut rest = raw.as_slice();
+                let mut out = Vec::new();
+                while !rest.is_empty() {
+                    conn.read_tls(&mut rest).map_err(RtmpError::Io)?;
+                    conn.process_new_packets()
+                        .map_err(|e| RtmpError::Tls(e.to_string()))?;
+                    read_plaintext(conn, &mut out).map_err(RtmpError::Io)?;
+                }
+                Ok(out)
+            }
         }
     }
 
@@ -127,48 +177,118 @@ impl Transport {
         stall_timeout: Duration,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<usize, WriteError> {
-        let Transport::Plain(stream) = self;
         let total = batch.remaining();
-        let mut last_progress = Instant::now();
-        let mut remaining = total;
-        while !batch.is_empty() {
-            match batch.write_to(stream) {
-                Ok(()) => break,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    let now_remaining = batch.remaining();
-                    if now_remaining < remaining {
-                        remaining = now_remaining;
-                        last_progress = Instant::now();
-                    } else if last_progress.elapsed() >= stall_timeout {
-                        return Err(WriteError::Stalled(last_progress.elapsed()));
+        match self {
+            Transport::Plain(stream) => {
+                write_with_stall_detection(stall_timeout, cancelled, |_| {
+                    match batch.write_to(stream) {
+                        Ok(()) => Ok(0),
+                        Err(e) => Err((e, batch.remaining())),
                     }
-                    if cancelled() {
-                        return Err(WriteError::Cancelled);
-                    }
-                }
-                Err(e) => return Err(WriteError::Io(e)),
+                })?;
+            }
+            Transport::Tls { conn, sock } => {
+                // Encryption copies anyway: hand rustls one contiguous buffer.
+                let plain = batch.to_vec();
+                batch.advance(plain.len());
+                conn.writer().write_all(&plain).map_err(WriteError::Io)?;
+                flush_tls(conn, sock, stall_timeout, cancelled)?;
             }
         }
         Ok(total)
     }
 
     /// Half-closes: the server sees end of stream after the bytes already written.
-    pub fn shutdown_write(&self) {
-        let Transport::Plain(s) = self;
-        let _ = s.shutdown(Shutdown::Write);
+    pub fn shutdown_write(&mut self) {
+        if let Transport::Tls { conn, sock } = self {
+            conn.send_close_notify();
+            let _ = flush_tls(conn, sock, IO_SLICE * 5, &|| false);
+        }
+        let _ = self.sock().shutdown(Shutdown::Write);
     }
 
     /// Closes both directions (also wakes the reader thread).
     pub fn shutdown(&self) {
-        let Transport::Plain(s) = self;
-        let _ = s.shutdown(Shutdown::Both);
+        let _ = self.sock().shutdown(Shutdown::Both);
+    }
+}
+
+/// Drives `step` (one write attempt returning `Ok(0)` when done, or the error and the bytes
+/// still left) until done, cancelled, or without progress for `stall_timeout`.
+fn write_with_stall_detection(
+    stall_timeout: Duration,
+    cancelled: &dyn Fn() -> bool,
+    mut step: impl FnMut(()) -> Result<usize, (io::Error, usize)>,
+) -> Result<(), WriteError> {
+    let mut last_progress = Instant::now();
+    let mut remaining = usize::MAX;
+    loop {
+        match step(()) {
+            Ok(_) => return Ok(()),
+            Err((e, left))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                if left < remaining {
+                    remaining = left;
+                    last_progress = Instant::now();
+                } else if last_progress.elapsed() >= stall_timeout {
+                    return Err(WriteError::Stalled(last_progress.elapsed()));
+                }
+                if cancelled() {
+                    return Err(WriteError::Cancelled);
+                }
+            }
+            Err((e, _)) => return Err(WriteError::Io(e)),
+        }
+    }
+}
+
+/// Writes all TLS records rustls has queued.
+fn flush_tls(
+    conn: &mut rustls::ClientConnection,
+    sock: &mut TcpStream,
+    stall_timeout: Duration,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<(), WriteError> {
+    let mut last_progress = Instant::now();
+    while conn.wants_write() {
+        match conn.write_tls(sock) {
+            Ok(_) => last_progress = Instant::now(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                if last_progress.elapsed() >= stall_timeout {
+                    return Err(WriteError::Stalled(last_progress.elapsed()));
+                }
+                if cancelled() {
+                    return Err(WriteError::Cancelled);
+                }
+            }
+            Err(e) => return Err(WriteError::Io(e)),
+        }
+    }
+    Ok(())
+}
+
+fn read_plaintext(conn: &mut rustls::ClientConnection, out: &mut Vec<u8>) -> io::Result<()> {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match conn.reader().read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
     }
 }
 
