@@ -1,5 +1,27 @@
 //! The `rtmpclientsink` element: publishes H.264 video and AAC audio elementary streams to an
-//! RTMP server without an `flvmux` in front of it.
+//! RTMP (or RTMPS) server without an `flvmux` in front of it.
+//!
+//! ```text
+//! gst-launch-1.0 videotestsrc is-live=true ! x264enc tune=zerolatency key-int-max=60 ! \
+//!     rtmpclientsink name=s location=rtmp://host/live/STREAMKEY \
+//!     audiotestsrc is-live=true ! avenc_aac ! s.audio
+//! gst-launch-1.0 filesrc location=in.mkv ! matroskademux name=d \
+//!     d.video_0 ! queue ! rtmpclientsink name=s location=rtmp://host/live/KEY \
+//!     d.audio_0 ! queue ! s.audio
+//! ```
+//!
+//! * `sink` (always): H.264 (`avc` or `byte-stream`, `alignment=au`), or AAC for audio-only
+//!   streams. `audio` (request, at most one): AAC (`raw` or `adts`) next to video.
+//! * Bus: element messages `rtmp-connected`, `rtmp-publishing`, `rtmp-status`,
+//!   `rtmp-reconnect-request`, `rtmp-ping`, `rtmp-disconnected` (see `messages.rs`) and
+//!   `GstMessageProgress` with code `connect`.
+//! * EOS: everything queued is sent, the stop commands go out and the connection is closed
+//!   before EOS reaches the bus.
+//! * Timeline: RTMP timestamps are running-time DTS in ms, both tracks on one base (the
+//!   first message is at 0); tracks are interleaved by DTS, waiting at most
+//!   `max-interleave-time` (stream time and wall-clock time, plus the pipeline latency) for a
+//!   silent track (see `queue.rs`). Video without usable DTS gets DTS derived from PTS
+//!   (see `timeline.rs`).
 //!
 //! Layout: `imp.rs` is the GObject/GStreamer glue (properties, pads, BaseSink vfuncs, the audio
 //! request pad); the streaming threads turn buffers into [`frame::Frame`]s (`format.rs`,

@@ -362,6 +362,7 @@ struct SessionThread {
     stats: StatsSnapshot,
     bitrate_samples: std::collections::VecDeque<(Instant, u64)>,
     last_stats_push: Instant,
+    late_logged: u64,
 }
 
 impl SessionThread {
@@ -384,6 +385,7 @@ impl SessionThread {
             stats: StatsSnapshot::default(),
             bitrate_samples: Default::default(),
             last_stats_push: now,
+            late_logged: 0,
         }
     }
 
@@ -766,13 +768,18 @@ impl SessionThread {
         };
         let Released { item: frame, stamp } = r;
         if stamp.clamped_by > 0 {
-            gst::warning!(
-                CAT,
-                "late {} frame moved forward by {} ms to {}",
-                frame.track.name(),
-                stamp.clamped_by,
-                stamp.timestamp
-            );
+            // Rate-limited: a track that restarts late can produce a burst of these.
+            self.late_logged += 1;
+            if self.late_logged == 1 || self.late_logged.is_multiple_of(100) {
+                gst::warning!(
+                    CAT,
+                    "late {} frame moved forward by {} ms to {} ({} late frames so far)",
+                    frame.track.name(),
+                    stamp.clamped_by,
+                    stamp.timestamp,
+                    self.late_logged
+                );
+            }
         }
         let ts = stamp.timestamp;
         let idx = frame.track as usize;
