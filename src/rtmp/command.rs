@@ -223,9 +223,131 @@ pub fn set_data_frame(metadata: &Amf0Value) -> Vec<u8> {
     out
 }
 
+/// Deepest object nesting accepted in [`parse_connect_args`].
+const MAX_ARG_DEPTH: usize = 16;
+
+/// Parses extra `connect` arguments written as FFmpeg's `rtmp_conn` option: space-separated
+/// items `TYPE:VALUE` with `B` boolean (0/1), `N` number, `S` string, `Z` null and `O` object
+/// (`O:1` begins, `O:0` ends); items inside an object are named by prefixing the type with `N`
+/// and the name before the value: `NS:name:value`, `NN:count:3`, `NB:flag:1`, `NO:sub:1`.
+/// Example: `"S:token B:1 O:1 NS:user:bob NN:level:2 O:0"`.
+pub fn parse_connect_args(text: &str) -> std::result::Result<Vec<Amf0Value>, String> {
+    // Open objects: (name under which the object goes into its parent, properties).
+    type Open = (Option<String>, Vec<(String, Amf0Value)>);
+    let mut stack: Vec<Open> = Vec::new();
+    let mut top = Vec::new();
+    for item in text.split_whitespace() {
+        let (kind, rest) = item
+            .split_once(':')
+            .ok_or_else(|| format!("'{item}' is not TYPE:VALUE"))?;
+        let (named, kind) = match kind.strip_prefix('N') {
+            Some(k) if !k.is_empty() => (true, k),
+            _ => (false, kind),
+        };
+        let (name, value) = if named {
+            let (n, v) = rest
+                .split_once(':')
+                .ok_or_else(|| format!("'{item}' is not NTYPE:NAME:VALUE"))?;
+            (Some(n.to_string()), v)
+        } else {
+            (None, rest)
+        };
+        if named && stack.is_empty() {
+            return Err(format!(
+                "'{item}': named items belong inside an object (O:1 ... O:0)"
+            ));
+        }
+        let parsed = match kind {
+            "B" => match value {
+                "0" => Amf0Value::Boolean(false),
+                "1" => Amf0Value::Boolean(true),
+                _ => return Err(format!("'{item}': a boolean is 0 or 1")),
+            },
+            "N" => Amf0Value::Number(
+                value
+                    .parse::<f64>()
+                    .map_err(|_| format!("'{item}': not a number"))?,
+            ),
+            "S" => Amf0Value::String(value.to_string()),
+            "Z" => Amf0Value::Null,
+            "O" if value == "1" => {
+                if stack.len() >= MAX_ARG_DEPTH {
+                    return Err(format!("objects nested deeper than {MAX_ARG_DEPTH}"));
+                }
+                stack.push((name, Vec::new()));
+                continue;
+            }
+            "O" if value == "0" => {
+                let (obj_name, props) = stack
+                    .pop()
+                    .ok_or_else(|| format!("'{item}' closes an object that was never opened"))?;
+                let obj = Amf0Value::Object(props);
+                match (stack.last_mut(), obj_name) {
+                    (Some((_, parent)), Some(n)) => parent.push((n, obj)),
+                    (Some(_), None) => {
+                        return Err("an object inside an object needs a name (NO:name:1)".into());
+                    }
+                    (None, _) => top.push(obj),
+                }
+                continue;
+            }
+            _ => {
+                return Err(format!(
+                    "'{item}': unknown type '{kind}' (use B, N, S, Z or O)"
+                ));
+            }
+        };
+        match (stack.last_mut(), name) {
+            (Some((_, props)), Some(n)) => props.push((n, parsed)),
+            (Some(_), None) => {
+                return Err(format!(
+                    "'{item}': items inside an object need a name (N{kind}:name:value)"
+                ));
+            }
+            (None, _) => top.push(parsed),
+        }
+    }
+    if !stack.is_empty() {
+        return Err("an object is not closed (missing O:0)".into());
+    }
+    Ok(top)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_args_follow_ffmpeg_rtmp_conn_syntax() {
+        let v = parse_connect_args("S:tok B:1 N:2.5 Z: O:1 NS:user:bob NO:sub:1 NB:f:0 O:0 O:0")
+            .unwrap();
+        assert_eq!(
+            v,
+            vec![
+                Amf0Value::String("tok".into()),
+                Amf0Value::Boolean(true),
+                Amf0Value::Number(2.5),
+                Amf0Value::Null,
+                Amf0Value::object([
+                    ("user", Amf0Value::String("bob".into())),
+                    ("sub", Amf0Value::object([("f", Amf0Value::Boolean(false))])),
+                ]),
+            ]
+        );
+        assert_eq!(parse_connect_args("  ").unwrap(), vec![]);
+        for bad in [
+            "X:1",
+            "B:2",
+            "N:abc",
+            "O:1",
+            "O:0",
+            "NS:a:b",
+            "O:1 S:x O:0",
+            "S",
+        ] {
+            assert!(parse_connect_args(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn connect_keeps_legacy_fields_first_and_appends_caps() {

@@ -20,9 +20,11 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use crate::codec;
+use crate::rtmp::auth::AuthMod;
+use crate::rtmp::command::parse_connect_args;
 use crate::rtmp::session::{DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, StopCommands};
 use crate::rtmp::tls::{self, TlsOptions};
-use crate::rtmp::url::{RtmpUrl, redact_location};
+use crate::rtmp::url::{RtmpUrl, Scheme, redact_location};
 
 use super::convert::{AAC_FRAME_SAMPLES, AacState, H264State, VideoBody, VideoOutcome};
 use super::format::{AudioMeta, MediaFormat, VideoMeta, bitrate_kbps_from_tags};
@@ -56,6 +58,36 @@ pub enum PublishType {
         nick = "append"
     )]
     Append,
+}
+
+/// `authmod` property values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[enum_type(name = "GstRtmpClientAuthMod")]
+pub enum AuthModType {
+    /// Whatever the server asks for.
+    #[default]
+    #[enum_value(name = "Auto: use the mode the server asks for", nick = "auto")]
+    Auto,
+    /// Adobe challenge-response.
+    #[enum_value(name = "Adobe: FMS/Wowza challenge-response", nick = "adobe")]
+    Adobe,
+    /// Limelight challenge-response.
+    #[enum_value(name = "Limelight: Limelight challenge-response", nick = "llnw")]
+    Llnw,
+    /// Never authenticate.
+    #[enum_value(name = "None: never send credentials", nick = "none")]
+    None,
+}
+
+impl From<AuthModType> for AuthMod {
+    fn from(m: AuthModType) -> Self {
+        match m {
+            AuthModType::Auto => AuthMod::Auto,
+            AuthModType::Adobe => AuthMod::Adobe,
+            AuthModType::Llnw => AuthMod::Llnw,
+            AuthModType::None => AuthMod::None,
+        }
+    }
 }
 
 impl PublishType {
@@ -106,6 +138,10 @@ struct Settings {
     max_interleave_ms: u32,
     tls_ca_file: Option<String>,
     tls_validation_flags: u32,
+    username: Option<String>,
+    password: Option<String>,
+    authmod: AuthModType,
+    extra_connect_args: Option<String>,
 }
 
 impl Default for Settings {
@@ -121,6 +157,10 @@ impl Default for Settings {
             max_interleave_ms: DEFAULT_MAX_INTERLEAVE_MS,
             tls_ca_file: None,
             tls_validation_flags: tls::CHECK_ALL,
+            username: None,
+            password: None,
+            authmod: AuthModType::Auto,
+            extra_connect_args: None,
         }
     }
 }
@@ -924,6 +964,27 @@ impl ObjectImpl for RtmpClientSink {
                     .default_value(tls::CHECK_ALL)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("username")
+                    .nick("User name")
+                    .blurb("User name for servers that authenticate publishers (Adobe/Limelight authmod); overrides rtmp://user:pass@host in the location")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("password")
+                    .nick("Password")
+                    .blurb("Password for authenticating servers (write-only; never logged or posted, shown as ****)")
+                    .write_only()
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("authmod", AuthModType::Auto)
+                    .nick("Authentication mode")
+                    .blurb("Challenge-response authentication when the server rejects connect asking for it: auto follows the server, adobe/llnw insist on one, none never sends credentials")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("extra-connect-args")
+                    .nick("Extra connect arguments")
+                    .blurb("AMF values appended to connect, in FFmpeg's rtmp_conn syntax: space-separated B:1, N:2.5, S:text, Z:, and objects O:1 NS:name:value O:0")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Publishing statistics (rtmp-stats: bytes-sent, video/audio messages and frames, queue-depth-ms, rtt-ms, bitrate, chunk and window sizes, dropped counters)")
@@ -982,6 +1043,30 @@ impl ObjectImpl for RtmpClientSink {
                 lock(&self.settings).tls_validation_flags =
                     value.get().expect("type checked upstream")
             }
+            "username" => {
+                lock(&self.settings).username = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty())
+            }
+            "password" => {
+                lock(&self.settings).password = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty())
+            }
+            "authmod" => lock(&self.settings).authmod = value.get().expect("type checked upstream"),
+            "extra-connect-args" => {
+                let text = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.trim().is_empty());
+                if let Some(Err(e)) = text.as_deref().map(parse_connect_args) {
+                    gst::warning!(CAT, imp = self, "extra-connect-args ignored: {e}");
+                    return;
+                }
+                lock(&self.settings).extra_connect_args = text;
+            }
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -999,6 +1084,10 @@ impl ObjectImpl for RtmpClientSink {
             "max-interleave-time" => s.max_interleave_ms.to_value(),
             "tls-ca-file" => s.tls_ca_file.to_value(),
             "tls-validation-flags" => s.tls_validation_flags.to_value(),
+            "username" => s.username.to_value(),
+            "password" => None::<String>.to_value(),
+            "authmod" => s.authmod.to_value(),
+            "extra-connect-args" => s.extra_connect_args.to_value(),
             "stats" => {
                 drop(s);
                 self.stats().to_value()
@@ -1211,7 +1300,30 @@ impl BaseSinkImpl for RtmpClientSink {
                 checks: settings.tls_validation_flags,
                 ..TlsOptions::default()
             },
+            authmod: settings.authmod.into(),
+            username: settings.username.clone(),
+            password: settings.password.clone(),
+            extra_connect_args: match settings.extra_connect_args.as_deref() {
+                Some(t) => parse_connect_args(t).map_err(|e| {
+                    gst::error_msg!(
+                        gst::ResourceError::Settings,
+                        ("Invalid extra-connect-args: {}", e)
+                    )
+                })?,
+                None => Vec::new(),
+            },
         };
+        if settings.tls_validation_flags != tls::CHECK_ALL && url.scheme == Scheme::Rtmps {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "TLS certificate checks relaxed (tls-validation-flags={:#x} instead of {:#x}): \
+                 the connection to {} can be intercepted",
+                settings.tls_validation_flags,
+                tls::CHECK_ALL,
+                url.authority()
+            );
+        }
         gst::info!(
             CAT,
             imp = self,

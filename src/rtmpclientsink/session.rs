@@ -20,6 +20,8 @@ use gst::glib;
 use gst::prelude::*;
 
 use crate::codec::flv;
+use crate::rtmp::amf0::Amf0Value;
+use crate::rtmp::auth::AuthMod;
 use crate::rtmp::chunk::ChunkBatch;
 use crate::rtmp::connection::ClientOptions;
 use crate::rtmp::error::Error as RtmpError;
@@ -226,6 +228,14 @@ pub struct SessionSettings {
     pub stop_commands: StopCommands,
     /// Certificate verification for `rtmps://`.
     pub tls: TlsOptions,
+    /// Authentication mode when the server asks for credentials.
+    pub authmod: AuthMod,
+    /// User name (overrides the URL's).
+    pub username: Option<String>,
+    /// Password (overrides the URL's).
+    pub password: Option<String>,
+    /// Extra AMF values appended to `connect`.
+    pub extra_connect_args: Vec<Amf0Value>,
 }
 
 /// Spawns the session thread.
@@ -465,6 +475,10 @@ impl SessionThread {
             flash_version: self.settings.flash_version.clone(),
             stop_commands: self.settings.stop_commands,
             tls: self.settings.tls.clone(),
+            authmod: self.settings.authmod,
+            username: self.settings.username.clone(),
+            password: self.settings.password.clone(),
+            extra_connect_args: self.settings.extra_connect_args.clone(),
             ..ClientOptions::default()
         };
         let shared = self.shared.clone();

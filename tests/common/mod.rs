@@ -4,6 +4,7 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code, unused_imports)]
 
+pub mod authserver;
 pub mod ffmpeg;
 pub mod ffprobe;
 pub mod flv;
@@ -11,6 +12,7 @@ pub mod flvpublish;
 pub mod media;
 pub mod nginx;
 pub mod proxy;
+pub mod scripted;
 pub mod tls;
 pub mod util;
 
