@@ -135,7 +135,8 @@ fn child_publishes() {
     gstrtmpclient::plugin_register_static().unwrap();
     let env = |k: &str| std::env::var(k).unwrap();
     let port = env("CHILD_NGINX_PORT");
-    let scenarios: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    type Scenario = (&'static str, String, Vec<(&'static str, String)>);
+    let scenarios: Vec<Scenario> = vec![
         (
             "rtmp",
             format!("rtmp://user:{URL_PASSWORD}@127.0.0.1:{port}/live/{KEY}?token={TOKEN}"),
