@@ -2,8 +2,7 @@
 //! never hangs, never leaks the stream key, and the pipeline always reaches NULL quickly.
 
 mod common;
-#[path = "common/scripted.rs"]
-mod scripted;
+use common::scripted;
 
 use std::io::Read;
 use std::net::TcpListener;

@@ -272,19 +272,23 @@ pub fn spawn(
 
 /// Marks the session failed and reports `msg` (to a waiting `start()` or on the bus).
 fn fail(weak: &glib::WeakRef<gst::Element>, shared: &Shared, msg: gst::ErrorMessage) {
-    let mut g = shared.lock();
-    g.phase = Phase::Failed;
-    let post = if g.start_waiting {
-        g.start_error = Some(msg.clone());
-        false
-    } else {
-        true
-    };
-    shared.cond.notify_all();
-    drop(g);
-    if post && let Some(el) = weak.upgrade() {
+    {
+        let mut g = shared.lock();
+        if g.start_waiting {
+            g.start_error = Some(msg);
+            g.phase = Phase::Failed;
+            shared.cond.notify_all();
+            return;
+        }
+    }
+    // Post before the streaming threads learn of the failure: they then return FLOW_ERROR,
+    // and upstream's generic "Internal data stream error" must not reach the bus first.
+    if let Some(el) = weak.upgrade() {
         el.post_error_message(msg);
     }
+    let mut g = shared.lock();
+    g.phase = Phase::Failed;
+    shared.cond.notify_all();
 }
 
 /// How the session thread ended abnormally.
