@@ -53,9 +53,8 @@ fn secrets_never_appear_in_debug_logs_errors_or_messages() {
     let out = std::fs::File::create(&log).unwrap();
     let status = Command::new(std::env::current_exe().unwrap())
         .args([
-            "child_publishes",
+            "secrets_never_appear_in_debug_logs_errors_or_messages",
             "--exact",
-            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
