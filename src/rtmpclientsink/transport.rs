@@ -43,25 +43,104 @@ pub enum WriteError {
 #[derive(Debug)]
 pub enum Transport {
     /// Plain TCP (`rtmp://`).
-    Plain(TcpStream),
+    Plain {
+        /// The TCP socket.
+        sock: TcpStream,
+        /// Bytes written to the socket so far.
+        wire_written: u64,
+    },
     /// TLS over TCP (`rtmps://`): the TLS state and the socket it runs on.
     Tls {
         /// rustls client state.
         conn: Box<rustls::ClientConnection>,
         /// The TCP socket.
         sock: TcpStream,
+        /// Bytes (TLS records) written to the socket so far.
+        wire_written: u64,
     },
 }
 
+/// What [`Establishing`] hands over once the publish has started.
+pub type EstablishedParts = (Transport, Session, VecDeque<ClientEvent>);
+
+/// A publish being established on a helper thread (see [`Transport::start_establish`]).
+/// Dropping it makes the helper give up (it notices within 100 ms and drops its socket).
+#[derive(Debug)]
+pub struct Establishing {
+    rx: mpsc::Receiver<Result<Established, RtmpError>>,
+    give_up: Arc<AtomicBool>,
+    deadline: Instant,
+    authority: String,
+    timeout: Duration,
+}
+
+impl Establishing {
+    /// Waits at most `slice` for the result. `Ok(None)`: not done yet. Cancellation by the
+    /// helper is reported as [`RtmpError::Cancelled`].
+    pub fn wait(&self, slice: Duration) -> Result<Option<EstablishedParts>, RtmpError> {
+        let r = if slice.is_zero() {
+            self.rx.try_recv().map_err(|e| match e {
+                mpsc::TryRecvError::Empty => mpsc::RecvTimeoutError::Timeout,
+                mpsc::TryRecvError::Disconnected => mpsc::RecvTimeoutError::Disconnected,
+            })
+        } else {
+            self.rx.recv_timeout(slice)
+        };
+        match r {
+            Ok(Ok(Established {
+                stream,
+                session,
+                events,
+            })) => {
+                let t = match stream {
+                    Stream::Tcp(s) => Transport::Plain {
+                        sock: s,
+                        wire_written: 0,
+                    },
+                    Stream::Tls(b) => {
+                        let rustls::StreamOwned { conn, sock } = *b;
+                        Transport::Tls {
+                            conn: Box::new(conn),
+                            sock,
+                            wire_written: 0,
+                        }
+                    }
+                };
+                Ok(Some((t, session, events)))
+            }
+            Ok(Err(e)) => Err(e),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if Instant::now() > self.deadline {
+                    self.give_up.store(true, Ordering::Release);
+                    return Err(RtmpError::TimedOut {
+                        step: format!("connecting to {}", self.authority),
+                        timeout_ms: self.timeout.as_millis() as u64,
+                    });
+                }
+                Ok(None)
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(RtmpError::Io(io::Error::other(
+                "connect helper thread died",
+            ))),
+        }
+    }
+}
+
+impl Drop for Establishing {
+    fn drop(&mut self) {
+        self.give_up.store(true, Ordering::Release);
+    }
+}
+
 impl Transport {
-    /// Establishes the publish within the options' timeout, checking `cancelled` every
-    /// [`IO_SLICE`]. It runs on a helper thread because name resolution and TCP connect cannot
-    /// be interrupted; on cancel the helper sees the flag, gives up and drops its socket.
-    pub fn establish(
+    /// Starts establishing the publish on a helper thread (name resolution and TCP connect
+    /// cannot be interrupted, so they must not run on the session thread). `wake` is called on
+    /// the helper thread once the result is ready.
+    pub fn start_establish(
         url: &RtmpUrl,
         options: &ClientOptions,
-        cancelled: &dyn Fn() -> bool,
-    ) -> Result<Option<(Transport, Session, VecDeque<ClientEvent>)>, RtmpError> {
+        wake: Box<dyn Fn() + Send>,
+    ) -> Result<Establishing, RtmpError> {
         let (tx, rx) = mpsc::channel();
         let give_up = Arc::new(AtomicBool::new(false));
         let give_up2 = give_up.clone();
@@ -71,59 +150,61 @@ impl Transport {
             .spawn(move || {
                 let r = connection::establish(&target, &opts, &|| give_up2.load(Ordering::Acquire));
                 let _ = tx.send(r);
+                wake();
             })
             .map_err(RtmpError::Io)?;
-        // establish() bounds each attempt by the timeout; authentication may take up to three
-        // attempts. This bound only guards against a helper that never returns.
-        let deadline = Instant::now() + options.timeout * 4 + IO_SLICE * 10;
+        Ok(Establishing {
+            rx,
+            give_up,
+            // establish() bounds each attempt by the timeout; authentication may take up to
+            // three attempts. This bound only guards against a helper that never returns.
+            deadline: Instant::now() + options.timeout * 4 + IO_SLICE * 10,
+            authority: url.authority(),
+            timeout: options.timeout,
+        })
+    }
+
+    /// Establishes the publish within the options' timeout, checking `cancelled` every
+    /// [`IO_SLICE`] (see [`Transport::start_establish`]). `Ok(None)`: cancelled.
+    pub fn establish(
+        url: &RtmpUrl,
+        options: &ClientOptions,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<EstablishedParts>, RtmpError> {
+        let pending = Transport::start_establish(url, options, Box::new(|| {}))?;
         loop {
             if cancelled() {
-                give_up.store(true, Ordering::Release);
                 return Ok(None);
             }
-            match rx.recv_timeout(IO_SLICE) {
-                Ok(Ok(Established {
-                    stream,
-                    session,
-                    events,
-                })) => {
-                    let t = match stream {
-                        Stream::Tcp(s) => Transport::Plain(s),
-                        Stream::Tls(b) => {
-                            let rustls::StreamOwned { conn, sock } = *b;
-                            Transport::Tls {
-                                conn: Box::new(conn),
-                                sock,
-                            }
-                        }
-                    };
-                    return Ok(Some((t, session, events)));
-                }
-                Ok(Err(RtmpError::Cancelled)) => return Ok(None),
-                Ok(Err(e)) => return Err(e),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if Instant::now() > deadline {
-                        give_up.store(true, Ordering::Release);
-                        return Err(RtmpError::TimedOut {
-                            step: format!("connecting to {}", url.authority()),
-                            timeout_ms: options.timeout.as_millis() as u64,
-                        });
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(RtmpError::Io(io::Error::other(
-                        "connect helper thread died",
-                    )));
-                }
+            match pending.wait(IO_SLICE) {
+                Ok(Some(parts)) => return Ok(Some(parts)),
+                Ok(None) => {}
+                Err(RtmpError::Cancelled) => return Ok(None),
+                Err(e) => return Err(e),
             }
         }
     }
 
     fn sock(&self) -> &TcpStream {
         match self {
-            Transport::Plain(s) => s,
+            Transport::Plain { sock, .. } => sock,
             Transport::Tls { sock, .. } => sock,
         }
+    }
+
+    /// Bytes written to the socket since the connection was established (TLS: records).
+    pub fn wire_written(&self) -> u64 {
+        match self {
+            Transport::Plain { wire_written, .. } | Transport::Tls { wire_written, .. } => {
+                *wire_written
+            }
+        }
+    }
+
+    /// Bytes written but not yet acknowledged by the peer's TCP stack (`SIOCOUTQ`), where the
+    /// platform tells; `None` elsewhere.
+    pub fn unacked(&self) -> Option<u64> {
+        unacked_bytes(self.sock())
     }
 
     /// Prepares the socket for the session thread: no Nagle delay (each message is one vectored
@@ -154,7 +235,7 @@ impl Transport {
     /// Turns raw received bytes into RTMP bytes (identity for plain TCP, decryption for TLS).
     pub fn on_raw_input(&mut self, raw: Vec<u8>) -> Result<Vec<u8>, RtmpError> {
         match self {
-            Transport::Plain(_) => Ok(raw),
+            Transport::Plain { .. } => Ok(raw),
             Transport::Tls { conn, .. } => {
                 let mut rest = raw.as_slice();
                 let mut out = Vec::new();
@@ -179,20 +260,26 @@ impl Transport {
     ) -> Result<usize, WriteError> {
         let total = batch.remaining();
         match self {
-            Transport::Plain(stream) => {
-                write_with_stall_detection(stall_timeout, cancelled, |_| {
-                    match batch.write_to(stream) {
+            Transport::Plain { sock, wire_written } => {
+                let r = write_with_stall_detection(stall_timeout, cancelled, |_| {
+                    match batch.write_to(sock) {
                         Ok(()) => Ok(0),
                         Err(e) => Err((e, batch.remaining())),
                     }
-                })?;
+                });
+                *wire_written += (total - batch.remaining()) as u64;
+                r?;
             }
-            Transport::Tls { conn, sock } => {
+            Transport::Tls {
+                conn,
+                sock,
+                wire_written,
+            } => {
                 // Encryption copies anyway: hand rustls one contiguous buffer.
                 let plain = batch.to_vec();
                 batch.advance(plain.len());
                 conn.writer().write_all(&plain).map_err(WriteError::Io)?;
-                flush_tls(conn, sock, stall_timeout, cancelled)?;
+                flush_tls(conn, sock, wire_written, stall_timeout, cancelled)?;
             }
         }
         Ok(total)
@@ -200,9 +287,14 @@ impl Transport {
 
     /// Half-closes: the server sees end of stream after the bytes already written.
     pub fn shutdown_write(&mut self) {
-        if let Transport::Tls { conn, sock } = self {
+        if let Transport::Tls {
+            conn,
+            sock,
+            wire_written,
+        } = self
+        {
             conn.send_close_notify();
-            let _ = flush_tls(conn, sock, IO_SLICE * 5, &|| false);
+            let _ = flush_tls(conn, sock, wire_written, IO_SLICE * 5, &|| false);
         }
         let _ = self.sock().shutdown(Shutdown::Write);
     }
@@ -252,13 +344,17 @@ fn write_with_stall_detection(
 fn flush_tls(
     conn: &mut rustls::ClientConnection,
     sock: &mut TcpStream,
+    wire_written: &mut u64,
     stall_timeout: Duration,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<(), WriteError> {
     let mut last_progress = Instant::now();
     while conn.wants_write() {
         match conn.write_tls(sock) {
-            Ok(_) => last_progress = Instant::now(),
+            Ok(n) => {
+                *wire_written += n as u64;
+                last_progress = Instant::now();
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -290,6 +386,27 @@ fn read_plaintext(conn: &mut rustls::ClientConnection, out: &mut Vec<u8>) -> io:
             Err(e) => return Err(e),
         }
     }
+}
+
+/// `SIOCOUTQ`: bytes in the socket's send queue not yet acknowledged by the peer.
+#[cfg(target_os = "linux")]
+fn unacked_bytes(sock: &TcpStream) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
+    }
+    /// `SIOCOUTQ` (= `TIOCOUTQ`) from `<linux/sockios.h>`.
+    const SIOCOUTQ: std::ffi::c_ulong = 0x5411;
+    let mut n: i32 = 0;
+    // SAFETY: `sock` owns a valid socket descriptor for the duration of the call, and SIOCOUTQ
+    // writes exactly one `int` through the pointer, which points at a live local `i32`.
+    let r = unsafe { ioctl(sock.as_raw_fd(), SIOCOUTQ, &mut n as *mut i32) };
+    (r == 0 && n >= 0).then_some(n as u64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unacked_bytes(_sock: &TcpStream) -> Option<u64> {
+    None
 }
 
 /// What the reader thread reports.
