@@ -30,12 +30,14 @@
 //!   then the keyframe, while the old connection gets its stop commands, is half-closed and
 //!   lingers until the server closes it. No frame is lost or sent twice.
 //! * **Dead peers.** A write that makes no progress, or bytes the server's TCP stack does not
-//!   acknowledge (`SIOCOUTQ`), for `timeout` end the connection; so does a PingRequest that the
-//!   server's TCP stack acknowledged but the server did not answer (nor sent anything else)
-//!   within `timeout`, once the server has answered pings on this connection.
-//! * **Congestion.** With the drop policy, media is not written while the socket holds more than
-//!   a quarter of `max-queue-time` (100–500 ms) of unacknowledged media: the backlog stays in the
-//!   queue, where the dropping rules of `queue.rs` apply, instead of in kernel buffers.
+//!   acknowledge (`SIOCOUTQ`), for `timeout` end the connection; so does a PingRequest the server
+//!   did not answer (nor sent anything else) within `timeout` while our bytes are not being
+//!   acknowledged either (for `timeout / 2`), once the server has answered pings on this
+//!   connection.
+//! * **Congestion.** Media is not written while the socket holds more than a quarter of
+//!   `max-queue-time` (100–500 ms; drop policy) or `max-queue-time` (block policy) of media the
+//!   server has not acknowledged: the backlog stays in the queue, where the policy of `queue.rs`
+//!   applies (and the queue bound means something), instead of in kernel buffers.
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -52,7 +54,7 @@ use crate::rtmp::chunk::ChunkBatch;
 use crate::rtmp::connection::ClientOptions;
 use crate::rtmp::error::Error as RtmpError;
 use crate::rtmp::message::msg_type;
-use crate::rtmp::session::{ClientEvent, Session, StopCommands};
+use crate::rtmp::session::{ClientEvent, Session, SessionStats, StopCommands};
 use crate::rtmp::tls::TlsOptions;
 use crate::rtmp::url::RtmpUrl;
 
@@ -82,6 +84,11 @@ const LIVENESS_CHECK: Duration = Duration::from_millis(50);
 const GATE_POLL: Duration = Duration::from_millis(10);
 /// A connection that published this long counts as a success: the backoff starts over.
 const STABLE_CONNECTION: Duration = Duration::from_secs(10);
+/// Acknowledgement window asked of the server at first; then about 50 ms of the send rate.
+const INITIAL_ACK_WINDOW: u32 = 256 * 1024;
+/// Bounds of the acknowledgement window.
+const MIN_ACK_WINDOW: u32 = 16 * 1024;
+const MAX_ACK_WINDOW: u32 = 1024 * 1024;
 /// Jitter of the reconnect delay: ± this fraction.
 const BACKOFF_JITTER: f64 = 0.2;
 
@@ -418,6 +425,16 @@ fn capitalize(s: &str) -> String {
     }
 }
 
+/// The acknowledgement window for a send rate of `bitrate` bit/s: about 50 ms of it, a power
+/// of two between [`MIN_ACK_WINDOW`] and [`MAX_ACK_WINDOW`] (few acknowledgements, yet a fine
+/// enough view of what is in flight).
+fn ack_window_for(bitrate: u64) -> u32 {
+    let bytes = bitrate / 8 / 20;
+    u32::try_from(bytes.next_power_of_two())
+        .unwrap_or(MAX_ACK_WINDOW)
+        .clamp(MIN_ACK_WINDOW, MAX_ACK_WINDOW)
+}
+
 /// The reconnect delay before attempt `attempt` (from 1): `base` × 2^(attempt−1), at most `max`,
 /// then ±20 % jitter from `random` (in 0..1).
 fn backoff(base: Duration, max: Duration, attempt: u32, random: f64) -> Duration {
@@ -430,54 +447,86 @@ fn backoff(base: Duration, max: Duration, attempt: u32, random: f64) -> Duration
 #[derive(Debug, Clone, Copy)]
 struct OutstandingPing {
     timestamp: u32,
-    /// Wire position of its end: once acknowledged, the server's TCP stack has it.
-    end: u64,
-    /// When the server's TCP stack acknowledged it.
-    acked_at: Option<Instant>,
+    sent_at: Instant,
 }
 
 /// What the session thread knows about the peer's health on one connection.
+///
+/// Two views of how far the server got: the socket's unacknowledged bytes (`SIOCOUTQ`: what
+/// the peer's TCP stack has not acknowledged) and the server's RTMP Acknowledgements (what the
+/// server application has read; a proxy or TLS terminator in between acknowledges TCP on its
+/// behalf). Positions are RTMP bytes produced by the core since the connection opened.
 #[derive(Debug)]
 struct Liveness {
     last_check: Instant,
-    /// Wire bytes the peer has acknowledged (written − unacknowledged).
+    /// Upper bound of the bytes the server has received (both views combined).
     acked: u64,
-    /// When `acked` last grew (or nothing was unacknowledged).
-    ack_progress_at: Instant,
-    /// Unacknowledged bytes at the last check.
+    /// TCP view: acknowledged bytes, and when they last grew (or nothing was outstanding).
+    tcp_acked: u64,
+    tcp_progress_at: Instant,
+    /// Unacknowledged bytes in the socket at the last check.
     unacked: u64,
+    /// RTMP view: last Acknowledgement sequence number, the offset added by counter resets,
+    /// and when it last grew (or nothing was certainly outstanding).
+    app_raw: Option<u32>,
+    app_offset: u64,
+    app_progress_at: Instant,
     last_input_at: Instant,
     ping: Option<OutstandingPing>,
     /// PingResponses received: only a server known to answer pings is judged by them.
     pongs: u64,
-    /// (wire end position, RTMP timestamp) of media written and maybe not acknowledged yet.
+    /// (end position, RTMP timestamp) of media written and maybe not received yet.
     in_flight: VecDeque<(u64, u32)>,
-    /// The platform tells unacknowledged bytes (`in_flight` is kept only then).
-    acks_known: bool,
+    /// The platform tells unacknowledged socket bytes.
+    tcp_known: bool,
 }
+
+/// Bytes of the RTMP handshake (C0+C1, C2): servers count their Acknowledgement sequence
+/// numbers from after it.
+const HANDSHAKE_BYTES: u64 = 1537 + 1536;
 
 impl Liveness {
     fn new(now: Instant) -> Self {
         Liveness {
             last_check: now,
             acked: 0,
-            ack_progress_at: now,
+            tcp_acked: 0,
+            tcp_progress_at: now,
             unacked: 0,
+            app_raw: None,
+            app_offset: 0,
+            app_progress_at: now,
             last_input_at: now,
             ping: None,
             pongs: 0,
             in_flight: VecDeque::new(),
-            acks_known: false,
+            tcp_known: false,
         }
     }
 
-    /// Reads the socket's unacknowledged bytes (at most every `every`) and judges the peer:
-    /// an error when nothing was acknowledged, or an acknowledged ping not answered, for
-    /// `timeout`.
+    /// True when something tells how far the server got (`in_flight` is kept only then).
+    fn tracking(&self) -> bool {
+        self.tcp_known || self.app_raw.is_some()
+    }
+
+    /// When the server last made progress, in the most telling view.
+    fn progress_at(&self) -> Instant {
+        if self.app_raw.is_some() {
+            self.app_progress_at
+        } else {
+            self.tcp_progress_at
+        }
+    }
+
+    /// Updates both views (at most every `every`) and judges the peer: an error when the
+    /// server read nothing for `timeout` while bytes were outstanding, or answered no ping for
+    /// `timeout` while not reading either.
     fn check(
         &mut self,
         now: Instant,
         transport: &Transport,
+        stats: &SessionStats,
+        ack_window: u32,
         timeout: Duration,
         every: Duration,
     ) -> Result<(), RtmpError> {
@@ -485,16 +534,49 @@ impl Liveness {
             return Ok(());
         }
         self.last_check = now;
-        let Some(unacked) = transport.unacked() else {
-            return Ok(());
+        let written = stats.bytes_sent;
+        let mut bound = written;
+        let stopped_reading = || RtmpError::TimedOut {
+            step: "sending data (the server stopped reading)".into(),
+            timeout_ms: timeout.as_millis() as u64,
         };
-        self.acks_known = true;
-        let acked = transport.wire_written().saturating_sub(unacked);
-        self.unacked = unacked;
-        if acked > self.acked || unacked == 0 {
-            self.acked = self.acked.max(acked);
-            self.ack_progress_at = now;
+        // RTMP Acknowledgements (only once the server sent one).
+        let raw = u32::try_from(stats.bytes_acked_by_peer).unwrap_or(u32::MAX);
+        if raw != 0 && self.app_raw != Some(raw) {
+            if let Some(prev) = self.app_raw
+                && raw < prev
+            {
+                // The server's counter wrapped or was reset (nginx resets at 0xf0000000).
+                self.app_offset += u64::from(prev);
+            }
+            self.app_raw = Some(raw);
+            self.app_progress_at = now;
         }
+        if let Some(raw) = self.app_raw {
+            // The server acknowledges every `ack_window` bytes: it may hold that much more.
+            let app = self.app_offset + u64::from(raw) + HANDSHAKE_BYTES + u64::from(ack_window);
+            bound = bound.min(app);
+            if written <= app {
+                self.app_progress_at = now;
+            } else if now.saturating_duration_since(self.app_progress_at) >= timeout {
+                return Err(stopped_reading());
+            }
+        }
+        // The socket.
+        if let Some(unacked) = transport.unacked() {
+            self.tcp_known = true;
+            self.unacked = unacked;
+            let tcp = written.saturating_sub(unacked);
+            if tcp > self.tcp_acked || unacked == 0 {
+                self.tcp_acked = self.tcp_acked.max(tcp);
+                self.tcp_progress_at = now;
+            }
+            bound = bound.min(self.tcp_acked);
+            if unacked > 0 && now.saturating_duration_since(self.tcp_progress_at) >= timeout {
+                return Err(stopped_reading());
+            }
+        }
+        self.acked = self.acked.max(bound);
         while self
             .in_flight
             .front()
@@ -502,25 +584,19 @@ impl Liveness {
         {
             self.in_flight.pop_front();
         }
-        if unacked > 0 && now.saturating_duration_since(self.ack_progress_at) >= timeout {
+        // Read liveness: a server known to answer pings that answers nothing (and sends
+        // nothing) for `timeout` after one, while it does not read either (for `timeout / 2`).
+        // The second condition keeps a slow link, where the ping merely waits behind media,
+        // from looking dead.
+        if let Some(p) = self.ping
+            && self.pongs > 0
+            && now.saturating_duration_since(p.sent_at.max(self.last_input_at)) >= timeout
+            && now.saturating_duration_since(self.progress_at()) >= timeout / 2
+        {
             return Err(RtmpError::TimedOut {
-                step: "sending data (the server stopped reading)".into(),
+                step: "waiting for the server to answer a ping (it stopped responding)".into(),
                 timeout_ms: timeout.as_millis() as u64,
             });
-        }
-        if let Some(p) = self.ping.as_mut() {
-            if p.acked_at.is_none() && self.acked >= p.end {
-                p.acked_at = Some(now);
-            }
-            if let Some(at) = p.acked_at
-                && self.pongs > 0
-                && now.saturating_duration_since(at.max(self.last_input_at)) >= timeout
-            {
-                return Err(RtmpError::TimedOut {
-                    step: "waiting for the server to answer a ping (it stopped responding)".into(),
-                    timeout_ms: timeout.as_millis() as u64,
-                });
-            }
         }
         Ok(())
     }
@@ -554,6 +630,37 @@ struct Connection {
     /// When the publish started.
     opened_at: Instant,
     live: Liveness,
+    /// Acknowledgement window asked of the server (0: not asked).
+    ack_window: u32,
+}
+
+impl Connection {
+    /// Judges the peer (see [`Liveness::check`]).
+    fn check_peer(
+        &mut self,
+        now: Instant,
+        timeout: Duration,
+        every: Duration,
+    ) -> Result<(), Failure> {
+        let stats = self.session.stats();
+        self.live
+            .check(
+                now,
+                &self.transport,
+                &stats,
+                self.ack_window,
+                timeout,
+                every,
+            )
+            .map_err(publishing)
+    }
+
+    /// Asks the server to acknowledge every `window` bytes.
+    fn request_acks(&mut self, window: u32) -> Result<(), RtmpError> {
+        self.session.request_acknowledgements(window)?;
+        self.ack_window = window;
+        Ok(())
+    }
 }
 
 impl Drop for Connection {
@@ -869,6 +976,7 @@ impl SessionThread {
             frames_sent: 0,
             opened_at: now,
             live: Liveness::new(now),
+            ack_window: 0,
         };
         for ev in events {
             self.handle_event(ev, &mut conn.live, Role::Opening);
@@ -877,6 +985,8 @@ impl SessionThread {
             conn.session.handle_input(&leftover)?;
         }
         self.handle_events(&mut conn, Role::Opening);
+        // RTMP Acknowledgements tell how far the server application read (see `Liveness`).
+        conn.request_acks(INITIAL_ACK_WINDOW)?;
         self.flush_transmit(&mut conn).map_err(|f| match f {
             Failure::Rtmp { err, .. } | Failure::GaveUp { err, .. } => err,
             Failure::Stopped => RtmpError::Cancelled,
@@ -1315,9 +1425,13 @@ impl SessionThread {
     fn publish_loop(&mut self, conn: &mut Connection) -> Result<(), Failure> {
         let timeout = self.settings.timeout;
         let max_q = self.settings.max_queue_time;
-        let gate_ms = (max_q / 4)
+        // Media allowed in flight (written, not acknowledged), in stream time: with the drop
+        // policy little, so the backlog stays in the queue where dropping is smart; with the
+        // block policy up to the queue bound (files may be sent much faster than real time).
+        let gate_drop_ms = (max_q / 4)
             .clamp(Duration::from_millis(100), Duration::from_millis(500))
             .as_millis() as u32;
+        let gate_block_ms = max_q.max(Duration::from_millis(100)).as_millis() as u32;
         loop {
             // 1. Server input, reconnect request, old connections.
             self.pump_input(conn)?;
@@ -1331,9 +1445,7 @@ impl SessionThread {
 
             // 2. Peer health and RTT.
             let now = Instant::now();
-            conn.live
-                .check(now, &conn.transport, timeout, LIVENESS_CHECK)
-                .map_err(publishing)?;
+            conn.check_peer(now, timeout, LIVENESS_CHECK)?;
             if let Some(interval) = self.settings.ping_interval
                 && now >= self.next_ping
             {
@@ -1341,9 +1453,17 @@ impl SessionThread {
                 self.send_ping(conn, now)?;
             }
             self.update_stats(conn, false);
+            let want = ack_window_for(self.stats.bitrate);
+            if conn.frames_sent > 0
+                && (want >= conn.ack_window.saturating_mul(2) || want <= conn.ack_window / 2)
+            {
+                gst::debug!(CAT, "asking for an acknowledgement every {want} bytes");
+                conn.request_acks(want).map_err(publishing)?;
+                self.flush_transmit(conn)?;
+            }
 
             // 3. Media.
-            let (next, meta_version, drain, video_expected) = {
+            let (next, meta_version, drain, video_expected, gate_ms) = {
                 let mut g = self.shared.lock();
                 if g.shutdown {
                     drop(g);
@@ -1351,13 +1471,15 @@ impl SessionThread {
                     return Err(Failure::Stopped);
                 }
                 let drain = g.drain;
-                let gated = g.queue.policy() == Policy::Drop
-                    && conn.live.backlog_ms() > gate_ms
-                    && !g.queue.is_empty();
+                let gate_ms = match g.queue.policy() {
+                    Policy::Drop => gate_drop_ms,
+                    Policy::Block => gate_block_ms,
+                };
+                let gated = conn.live.backlog_ms() > gate_ms && !g.queue.is_empty();
                 let next = if gated {
                     None
                 } else if drain {
-                    Some(match g.queue.pop_any(now) {
+                    Some(match g.queue.pop_any() {
                         Some(r) => Pop::Ready(r),
                         None => Pop::Empty,
                     })
@@ -1369,7 +1491,13 @@ impl SessionThread {
                     // Space was freed for a blocked producer.
                     self.shared.notify(&g);
                 }
-                (next, g.meta_version, drain, !g.queue.is_eos(Track::Video))
+                (
+                    next,
+                    g.meta_version,
+                    drain,
+                    !g.queue.is_eos(Track::Video),
+                    gate_ms,
+                )
             };
             match next {
                 Some(Pop::Ready(r)) => {
@@ -1387,9 +1515,7 @@ impl SessionThread {
                 None => {
                     // Too much media in flight: let the socket drain; the queue's dropping
                     // rules apply meanwhile.
-                    conn.live
-                        .check(Instant::now(), &conn.transport, timeout, Duration::ZERO)
-                        .map_err(publishing)?;
+                    conn.check_peer(Instant::now(), timeout, Duration::ZERO)?;
                     if conn.live.backlog_ms() > gate_ms {
                         let g = self.shared.lock();
                         if g.net.is_empty() && !g.shutdown {
@@ -1432,10 +1558,8 @@ impl SessionThread {
         self.flush_transmit(conn)?;
         conn.live.ping = Some(OutstandingPing {
             timestamp: ts,
-            end: conn.transport.wire_written(),
-            acked_at: None,
+            sent_at: now,
         });
-        conn.live.last_check = now - LIVENESS_CHECK;
         Ok(())
     }
 
@@ -1623,10 +1747,9 @@ impl SessionThread {
         self.write(conn, batch)?;
         conn.frames_sent += 1;
         self.media_ever_sent = true;
-        if conn.live.acks_known {
-            conn.live
-                .in_flight
-                .push_back((conn.transport.wire_written(), ts));
+        if conn.live.tracking() {
+            let end = conn.session.stats().bytes_sent;
+            conn.live.in_flight.push_back((end, ts));
         }
         match frame.track {
             Track::Video => {

@@ -43,20 +43,13 @@ pub enum WriteError {
 #[derive(Debug)]
 pub enum Transport {
     /// Plain TCP (`rtmp://`).
-    Plain {
-        /// The TCP socket.
-        sock: TcpStream,
-        /// Bytes written to the socket so far.
-        wire_written: u64,
-    },
+    Plain(TcpStream),
     /// TLS over TCP (`rtmps://`): the TLS state and the socket it runs on.
     Tls {
         /// rustls client state.
         conn: Box<rustls::ClientConnection>,
         /// The TCP socket.
         sock: TcpStream,
-        /// Bytes (TLS records) written to the socket so far.
-        wire_written: u64,
     },
 }
 
@@ -93,16 +86,12 @@ impl Establishing {
                 events,
             })) => {
                 let t = match stream {
-                    Stream::Tcp(s) => Transport::Plain {
-                        sock: s,
-                        wire_written: 0,
-                    },
+                    Stream::Tcp(s) => Transport::Plain(s),
                     Stream::Tls(b) => {
                         let rustls::StreamOwned { conn, sock } = *b;
                         Transport::Tls {
                             conn: Box::new(conn),
                             sock,
-                            wire_written: 0,
                         }
                     }
                 };
@@ -187,17 +176,8 @@ impl Transport {
 
     fn sock(&self) -> &TcpStream {
         match self {
-            Transport::Plain { sock, .. } => sock,
+            Transport::Plain(s) => s,
             Transport::Tls { sock, .. } => sock,
-        }
-    }
-
-    /// Bytes written to the socket since the connection was established (TLS: records).
-    pub fn wire_written(&self) -> u64 {
-        match self {
-            Transport::Plain { wire_written, .. } | Transport::Tls { wire_written, .. } => {
-                *wire_written
-            }
         }
     }
 
@@ -235,7 +215,7 @@ impl Transport {
     /// Turns raw received bytes into RTMP bytes (identity for plain TCP, decryption for TLS).
     pub fn on_raw_input(&mut self, raw: Vec<u8>) -> Result<Vec<u8>, RtmpError> {
         match self {
-            Transport::Plain { .. } => Ok(raw),
+            Transport::Plain(_) => Ok(raw),
             Transport::Tls { conn, .. } => {
                 let mut rest = raw.as_slice();
                 let mut out = Vec::new();
@@ -260,26 +240,20 @@ impl Transport {
     ) -> Result<usize, WriteError> {
         let total = batch.remaining();
         match self {
-            Transport::Plain { sock, wire_written } => {
-                let r = write_with_stall_detection(stall_timeout, cancelled, |_| {
-                    match batch.write_to(sock) {
+            Transport::Plain(stream) => {
+                write_with_stall_detection(stall_timeout, cancelled, |_| {
+                    match batch.write_to(stream) {
                         Ok(()) => Ok(0),
                         Err(e) => Err((e, batch.remaining())),
                     }
-                });
-                *wire_written += (total - batch.remaining()) as u64;
-                r?;
+                })?;
             }
-            Transport::Tls {
-                conn,
-                sock,
-                wire_written,
-            } => {
+            Transport::Tls { conn, sock } => {
                 // Encryption copies anyway: hand rustls one contiguous buffer.
                 let plain = batch.to_vec();
                 batch.advance(plain.len());
                 conn.writer().write_all(&plain).map_err(WriteError::Io)?;
-                flush_tls(conn, sock, wire_written, stall_timeout, cancelled)?;
+                flush_tls(conn, sock, stall_timeout, cancelled)?;
             }
         }
         Ok(total)
@@ -287,14 +261,9 @@ impl Transport {
 
     /// Half-closes: the server sees end of stream after the bytes already written.
     pub fn shutdown_write(&mut self) {
-        if let Transport::Tls {
-            conn,
-            sock,
-            wire_written,
-        } = self
-        {
+        if let Transport::Tls { conn, sock } = self {
             conn.send_close_notify();
-            let _ = flush_tls(conn, sock, wire_written, IO_SLICE * 5, &|| false);
+            let _ = flush_tls(conn, sock, IO_SLICE * 5, &|| false);
         }
         let _ = self.sock().shutdown(Shutdown::Write);
     }
@@ -344,17 +313,13 @@ fn write_with_stall_detection(
 fn flush_tls(
     conn: &mut rustls::ClientConnection,
     sock: &mut TcpStream,
-    wire_written: &mut u64,
     stall_timeout: Duration,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<(), WriteError> {
     let mut last_progress = Instant::now();
     while conn.wants_write() {
         match conn.write_tls(sock) {
-            Ok(n) => {
-                *wire_written += n as u64;
-                last_progress = Instant::now();
-            }
+            Ok(_) => last_progress = Instant::now(),
             Err(e)
                 if matches!(
                     e.kind(),
