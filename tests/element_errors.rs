@@ -253,7 +253,8 @@ fn server_that_stops_reading_is_detected_and_stop_is_quick() {
         "videotestsrc pattern=snow ! video/x-raw,width=1280,height=720,framerate=60/1 ! \
          x264enc speed-preset=ultrafast bitrate=50000 key-int-max=10 ! \
          video/x-h264,stream-format=avc,alignment=au ! \
-         rtmpclientsink name=s sync=false timeout=2 location=rtmp://127.0.0.1:{port}/live/{KEY}"
+         rtmpclientsink name=s sync=false timeout=2 reconnect-attempts=0 \
+         location=rtmp://127.0.0.1:{port}/live/{KEY}"
     );
     let p = gst::parse::launch(&launch)
         .unwrap()

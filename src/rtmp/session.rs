@@ -247,6 +247,9 @@ pub struct Session {
     last_limit_type: Option<u8>,
     /// Window we last announced with Window Acknowledgement Size.
     announced_window: Option<u32>,
+    /// Acknowledgement window asked for with [`Session::request_acknowledgements`] (never
+    /// announced larger afterwards).
+    ack_window_request: Option<u32>,
     /// Set once the core failed; every later input is refused.
     failed: bool,
 }
@@ -283,6 +286,7 @@ impl Session {
             last_ack_at: 0,
             last_limit_type: None,
             announced_window: None,
+            ack_window_request: None,
             failed: false,
         }
     }
@@ -457,26 +461,28 @@ impl Session {
         }
         if let Some(window) = new.filter(|w| *w > 0) {
             self.stats.out_window_ack_size = window;
+            let window = self.ack_window_request.map_or(window, |r| r.min(window));
             if self.announced_window != Some(window) {
-                self.queue_message(
-                    CSID_CONTROL,
-                    0,
-                    msg_type::WINDOW_ACK_SIZE,
-                    0,
-                    &window.to_be_bytes(),
-                )?;
-                self.announced_window = Some(window);
+                self.announce_window(window)?;
             }
         } else if self.announced_window.is_none() {
-            self.queue_message(
-                CSID_CONTROL,
-                0,
-                msg_type::WINDOW_ACK_SIZE,
-                0,
-                &DEFAULT_WINDOW.to_be_bytes(),
-            )?;
-            self.announced_window = Some(DEFAULT_WINDOW);
+            let window = self
+                .ack_window_request
+                .map_or(DEFAULT_WINDOW, |r| r.min(DEFAULT_WINDOW));
+            self.announce_window(window)?;
         }
+        Ok(())
+    }
+
+    fn announce_window(&mut self, window: u32) -> Result<()> {
+        self.queue_message(
+            CSID_CONTROL,
+            0,
+            msg_type::WINDOW_ACK_SIZE,
+            0,
+            &window.to_be_bytes(),
+        )?;
+        self.announced_window = Some(window);
         Ok(())
     }
 
@@ -841,6 +847,21 @@ impl Session {
         let t = self.take_transaction();
         self.queue_command(CSID_COMMAND, 0, &Command::new(name, t, args))?;
         Ok(t)
+    }
+
+    /// Asks the server to send an Acknowledgement every `window` bytes it receives (Window
+    /// Acknowledgement Size): [`SessionStats::bytes_acked_by_peer`] then tells how far the
+    /// server application (not just its TCP stack, or a proxy in between) has read. Later Set
+    /// Peer Bandwidth answers never announce a larger window. A zero `window` is ignored.
+    pub fn request_acknowledgements(&mut self, window: u32) -> Result<()> {
+        if window == 0 {
+            return Ok(());
+        }
+        self.ack_window_request = Some(window);
+        if self.announced_window != Some(window) {
+            self.announce_window(window)?;
+        }
+        Ok(())
     }
 
     /// Queues a User Control PingRequest.

@@ -60,4 +60,10 @@ impl Queued for Frame {
     fn size(&self) -> usize {
         self.data.as_slice().len()
     }
+    fn keyframe(&self) -> bool {
+        self.keyframe
+    }
+    fn disposable(&self) -> bool {
+        self.disposable
+    }
 }

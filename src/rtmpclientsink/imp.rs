@@ -29,8 +29,14 @@ use crate::rtmp::url::{RtmpUrl, Scheme, redact_location};
 use super::convert::{AAC_FRAME_SAMPLES, AacState, H264State, VideoBody, VideoOutcome};
 use super::format::{AudioMeta, MediaFormat, VideoMeta, bitrate_kbps_from_tags};
 use super::frame::{Frame, FrameData};
-use super::queue::{DEFAULT_MAX_INTERLEAVE_MS, QueueConfig, Track};
-use super::session::{self, AUDIO_PAD, Phase, SINK_PAD, SessionSettings, Shared};
+use super::messages;
+use super::queue::{
+    CongestionReport, DEFAULT_MAX_INTERLEAVE_MS, DEFAULT_MAX_QUEUE_TIME_MS, Policy, QueueConfig,
+    Track,
+};
+use super::session::{
+    self, AUDIO_PAD, DEFAULT_PING_INTERVAL, Phase, SINK_PAD, SessionSettings, Shared,
+};
 use super::timeline::{DEFAULT_REORDER_WINDOW, DtsDeriver, ns_to_ms};
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -114,6 +120,25 @@ pub enum StopCommandsFlags {
     DELETESTREAM = 0b100,
 }
 
+/// `congestion-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[enum_type(name = "GstRtmpClientCongestionPolicy")]
+pub enum CongestionPolicy {
+    /// `drop` when the pipeline is live, `block` otherwise.
+    #[default]
+    #[enum_value(name = "Auto: drop for live pipelines, block otherwise", nick = "auto")]
+    Auto,
+    /// Block upstream until the network takes the data (nothing is lost; for files).
+    #[enum_value(name = "Block: block upstream, never drop", nick = "block")]
+    Block,
+    /// Drop frames that cannot be sent in time (latency stays bounded; for live sources).
+    #[enum_value(
+        name = "Drop: drop B-frames, then the rest of GOPs, so the queue stays bounded",
+        nick = "drop"
+    )]
+    Drop,
+}
+
 const DEFAULT_LOCATION: Option<String> = None;
 const DEFAULT_PUBLISH_TYPE: PublishType = PublishType::Live;
 const DEFAULT_TIMEOUT: u32 = 10;
@@ -123,6 +148,11 @@ const MAX_CHUNK_SIZE: u32 = 0x7FFF_FFFF;
 const DEFAULT_ASYNC_CONNECT: bool = true;
 const DEFAULT_STOP_COMMANDS: StopCommandsFlags =
     StopCommandsFlags::FCUNPUBLISH.union(StopCommandsFlags::DELETESTREAM);
+const DEFAULT_RECONNECT_ATTEMPTS: i32 = 10;
+const DEFAULT_RECONNECT_DELAY_MS: u32 = 1000;
+const DEFAULT_RECONNECT_DELAY_MAX_MS: u32 = 30_000;
+const DEFAULT_CONGESTION_POLICY: CongestionPolicy = CongestionPolicy::Auto;
+const DEFAULT_PING_INTERVAL_MS: u32 = DEFAULT_PING_INTERVAL.as_millis() as u32;
 /// Bad input buffers in a row after which the stream is considered not to be H.264/AAC at all.
 const MAX_CONSECUTIVE_BAD_BUFFERS: u32 = 25;
 
@@ -136,6 +166,12 @@ struct Settings {
     async_connect: bool,
     stop_commands: StopCommandsFlags,
     max_interleave_ms: u32,
+    reconnect_attempts: i32,
+    reconnect_delay_ms: u32,
+    reconnect_delay_max_ms: u32,
+    max_queue_time_ms: u32,
+    congestion_policy: CongestionPolicy,
+    ping_interval_ms: u32,
     tls_ca_file: Option<String>,
     tls_validation_flags: u32,
     username: Option<String>,
@@ -155,6 +191,12 @@ impl Default for Settings {
             async_connect: DEFAULT_ASYNC_CONNECT,
             stop_commands: DEFAULT_STOP_COMMANDS,
             max_interleave_ms: DEFAULT_MAX_INTERLEAVE_MS,
+            reconnect_attempts: DEFAULT_RECONNECT_ATTEMPTS,
+            reconnect_delay_ms: DEFAULT_RECONNECT_DELAY_MS,
+            reconnect_delay_max_ms: DEFAULT_RECONNECT_DELAY_MAX_MS,
+            max_queue_time_ms: DEFAULT_MAX_QUEUE_TIME_MS,
+            congestion_policy: DEFAULT_CONGESTION_POLICY,
+            ping_interval_ms: DEFAULT_PING_INTERVAL_MS,
             tls_ca_file: None,
             tls_validation_flags: tls::CHECK_ALL,
             username: None,
@@ -275,12 +317,40 @@ impl RtmpClientSink {
         }
     }
 
+    /// Queues a frame; posts a (rate-limited) congestion report when frames were dropped.
+    fn push_frame(&self, frame: Frame, pad: usize) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if let Some(report) = self.shared.push(frame, pad)? {
+            self.report_congestion(&report);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn report_congestion(&self, r: &CongestionReport) {
+        let max_ms = u64::from(lock(&self.settings).max_queue_time_ms);
+        gst::warning!(
+            CAT,
+            imp = self,
+            "congestion: dropped {} frames (video {} / audio {} in total), queue time {} ms of {} ms",
+            r.new_drops,
+            r.dropped_video,
+            r.dropped_audio,
+            r.queue_time_ms,
+            max_ms
+        );
+        let obj = self.obj();
+        let msg = messages::congestion(obj.upcast_ref(), r, max_ms);
+        let _ = obj.post_message(msg);
+    }
+
     fn stats(&self) -> gst::Structure {
         let g = self.shared.lock();
         let mut s = g.stats.clone();
         s.queue_depth_ms = u64::try_from(g.queue.depth_ms()).unwrap_or(0);
         s.queue_bytes = g.queue.bytes() as u64;
         s.late_frames = g.queue.late_frames();
+        s.dropped_video = g.queue.dropped(Track::Video);
+        s.dropped_audio = g.queue.dropped(Track::Audio);
+        s.queue_time_ms = u64::try_from(g.queue.queue_time_ms(Instant::now())).unwrap_or(0);
         drop(g);
         s.bad_buffers = [&self.sink_in, &self.audio_in]
             .iter()
@@ -382,7 +452,7 @@ impl RtmpClientSink {
         {
             let mut g = self.shared.lock();
             g.queue.activate(track);
-            self.shared.cond.notify_all();
+            self.shared.notify(&g);
         }
         // Metadata from the caps (SPS/ASC refine it when the first frames arrive).
         match format {
@@ -548,7 +618,7 @@ impl RtmpClientSink {
                         },
                     };
                     input.started = true;
-                    res = self.shared.push(frame, pad);
+                    res = self.push_frame(frame, pad);
                     if res.is_err() {
                         break;
                     }
@@ -606,7 +676,7 @@ impl RtmpClientSink {
         frame.dts_ms = ns_to_ms(dts_ns);
         frame.cts_ms = ns_to_ms(pts_ns) - frame.dts_ms;
         input.started = true;
-        self.shared.push(frame, pad)
+        self.push_frame(frame, pad)
     }
 
     fn push_derived(
@@ -637,7 +707,7 @@ impl RtmpClientSink {
         frame.dts_ms = ns_to_ms(d.dts);
         frame.cts_ms = ns_to_ms(d.pts) - frame.dts_ms;
         input.started = true;
-        self.shared.push(frame, pad)
+        self.push_frame(frame, pad)
     }
 
     /// Releases frames held by the DTS deriver (EOS).
@@ -716,14 +786,15 @@ impl RtmpClientSink {
     }
 
     /// Sink EOS: wait for the audio pad's EOS (bounded by `timeout`), send everything, close
-    /// cleanly. Returns false when interrupted (flush/stop) or failed.
+    /// cleanly; give up (with a warning) once nothing could be sent for `timeout`. Returns false
+    /// when interrupted (flush/stop) or failed.
     fn drain_for_eos(&self) -> bool {
         let timeout = Duration::from_secs(lock(&self.settings).timeout.into());
         let sink_track = self.sink_track();
         {
             let mut g = self.shared.lock();
             g.queue.set_eos(sink_track);
-            self.shared.cond.notify_all();
+            self.shared.notify(&g);
         }
         let audio_linked = lock(&self.audio_pad)
             .as_ref()
@@ -751,7 +822,10 @@ impl RtmpClientSink {
             }
         }
         g.drain = true;
-        self.shared.cond.notify_all();
+        self.shared.notify(&g);
+        // Whatever the network does: give up once nothing left the queue for `timeout`.
+        let mut frames_out = g.frames_out;
+        let mut progress_at = Instant::now();
         loop {
             match g.phase {
                 Phase::Drained => return true,
@@ -760,6 +834,27 @@ impl RtmpClientSink {
             }
             if g.flushing[SINK_PAD] || g.shutdown {
                 return false;
+            }
+            let now = Instant::now();
+            if g.frames_out != frames_out {
+                frames_out = g.frames_out;
+                progress_at = now;
+            }
+            if now.saturating_duration_since(progress_at) >= timeout {
+                let left = g.queue.len();
+                let phase = g.phase;
+                drop(g);
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Write,
+                    (
+                        "Could not finish the stream: no progress for {} s ({} frames still queued); ending without them",
+                        timeout.as_secs(),
+                        left
+                    ),
+                    ["phase: {:?}", phase]
+                );
+                return true;
             }
             g = self.shared.wait(g, session::WAIT_SLICE);
         }
@@ -780,18 +875,37 @@ impl RtmpClientSink {
         let mut pads = vec![self.obj().static_pad("sink")];
         pads.push(lock(&self.audio_pad).clone());
         let mut max = Duration::ZERO;
+        let mut live = false;
         for pad in pads.into_iter().flatten() {
             let mut q = gst::query::Latency::new();
             if pad.peer_query(&mut q) {
-                let (live, min, _) = q.result();
-                if live {
+                let (is_live, min, _) = q.result();
+                if is_live {
+                    live = true;
                     max = max.max(Duration::from_nanos(min.nseconds()));
                 }
             }
         }
+        let auto = lock(&self.settings).congestion_policy == CongestionPolicy::Auto;
+        let mut g = self.shared.lock();
         if max > Duration::ZERO {
-            let mut g = self.shared.lock();
             g.queue.raise_latency(max);
+        }
+        if auto {
+            let policy = if live { Policy::Drop } else { Policy::Block };
+            if g.queue.policy() != policy {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "congestion policy: {}",
+                    if live {
+                        "drop (live pipeline)"
+                    } else {
+                        "block (not live)"
+                    }
+                );
+                g.queue.set_policy(policy);
+            }
         }
     }
 
@@ -853,7 +967,7 @@ impl RtmpClientSink {
                 gst::debug!(CAT, obj = pad, "audio EOS");
                 let mut g = self.shared.lock();
                 g.queue.set_eos(Track::Audio);
-                self.shared.cond.notify_all();
+                self.shared.notify(&g);
                 true
             }
             EventView::FlushStart(_) => {
@@ -865,7 +979,7 @@ impl RtmpClientSink {
                     let mut g = self.shared.lock();
                     g.queue.flush(Track::Audio);
                     g.flushing[AUDIO_PAD] = false;
-                    self.shared.cond.notify_all();
+                    self.shared.notify(&g);
                 }
                 if let Some(i) = lock(&self.audio_in).as_mut() {
                     i.last_dts_ns = None;
@@ -912,7 +1026,7 @@ impl ObjectImpl for RtmpClientSink {
                     .build(),
                 glib::ParamSpecUInt::builder("timeout")
                     .nick("Timeout")
-                    .blurb("Seconds allowed for connecting, for each protocol step, and for a write that makes no progress before the server is considered dead")
+                    .blurb("Seconds allowed for connecting and for each protocol step; a server that acknowledges nothing written (or stops answering pings) for this long is considered dead; EOS and stopping never wait longer")
                     .minimum(1)
                     .maximum(3600)
                     .default_value(DEFAULT_TIMEOUT)
@@ -950,6 +1064,48 @@ impl ObjectImpl for RtmpClientSink {
                     .minimum(0)
                     .maximum(10_000)
                     .default_value(DEFAULT_MAX_INTERLEAVE_MS)
+                    .mutable_ready()
+                    .build(),
+                // Reliability: reconnect, congestion, liveness.
+                glib::ParamSpecInt::builder("reconnect-attempts")
+                    .nick("Reconnect attempts")
+                    .blurb("Reconnection attempts in a row after a connection that carried media was lost (-1: forever, 0: never); an ERROR is posted once they are spent")
+                    .minimum(-1)
+                    .default_value(DEFAULT_RECONNECT_ATTEMPTS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("reconnect-delay")
+                    .nick("Reconnect delay")
+                    .blurb("Milliseconds before the first reconnection attempt; doubled for each further one (up to reconnect-delay-max), with +-20% jitter")
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_RECONNECT_DELAY_MS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("reconnect-delay-max")
+                    .nick("Maximum reconnect delay")
+                    .blurb("Longest delay between two reconnection attempts, in milliseconds")
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_RECONNECT_DELAY_MAX_MS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-queue-time")
+                    .nick("Maximum queue time")
+                    .blurb("Milliseconds of media that may wait to be sent (also while reconnecting); at the bound, congestion-policy applies")
+                    .minimum(100)
+                    .maximum(600_000)
+                    .default_value(DEFAULT_MAX_QUEUE_TIME_MS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("congestion-policy", DEFAULT_CONGESTION_POLICY)
+                    .nick("Congestion policy")
+                    .blurb("At max-queue-time: block upstream (files: nothing lost), or drop disposable frames, then the rest of GOPs (live: latency bounded; never audio or keyframes unless nothing gets through); auto: drop for live pipelines")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("ping-interval")
+                    .nick("Ping interval")
+                    .blurb("Milliseconds between PingRequests measuring the RTT and probing the server (a server that answered pings and stops for timeout is considered dead); 0: no pings")
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_PING_INTERVAL_MS)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("tls-ca-file")
@@ -1033,6 +1189,27 @@ impl ObjectImpl for RtmpClientSink {
             "max-interleave-time" => {
                 lock(&self.settings).max_interleave_ms = value.get().expect("type checked upstream")
             }
+            "reconnect-attempts" => {
+                lock(&self.settings).reconnect_attempts =
+                    value.get().expect("type checked upstream")
+            }
+            "reconnect-delay" => {
+                lock(&self.settings).reconnect_delay_ms =
+                    value.get().expect("type checked upstream")
+            }
+            "reconnect-delay-max" => {
+                lock(&self.settings).reconnect_delay_max_ms =
+                    value.get().expect("type checked upstream")
+            }
+            "max-queue-time" => {
+                lock(&self.settings).max_queue_time_ms = value.get().expect("type checked upstream")
+            }
+            "congestion-policy" => {
+                lock(&self.settings).congestion_policy = value.get().expect("type checked upstream")
+            }
+            "ping-interval" => {
+                lock(&self.settings).ping_interval_ms = value.get().expect("type checked upstream")
+            }
             "tls-ca-file" => {
                 lock(&self.settings).tls_ca_file = value
                     .get::<Option<String>>()
@@ -1082,6 +1259,12 @@ impl ObjectImpl for RtmpClientSink {
             "async-connect" => s.async_connect.to_value(),
             "stop-commands" => s.stop_commands.to_value(),
             "max-interleave-time" => s.max_interleave_ms.to_value(),
+            "reconnect-attempts" => s.reconnect_attempts.to_value(),
+            "reconnect-delay" => s.reconnect_delay_ms.to_value(),
+            "reconnect-delay-max" => s.reconnect_delay_max_ms.to_value(),
+            "max-queue-time" => s.max_queue_time_ms.to_value(),
+            "congestion-policy" => s.congestion_policy.to_value(),
+            "ping-interval" => s.ping_interval_ms.to_value(),
             "tls-ca-file" => s.tls_ca_file.to_value(),
             "tls-validation-flags" => s.tls_validation_flags.to_value(),
             "username" => s.username.to_value(),
@@ -1229,7 +1412,7 @@ impl ElementImpl for RtmpClientSink {
         {
             let mut g = self.shared.lock();
             g.queue.deactivate(Track::Audio);
-            self.shared.cond.notify_all();
+            self.shared.notify(&g);
         }
         let _ = pad.set_active(false);
         *lock(&self.audio_in) = None;
@@ -1244,7 +1427,7 @@ impl ElementImpl for RtmpClientSink {
             gst::debug!(CAT, imp = self, "pipeline latency {latency:?}");
             let mut g = self.shared.lock();
             g.queue.set_latency(latency);
-            self.shared.cond.notify_all();
+            self.shared.notify(&g);
         }
         self.parent_send_event(event)
     }
@@ -1280,8 +1463,15 @@ impl BaseSinkImpl for RtmpClientSink {
         let timeout = Duration::from_secs(settings.timeout.into());
         let cfg = QueueConfig {
             max_interleave: Duration::from_millis(settings.max_interleave_ms.into()),
+            max_time_ms: settings.max_queue_time_ms.into(),
+            // `auto` starts blocking; the first latency query says whether the pipeline is live.
+            policy: match settings.congestion_policy {
+                CongestionPolicy::Drop => Policy::Drop,
+                CongestionPolicy::Block | CongestionPolicy::Auto => Policy::Block,
+            },
             ..QueueConfig::default()
         };
+        *lock(&self.latency_checked) = None;
         self.shared.reset(cfg);
         if lock(&self.audio_pad).is_some() {
             let mut g = self.shared.lock();
@@ -1294,6 +1484,12 @@ impl BaseSinkImpl for RtmpClientSink {
             flash_version: settings.flash_version.clone(),
             chunk_size: settings.chunk_size,
             timeout,
+            reconnect_attempts: settings.reconnect_attempts,
+            reconnect_delay: Duration::from_millis(settings.reconnect_delay_ms.into()),
+            reconnect_delay_max: Duration::from_millis(settings.reconnect_delay_max_ms.into()),
+            max_queue_time: Duration::from_millis(settings.max_queue_time_ms.into()),
+            ping_interval: (settings.ping_interval_ms > 0)
+                .then(|| Duration::from_millis(settings.ping_interval_ms.into())),
             stop_commands: Self::stop_commands(settings.stop_commands),
             tls: TlsOptions {
                 ca_file: settings.tls_ca_file.as_ref().map(Into::into),
@@ -1383,7 +1579,7 @@ impl BaseSinkImpl for RtmpClientSink {
         {
             let mut g = self.shared.lock();
             g.shutdown = true;
-            self.shared.cond.notify_all();
+            self.shared.notify(&g);
         }
         if let Some(h) = lock(&self.thread).take()
             && h.join().is_err()
@@ -1449,7 +1645,7 @@ impl BaseSinkImpl for RtmpClientSink {
                 {
                     let mut g = self.shared.lock();
                     g.queue.flush(track);
-                    self.shared.cond.notify_all();
+                    self.shared.notify(&g);
                 }
                 if let Some(i) = lock(&self.sink_in).as_mut() {
                     if let Some(d) = i.deriver.as_mut() {

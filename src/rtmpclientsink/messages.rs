@@ -8,7 +8,15 @@
 //! | `rtmp-status` | `level`, `code`, `description` |
 //! | `rtmp-reconnect-request` | `tc-url`, `description` |
 //! | `rtmp-ping` | `rtt-ms` (uint) |
-//! | `rtmp-disconnected` | `reason` |
+//! | `rtmp-disconnected` | `reason`, `will-reconnect` (bool) |
+//! | `rtmp-reconnecting` | `attempt` (uint, from 1), `max-attempts` (int, -1: unlimited), `delay-ms` (uint64), `url` (redacted) |
+//! | `rtmp-congestion` | `queue-time-ms` (uint64), `max-queue-time-ms` (uint64), `dropped-video`, `dropped-audio` (uint64, totals), `new-drops` (uint64, since the previous one) |
+//!
+//! A lost connection posts `rtmp-disconnected` (`will-reconnect=true`), then per attempt
+//! `rtmp-reconnecting`, and once through `rtmp-connected` and `rtmp-publishing` again; an
+//! Enhanced RTMP reconnect request posts `rtmp-reconnect-request`, then `rtmp-connected` and
+//! `rtmp-publishing` of the new server. `rtmp-congestion` comes at most once a second while frames
+//! are dropped.
 //!
 //! The connection lifecycle is also posted as `GstMessageProgress` with code `connect`.
 
@@ -26,6 +34,10 @@ pub const RECONNECT_REQUEST: &str = "rtmp-reconnect-request";
 pub const PING: &str = "rtmp-ping";
 /// Structure name of the message posted when the connection ended.
 pub const DISCONNECTED: &str = "rtmp-disconnected";
+/// Structure name of the message posted before each reconnection attempt.
+pub const RECONNECTING: &str = "rtmp-reconnecting";
+/// Structure name of the message posted while frames are dropped.
+pub const CONGESTION: &str = "rtmp-congestion";
 /// Name of the `stats` structure.
 pub const STATS: &str = "rtmp-stats";
 /// Progress code of the connection lifecycle.
@@ -87,10 +99,47 @@ pub fn ping(src: &gst::Element, rtt_ms: u32) -> gst::Message {
     element_msg(src, s)
 }
 
-/// `rtmp-disconnected`.
-pub fn disconnected(src: &gst::Element, reason: &str) -> gst::Message {
+/// `rtmp-disconnected` (`reason` already redacted by the caller).
+pub fn disconnected(src: &gst::Element, reason: &str, will_reconnect: bool) -> gst::Message {
     let s = gst::Structure::builder(DISCONNECTED)
         .field("reason", reason)
+        .field("will-reconnect", will_reconnect)
+        .build();
+    element_msg(src, s)
+}
+
+/// `rtmp-reconnecting`.
+pub fn reconnecting(
+    src: &gst::Element,
+    attempt: u32,
+    max_attempts: i32,
+    delay_ms: u64,
+    redacted_url: &str,
+) -> gst::Message {
+    let s = gst::Structure::builder(RECONNECTING)
+        .field("attempt", attempt)
+        .field("max-attempts", max_attempts)
+        .field("delay-ms", delay_ms)
+        .field("url", redacted_url)
+        .build();
+    element_msg(src, s)
+}
+
+/// `rtmp-congestion`.
+pub fn congestion(
+    src: &gst::Element,
+    report: &super::queue::CongestionReport,
+    max_queue_time_ms: u64,
+) -> gst::Message {
+    let s = gst::Structure::builder(CONGESTION)
+        .field(
+            "queue-time-ms",
+            u64::try_from(report.queue_time_ms).unwrap_or(0),
+        )
+        .field("max-queue-time-ms", max_queue_time_ms)
+        .field("dropped-video", report.dropped_video)
+        .field("dropped-audio", report.dropped_audio)
+        .field("new-drops", report.new_drops)
         .build();
     element_msg(src, s)
 }
@@ -137,10 +186,17 @@ pub struct StatsSnapshot {
     pub late_frames: u64,
     /// Input buffers that could not be converted and were dropped.
     pub bad_buffers: u64,
-    /// Video frames dropped under congestion (always 0 for now).
+    /// Video frames dropped (congestion, or to resume at a keyframe after a reconnect).
     pub dropped_video: u64,
-    /// Audio frames dropped under congestion (always 0 for now).
+    /// Audio frames dropped (a stall or disconnect longer than the queue bound, or older than
+    /// the keyframe a reconnect resumes at).
     pub dropped_audio: u64,
+    /// Successful reconnections (after a lost connection or a server's reconnect request).
+    pub reconnects: u64,
+    /// Queue time (see `queue.rs`): how long the oldest queued frame has waited, ms.
+    pub queue_time_ms: u64,
+    /// Bytes written to the socket that the server has not acknowledged yet.
+    pub send_backlog_bytes: u64,
 }
 
 impl StatsSnapshot {
@@ -165,6 +221,9 @@ impl StatsSnapshot {
             .field("bad-buffers", self.bad_buffers)
             .field("dropped-video", self.dropped_video)
             .field("dropped-audio", self.dropped_audio)
+            .field("reconnects", self.reconnects)
+            .field("queue-time-ms", self.queue_time_ms)
+            .field("send-backlog-bytes", self.send_backlog_bytes)
             .build()
     }
 }

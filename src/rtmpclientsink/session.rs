@@ -1,16 +1,45 @@
 //! The session thread: one per element, spawned in `start()` and joined in `stop()`. It owns the
 //! connection, drives the sans-IO [`crate::rtmp::session::Session`], sends the frames the
 //! streaming threads queue, answers the server (the core produces pongs/acks; this thread
-//! flushes them), measures RTT and turns everything the server says into bus messages.
+//! flushes them), measures RTT, watches the peer and turns everything the server says into bus
+//! messages.
 //!
 //! All waiting happens on one condition variable ([`Shared::cond`]) guarding [`Inner`]: frames
-//! from the streaming threads, raw bytes from the reader thread, and stop/flush/drain requests
-//! all wake the same wait, which never sleeps longer than [`IO_SLICE`].
+//! from the streaming threads, raw bytes from the reader threads, finished connection attempts
+//! and stop/flush/drain requests all wake the same wait, which never sleeps longer than
+//! [`IO_SLICE`]. It is only signalled when someone waits ([`Shared::notify`]): a streaming
+//! thread that queues a frame while the session thread is busy sending costs no system call.
 //!
-//! Reconnecting later only needs another call of [`SessionThread::connect`]: the sequence headers
-//! (kept per track in `sent_config`'s source, the frames' `config`) and the metadata live in the
-//! thread's state, not in the connection.
+//! # Staying live
+//! * **Reconnect.** When a connection that carried media fails with a transient error (reset,
+//!   EOF, write error, dead peer, a server answering the new publish with
+//!   `NetStream.Publish.BadName` because it still holds the old one), the thread reconnects with
+//!   exponential backoff and jitter (`reconnect-delay` × 2^(n−1), at most `reconnect-delay-max`,
+//!   ±20 %), at most `reconnect-attempts` times in a row (−1: forever). The queue, the timeline,
+//!   the metadata and the sequence headers survive; [`Interleaver::resync`] makes the new
+//!   connection start at a video keyframe (both tracks resume at its DTS, older audio is
+//!   dropped), preceded by onMetaData and both sequence headers. Timestamps continue the same
+//!   timeline. Errors retrying cannot fix (bad URL, authentication, TLS certificates, publish
+//!   refused for another reason than BadName, protocol violations), a first connection that
+//!   never carried media, and a spent budget end with an ERROR.
+//! * **Enhanced RTMP reconnect request.** `capsEx` Reconnect is advertised in `connect`. On
+//!   `NetConnection.Connect.ReconnectRequest` the thread keeps publishing to the current server
+//!   while it connects and publishes to the target (the request's `tcUrl` resolved against ours,
+//!   plus our stream key) on a helper thread; at the next video keyframe (any frame for
+//!   audio-only streams) it switches: metadata and sequence headers first on the new connection,
+//!   then the keyframe, while the old connection gets its stop commands, is half-closed and
+//!   lingers until the server closes it. No frame is lost or sent twice.
+//! * **Dead peers.** A write that makes no progress, or bytes the server's TCP stack does not
+//!   acknowledge (`SIOCOUTQ`), for `timeout` end the connection; so does a PingRequest the server
+//!   did not answer (nor sent anything else) within `timeout` while our bytes are not being
+//!   acknowledged either (for `timeout / 2`), once the server has answered pings on this
+//!   connection.
+//! * **Congestion.** Media is not written while the socket holds more than a quarter of
+//!   `max-queue-time` (100–500 ms; drop policy) or `max-queue-time` (block policy) of media the
+//!   server has not acknowledged: the backlog stays in the queue, where the policy of `queue.rs`
+//!   applies (and the queue bound means something), instead of in kernel buffers.
 
+use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
@@ -22,11 +51,12 @@ use gst::prelude::*;
 use crate::codec::flv;
 use crate::rtmp::amf0::Amf0Value;
 use crate::rtmp::auth::AuthMod;
+use crate::rtmp::caps::{CAPS_EX_RECONNECT, ConnectCapabilities};
 use crate::rtmp::chunk::ChunkBatch;
 use crate::rtmp::connection::ClientOptions;
 use crate::rtmp::error::Error as RtmpError;
 use crate::rtmp::message::msg_type;
-use crate::rtmp::session::{ClientEvent, Session, StopCommands};
+use crate::rtmp::session::{ClientEvent, Session, SessionStats, StopCommands};
 use crate::rtmp::tls::TlsOptions;
 use crate::rtmp::url::RtmpUrl;
 
@@ -34,20 +64,35 @@ use super::format::StreamMeta;
 use super::frame::Frame;
 use super::imp::CAT;
 use super::messages::{self, StatsSnapshot};
-use super::queue::{Interleaver, Pop, QueueConfig, Released, Track};
+use super::queue::{CongestionReport, Interleaver, Policy, Pop, QueueConfig, Released, Track};
 use super::timeline::clamp_cts;
-use super::transport::{IO_SLICE, NetEvent, Reader, Transport, WriteError};
+use super::transport::{
+    EstablishedParts, Establishing, IO_SLICE, NetEvent, Reader, Transport, WriteError,
+};
 
 /// Longest a streaming thread waits on [`Shared::cond`] before re-checking its flags.
 pub const WAIT_SLICE: Duration = IO_SLICE;
-/// Interval of the PingRequests that measure the round-trip time while publishing.
-pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// Default interval of the PingRequests that measure the round-trip time while publishing.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Longest wait for the server to close the connection after our stop commands.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Most received bytes buffered for the session thread before the reader thread pauses.
 const MAX_NET_BACKLOG: usize = 4 * 1024 * 1024;
 /// Window of the `bitrate` statistic.
 const BITRATE_WINDOW: Duration = Duration::from_secs(3);
+/// How often the peer's acknowledgements are looked at while media flows.
+const LIVENESS_CHECK: Duration = Duration::from_millis(50);
+/// How often the send backlog is looked at while media is held back by it.
+const GATE_POLL: Duration = Duration::from_millis(10);
+/// A connection that published this long counts as a success: the backoff starts over.
+const STABLE_CONNECTION: Duration = Duration::from_secs(10);
+/// Acknowledgement window asked of the server at first; then about 50 ms of the send rate.
+const INITIAL_ACK_WINDOW: u32 = 256 * 1024;
+/// Bounds of the acknowledgement window.
+const MIN_ACK_WINDOW: u32 = 16 * 1024;
+const MAX_ACK_WINDOW: u32 = 1024 * 1024;
+/// Jitter of the reconnect delay: ± this fraction.
+const BACKOFF_JITTER: f64 = 0.2;
 
 /// Index of the `sink` pad in [`Inner::flushing`].
 pub const SINK_PAD: usize = 0;
@@ -63,6 +108,8 @@ pub enum Phase {
     Connecting,
     /// Media flows.
     Publishing,
+    /// The connection was lost; reconnecting (frames keep queuing under the queue bound).
+    Reconnecting,
     /// EOS drained and the connection closed cleanly.
     Drained,
     /// Failed; an error was posted (or handed to a waiting `start()`).
@@ -74,8 +121,8 @@ pub enum Phase {
 pub struct Inner {
     /// Frames waiting to be sent.
     pub queue: Interleaver<Frame>,
-    /// Raw input from the reader thread, tagged with the connection it belongs to.
-    net: std::collections::VecDeque<(u64, NetEvent)>,
+    /// Raw input from the reader threads, tagged with the connection it belongs to.
+    net: VecDeque<(u64, NetEvent)>,
     net_bytes: usize,
     /// `stop()` asked the session thread to end.
     pub shutdown: bool,
@@ -96,6 +143,10 @@ pub struct Inner {
     pub meta_version: u64,
     /// Counters for the `stats` property.
     pub stats: StatsSnapshot,
+    /// Frames that left the queue so far (EOS measures progress with it).
+    pub frames_out: u64,
+    /// Threads waiting on [`Shared::cond`].
+    waiters: u32,
 }
 
 impl Default for Shared {
@@ -108,8 +159,8 @@ impl Default for Shared {
 #[derive(Debug)]
 pub struct Shared {
     inner: Mutex<Inner>,
-    /// Signalled on every change of [`Inner`].
-    pub cond: Condvar,
+    /// Signalled on changes of [`Inner`] that someone waits for (see [`Shared::notify`]).
+    cond: Condvar,
 }
 
 impl Shared {
@@ -129,6 +180,8 @@ impl Shared {
                 meta: StreamMeta::default(),
                 meta_version: 0,
                 stats: StatsSnapshot::default(),
+                frames_out: 0,
+                waiters: 0,
             }),
             cond: Condvar::new(),
         }
@@ -149,14 +202,23 @@ impl Shared {
         g.meta = StreamMeta::default();
         g.meta_version += 1;
         g.stats = StatsSnapshot::default();
-        self.cond.notify_all();
+        g.frames_out = 0;
+        self.notify(&g);
+    }
+
+    /// Wakes every waiter, if there is any (a condvar signal is a system call even when nobody
+    /// waits). Call with the lock held, after changing what waiters look at.
+    pub fn notify(&self, g: &Inner) {
+        if g.waiters > 0 {
+            self.cond.notify_all();
+        }
     }
 
     /// Sets a pad's flushing flag and wakes whoever waits for it.
     pub fn set_flushing(&self, pad: usize, flushing: bool) {
         let mut g = self.lock();
         g.flushing[pad] = flushing;
-        self.cond.notify_all();
+        self.notify(&g);
     }
 
     /// Locks, ignoring poisoning: a panic elsewhere must not turn into a panic here (the
@@ -166,16 +228,28 @@ impl Shared {
     }
 
     /// Waits at most `timeout` for a change.
-    pub fn wait<'a>(&self, g: MutexGuard<'a, Inner>, timeout: Duration) -> MutexGuard<'a, Inner> {
-        match self.cond.wait_timeout(g, timeout) {
+    pub fn wait<'a>(
+        &self,
+        mut g: MutexGuard<'a, Inner>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Inner> {
+        g.waiters += 1;
+        let mut g = match self.cond.wait_timeout(g, timeout) {
             Ok((g, _)) => g,
             Err(e) => e.into_inner().0,
-        }
+        };
+        g.waiters -= 1;
+        g
     }
 
-    /// Queues a frame, blocking while the queue is full. Returns FLUSHING when the track is
-    /// flushing or the element stops, ERROR when the session failed.
-    pub fn push(&self, frame: Frame, pad: usize) -> Result<gst::FlowSuccess, gst::FlowError> {
+    /// Queues a frame, blocking while the queue is full (block policy). Returns a congestion
+    /// report when frames were dropped and one is due, FLUSHING when the track is flushing or
+    /// the element stops, ERROR when the session failed.
+    pub fn push(
+        &self,
+        frame: Frame,
+        pad: usize,
+    ) -> Result<Option<CongestionReport>, gst::FlowError> {
         let track = frame.track;
         let dts = frame.dts_ms;
         let size = frame.data.as_slice().len();
@@ -188,13 +262,14 @@ impl Shared {
                 return Err(gst::FlowError::Error);
             }
             if g.queue.can_push(track, dts, size) {
-                g.queue.push(frame, Instant::now());
+                let now = Instant::now();
+                g.queue.push(frame, now);
                 g.queue.set_producer_blocked(false);
-                self.cond.notify_all();
-                return Ok(gst::FlowSuccess::Ok);
+                self.notify(&g);
+                return Ok(g.queue.take_report(now));
             }
             g.queue.set_producer_blocked(true);
-            self.cond.notify_all();
+            self.notify(&g);
             g = self.wait(g, IO_SLICE);
         }
     }
@@ -206,7 +281,7 @@ impl Shared {
         f(&mut g.meta);
         if g.meta != before {
             g.meta_version += 1;
-            self.cond.notify_all();
+            self.notify(&g);
         }
     }
 }
@@ -222,8 +297,18 @@ pub struct SessionSettings {
     pub flash_version: String,
     /// Our chunk size.
     pub chunk_size: u32,
-    /// Connect, each protocol step, and a stalled write.
+    /// Connect, each protocol step, a stalled write, an unanswered ping.
     pub timeout: Duration,
+    /// Reconnection attempts in a row after a lost connection (−1: unlimited, 0: none).
+    pub reconnect_attempts: i32,
+    /// Delay before the first reconnection attempt (doubled for each further one).
+    pub reconnect_delay: Duration,
+    /// Longest delay between reconnection attempts.
+    pub reconnect_delay_max: Duration,
+    /// The queue's time bound (sizes the send backlog allowed with the drop policy).
+    pub max_queue_time: Duration,
+    /// Interval of the PingRequests (None: no pings).
+    pub ping_interval: Option<Duration>,
     /// Commands that end the publish.
     pub stop_commands: StopCommands,
     /// Certificate verification for `rtmps://`.
@@ -277,7 +362,7 @@ fn fail(weak: &glib::WeakRef<gst::Element>, shared: &Shared, msg: gst::ErrorMess
         if g.start_waiting {
             g.start_error = Some(msg);
             g.phase = Phase::Failed;
-            shared.cond.notify_all();
+            shared.notify(&g);
             return;
         }
     }
@@ -288,7 +373,7 @@ fn fail(weak: &glib::WeakRef<gst::Element>, shared: &Shared, msg: gst::ErrorMess
     }
     let mut g = shared.lock();
     g.phase = Phase::Failed;
-    shared.cond.notify_all();
+    shared.notify(&g);
 }
 
 /// How the session thread ended abnormally.
@@ -298,6 +383,8 @@ enum Failure {
     Stopped,
     /// An RTMP/network error, with the phase it happened in.
     Rtmp { err: RtmpError, publishing: bool },
+    /// The reconnect budget is spent; `err` is the last attempt's error.
+    GaveUp { err: RtmpError, attempts: u32 },
 }
 
 impl From<WriteError> for Failure {
@@ -316,6 +403,13 @@ impl From<WriteError> for Failure {
                 publishing: true,
             },
         }
+    }
+}
+
+fn publishing(err: RtmpError) -> Failure {
+    Failure::Rtmp {
+        err,
+        publishing: true,
     }
 }
 
@@ -345,12 +439,242 @@ fn capitalize(s: &str) -> String {
     }
 }
 
+/// The acknowledgement window for a send rate of `bitrate` bit/s: about 50 ms of it, a power
+/// of two between [`MIN_ACK_WINDOW`] and [`MAX_ACK_WINDOW`] (few acknowledgements, yet a fine
+/// enough view of what is in flight).
+fn ack_window_for(bitrate: u64) -> u32 {
+    let bytes = bitrate / 8 / 20;
+    u32::try_from(bytes.next_power_of_two())
+        .unwrap_or(MAX_ACK_WINDOW)
+        .clamp(MIN_ACK_WINDOW, MAX_ACK_WINDOW)
+}
+
+/// The reconnect delay before attempt `attempt` (from 1): `base` × 2^(attempt−1), at most `max`,
+/// then ±20 % jitter from `random` (in 0..1).
+fn backoff(base: Duration, max: Duration, attempt: u32, random: f64) -> Duration {
+    let exp = attempt.saturating_sub(1).min(30);
+    let d = base.saturating_mul(1u32 << exp).min(max);
+    d.mul_f64(1.0 - BACKOFF_JITTER + 2.0 * BACKOFF_JITTER * random.clamp(0.0, 1.0))
+}
+
+/// A PingRequest waiting for its answer.
+#[derive(Debug, Clone, Copy)]
+struct OutstandingPing {
+    timestamp: u32,
+    sent_at: Instant,
+}
+
+/// What the session thread knows about the peer's health on one connection.
+///
+/// Two views of how far the server got: the socket's unacknowledged bytes (`SIOCOUTQ`: what
+/// the peer's TCP stack has not acknowledged) and the server's RTMP Acknowledgements (what the
+/// server application has read; a proxy or TLS terminator in between acknowledges TCP on its
+/// behalf). Positions are RTMP bytes produced by the core since the connection opened.
+#[derive(Debug)]
+struct Liveness {
+    last_check: Instant,
+    /// Upper bound of the bytes the server has received (both views combined).
+    acked: u64,
+    /// TCP view: acknowledged bytes, and when they last grew (or nothing was outstanding).
+    tcp_acked: u64,
+    tcp_progress_at: Instant,
+    /// Unacknowledged bytes in the socket at the last check.
+    unacked: u64,
+    /// RTMP view: last Acknowledgement sequence number, the offset added by counter resets,
+    /// and when it last grew (or nothing was certainly outstanding).
+    app_raw: Option<u32>,
+    app_offset: u64,
+    app_progress_at: Instant,
+    last_input_at: Instant,
+    ping: Option<OutstandingPing>,
+    /// PingResponses received: only a server known to answer pings is judged by them.
+    pongs: u64,
+    /// (end position, RTMP timestamp) of media written and maybe not received yet.
+    in_flight: VecDeque<(u64, u32)>,
+    /// The platform tells unacknowledged socket bytes.
+    tcp_known: bool,
+}
+
+/// Bytes of the RTMP handshake (C0+C1, C2): servers count their Acknowledgement sequence
+/// numbers from after it.
+const HANDSHAKE_BYTES: u64 = 1537 + 1536;
+
+impl Liveness {
+    fn new(now: Instant) -> Self {
+        Liveness {
+            last_check: now,
+            acked: 0,
+            tcp_acked: 0,
+            tcp_progress_at: now,
+            unacked: 0,
+            app_raw: None,
+            app_offset: 0,
+            app_progress_at: now,
+            last_input_at: now,
+            ping: None,
+            pongs: 0,
+            in_flight: VecDeque::new(),
+            tcp_known: false,
+        }
+    }
+
+    /// True when something tells how far the server got (`in_flight` is kept only then).
+    fn tracking(&self) -> bool {
+        self.tcp_known || self.app_raw.is_some()
+    }
+
+    /// When the server last made progress, in the most telling view.
+    fn progress_at(&self) -> Instant {
+        if self.app_raw.is_some() {
+            self.app_progress_at
+        } else {
+            self.tcp_progress_at
+        }
+    }
+
+    /// Updates both views (at most every `every`) and judges the peer: an error when the
+    /// server read nothing for `timeout` while bytes were outstanding, or answered no ping for
+    /// `timeout` while not reading either.
+    fn check(
+        &mut self,
+        now: Instant,
+        transport: &Transport,
+        stats: &SessionStats,
+        ack_window: u32,
+        timeout: Duration,
+        every: Duration,
+    ) -> Result<(), RtmpError> {
+        if now.saturating_duration_since(self.last_check) < every {
+            return Ok(());
+        }
+        self.last_check = now;
+        let written = stats.bytes_sent;
+        let mut bound = written;
+        let stopped_reading = || RtmpError::TimedOut {
+            step: "sending data (the server stopped reading)".into(),
+            timeout_ms: timeout.as_millis() as u64,
+        };
+        // RTMP Acknowledgements (only once the server sent one).
+        let raw = u32::try_from(stats.bytes_acked_by_peer).unwrap_or(u32::MAX);
+        if raw != 0 && self.app_raw != Some(raw) {
+            if let Some(prev) = self.app_raw
+                && raw < prev
+            {
+                // The server's counter wrapped or was reset (nginx resets at 0xf0000000).
+                self.app_offset += u64::from(prev);
+            }
+            self.app_raw = Some(raw);
+            self.app_progress_at = now;
+        }
+        if let Some(raw) = self.app_raw {
+            // The server acknowledges every `ack_window` bytes: it may hold that much more.
+            let app = self.app_offset + u64::from(raw) + HANDSHAKE_BYTES + u64::from(ack_window);
+            bound = bound.min(app);
+            if written <= app {
+                self.app_progress_at = now;
+            } else if now.saturating_duration_since(self.app_progress_at) >= timeout {
+                return Err(stopped_reading());
+            }
+        }
+        // The socket.
+        if let Some(unacked) = transport.unacked() {
+            self.tcp_known = true;
+            self.unacked = unacked;
+            let tcp = written.saturating_sub(unacked);
+            if tcp > self.tcp_acked || unacked == 0 {
+                self.tcp_acked = self.tcp_acked.max(tcp);
+                self.tcp_progress_at = now;
+            }
+            bound = bound.min(self.tcp_acked);
+            if unacked > 0 && now.saturating_duration_since(self.tcp_progress_at) >= timeout {
+                return Err(stopped_reading());
+            }
+        }
+        self.acked = self.acked.max(bound);
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|(end, _)| *end <= self.acked)
+        {
+            self.in_flight.pop_front();
+        }
+        // Read liveness: a server known to answer pings that answers nothing (and sends
+        // nothing) for `timeout` after one, while it does not read either (for `timeout / 2`).
+        // The second condition keeps a slow link, where the ping merely waits behind media,
+        // from looking dead.
+        if let Some(p) = self.ping
+            && self.pongs > 0
+            && now.saturating_duration_since(p.sent_at.max(self.last_input_at)) >= timeout
+            && now.saturating_duration_since(self.progress_at()) >= timeout / 2
+        {
+            return Err(RtmpError::TimedOut {
+                step: "waiting for the server to answer a ping (it stopped responding)".into(),
+                timeout_ms: timeout.as_millis() as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Stream time of the media written but not acknowledged, ms.
+    fn backlog_ms(&self) -> u32 {
+        match (self.in_flight.front(), self.in_flight.back()) {
+            (Some((_, first)), Some((_, last))) => {
+                let d = last.wrapping_sub(*first);
+                if d > u32::MAX / 2 { 0 } else { d }
+            }
+            _ => 0,
+        }
+    }
+}
+
 /// One live connection.
 struct Connection {
     transport: Transport,
     session: Session,
     reader: Reader,
     generation: u64,
+    /// Where it goes.
+    url: RtmpUrl,
+    /// Sequence header last sent per track on this connection.
+    sent_config: [Option<Arc<[u8]>>; 2],
+    /// Metadata version last sent on this connection (None: never).
+    sent_meta: Option<u64>,
+    /// Media frames sent on this connection.
+    frames_sent: u64,
+    /// When the publish started.
+    opened_at: Instant,
+    live: Liveness,
+    /// Acknowledgement window asked of the server (0: not asked).
+    ack_window: u32,
+}
+
+impl Connection {
+    /// Judges the peer (see [`Liveness::check`]).
+    fn check_peer(
+        &mut self,
+        now: Instant,
+        timeout: Duration,
+        every: Duration,
+    ) -> Result<(), Failure> {
+        let stats = self.session.stats();
+        self.live
+            .check(
+                now,
+                &self.transport,
+                &stats,
+                self.ack_window,
+                timeout,
+                every,
+            )
+            .map_err(publishing)
+    }
+
+    /// Asks the server to acknowledge every `window` bytes.
+    fn request_acks(&mut self, window: u32) -> Result<(), RtmpError> {
+        self.session.request_acknowledgements(window)?;
+        self.ack_window = window;
+        Ok(())
+    }
 }
 
 impl Drop for Connection {
@@ -360,23 +684,59 @@ impl Drop for Connection {
     }
 }
 
+/// An Enhanced RTMP reconnect request being carried out.
+enum Redirect {
+    /// Asked for; the connection attempt starts at the next loop turn.
+    Requested(RtmpUrl),
+    /// Connecting and publishing on a helper thread.
+    Connecting(RtmpUrl, Establishing),
+    /// Publishing on the new server; the switch happens at the next keyframe.
+    Ready(Box<Connection>),
+}
+
+/// An old connection after its stop commands: kept until the server closes it (or a deadline),
+/// so no byte in flight is lost to a reset.
+struct Closing {
+    conn: Connection,
+    until: Instant,
+}
+
 struct SessionThread {
     element: glib::WeakRef<gst::Element>,
     shared: Arc<Shared>,
     settings: SessionSettings,
+    /// Where (re)connections go: the `location`, or the target of a reconnect request.
+    url: RtmpUrl,
     /// Time origin of ping timestamps.
     epoch: Instant,
     generation: u64,
-    /// Sequence header last sent per track on the current connection.
-    sent_config: [Option<Arc<[u8]>>; 2],
-    /// Metadata version last sent on the current connection (None: never).
-    sent_meta: Option<u64>,
+    /// Sequence header in use per track (sent first on every new connection).
+    last_config: [Option<Arc<[u8]>>; 2],
     next_ping: Instant,
     spare: Option<ChunkBatch<'static>>,
     stats: StatsSnapshot,
-    bitrate_samples: std::collections::VecDeque<(Instant, u64)>,
+    bitrate_samples: VecDeque<(Instant, u64)>,
     last_stats_push: Instant,
     late_logged: u64,
+    /// Some connection carried media (only then is a lost connection reconnected).
+    media_ever_sent: bool,
+    /// `rtmp-disconnected` was posted for the connection that ended last.
+    disconnect_posted: bool,
+    redirect: Option<Redirect>,
+    closing: Vec<Closing>,
+    /// State of the jitter generator.
+    rng: u64,
+}
+
+/// Which connection an input or event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The one media goes to.
+    Current,
+    /// The target of a reconnect request, not switched to yet.
+    Standby,
+    /// Being established (events seen on the way).
+    Opening,
 }
 
 impl SessionThread {
@@ -386,20 +746,30 @@ impl SessionThread {
         settings: SessionSettings,
     ) -> Self {
         let now = Instant::now();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9e37_79b9_7f4a_7c15)
+            | 1;
         SessionThread {
             element,
             shared,
+            url: settings.url.clone(),
             settings,
             epoch: now,
             generation: 0,
-            sent_config: [None, None],
-            sent_meta: None,
-            next_ping: now + PING_INTERVAL,
+            last_config: [None, None],
+            next_ping: now,
             spare: Some(ChunkBatch::new()),
             stats: StatsSnapshot::default(),
             bitrate_samples: Default::default(),
             last_stats_push: now,
             late_logged: 0,
+            media_ever_sent: false,
+            disconnect_posted: false,
+            redirect: None,
+            closing: Vec::new(),
+            rng: seed,
         }
     }
 
@@ -410,33 +780,140 @@ impl SessionThread {
         }
     }
 
-    /// The body: connect, publish, send until drained or stopped.
+    fn set_phase(&self, phase: Phase) {
+        let mut g = self.shared.lock();
+        if g.phase != Phase::Failed {
+            g.phase = phase;
+        }
+        self.shared.notify(&g);
+    }
+
+    /// A pseudo-random number in 0..1 (xorshift; only for the backoff jitter).
+    fn random(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            publish_type: self.settings.publish_type.clone(),
+            timeout: self.settings.timeout,
+            chunk_size: self.settings.chunk_size,
+            flash_version: self.settings.flash_version.clone(),
+            stop_commands: self.settings.stop_commands,
+            tls: self.settings.tls.clone(),
+            authmod: self.settings.authmod,
+            username: self.settings.username.clone(),
+            password: self.settings.password.clone(),
+            extra_connect_args: self.settings.extra_connect_args.clone(),
+            // Enhanced RTMP v2: we follow NetConnection.Connect.ReconnectRequest.
+            capabilities: ConnectCapabilities {
+                caps_ex: Some(CAPS_EX_RECONNECT),
+                ..ConnectCapabilities::default()
+            },
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.lock().shutdown
+    }
+
+    /// The body: connect, publish, reconnect as long as allowed, until drained or stopped.
     fn run(&mut self) -> Result<(), Failure> {
-        let mut conn = self.connect()?;
-        self.publish_loop(&mut conn)
+        let url = self.url.clone();
+        let mut conn = self.connect(&url)?;
+        let mut attempt = 0u32;
+        loop {
+            let err = match self.publish_loop(&mut conn) {
+                Ok(()) => return Ok(()),
+                Err(Failure::Rtmp { err, .. }) => err,
+                Err(other) => return Err(other),
+            };
+            let stable = conn.opened_at.elapsed() >= STABLE_CONNECTION && conn.frames_sent > 0;
+            drop(conn);
+            self.closing.clear();
+            self.disconnect_posted = false;
+            if !self.media_ever_sent
+                || !err.is_transient()
+                || self.settings.reconnect_attempts == 0
+                || self.stopping()
+            {
+                return Err(publishing(err));
+            }
+            if stable {
+                attempt = 0;
+            }
+            let reason = self.url.redact_text(&err.to_string());
+            gst::warning!(CAT, "connection lost: {reason}; reconnecting");
+            self.post(|el| messages::disconnected(el, &reason, true));
+            self.disconnect_posted = true;
+            conn = match self.redirect.take() {
+                // The server asked us to move anyway: use (or wait for) the new connection.
+                Some(Redirect::Ready(c)) => {
+                    self.resumed();
+                    *c
+                }
+                Some(Redirect::Connecting(url, pending)) => {
+                    self.url = url;
+                    match self.await_pending(pending)? {
+                        Some(c) => {
+                            self.resumed();
+                            c
+                        }
+                        None => self.reconnect(&mut attempt, err)?,
+                    }
+                }
+                Some(Redirect::Requested(url)) => {
+                    self.url = url;
+                    self.reconnect(&mut attempt, err)?
+                }
+                None => self.reconnect(&mut attempt, err)?,
+            };
+        }
     }
 
     /// Reports how the thread ended.
     fn finish(&mut self, r: Result<(), Failure>) {
+        let url = self.url.clone();
         match r {
             Ok(()) | Err(Failure::Stopped) => {}
+            Err(Failure::GaveUp { err, attempts }) => {
+                let last = url.redact_text(&err.to_string());
+                gst::error!(
+                    CAT,
+                    "giving up after {attempts} reconnection attempts: {last}"
+                );
+                let msg = gst::error_msg!(
+                    gst::ResourceError::Write,
+                    (
+                        "Lost the connection to {} and could not reconnect ({} attempts); last error: {}",
+                        url.redacted(),
+                        attempts,
+                        last
+                    ),
+                    ["url: {}", url.redacted()]
+                );
+                fail(&self.element, &self.shared, msg);
+            }
             Err(Failure::Rtmp { err, publishing }) => {
-                let url = &self.settings.url;
                 gst::error!(CAT, "session failed: {}", url.redact_text(&err.to_string()));
                 if !publishing {
                     self.post(|el| {
                         messages::progress(el, gst::ProgressType::Error, "Could not publish")
                     });
-                } else {
+                } else if !self.disconnect_posted {
                     let reason = url.redact_text(&err.to_string());
-                    self.post(|el| messages::disconnected(el, &reason));
+                    self.post(|el| messages::disconnected(el, &reason, false));
                 }
                 // A server that drops the connection right after accepting the publish, before
                 // any media, refused the publish in effect (nginx `deny publish` does this).
                 let refused = publishing
-                    && self.stats.video_frames + self.stats.audio_frames == 0
+                    && !self.media_ever_sent
+                    && self.stats.reconnects == 0
                     && matches!(err, RtmpError::ConnectionClosed(_));
-                let mut msg = error_message(&err, url, publishing && !refused);
+                let mut msg = error_message(&err, &url, publishing && !refused);
                 if refused {
                     msg = gst::error_msg!(
                         gst::ResourceError::OpenWrite,
@@ -453,52 +930,38 @@ impl SessionThread {
         }
     }
 
-    /// Opens the connection and runs the handshake up to `NetStream.Publish.Start` (TLS and
-    /// authentication included). Called again for a reconnect.
-    fn connect(&mut self) -> Result<Connection, Failure> {
-        let url = self.settings.url.clone();
-        let timeout = self.settings.timeout;
+    /// Opens a connection and runs the handshake up to `NetStream.Publish.Start` (TLS and
+    /// authentication included), cancellable by `stop()`.
+    fn connect(&mut self, url: &RtmpUrl) -> Result<Connection, Failure> {
         let opening = |err| Failure::Rtmp {
             err,
             publishing: false,
         };
-        {
-            let mut g = self.shared.lock();
-            if g.phase != Phase::Failed {
-                g.phase = Phase::Connecting;
-            }
-        }
         let text = format!("Connecting to {}", url.authority());
         self.post(|el| messages::progress(el, gst::ProgressType::Start, &text));
         gst::info!(CAT, "connecting to {}", url.redacted());
-
-        let options = ClientOptions {
-            publish_type: self.settings.publish_type.clone(),
-            timeout,
-            chunk_size: self.settings.chunk_size,
-            flash_version: self.settings.flash_version.clone(),
-            stop_commands: self.settings.stop_commands,
-            tls: self.settings.tls.clone(),
-            authmod: self.settings.authmod,
-            username: self.settings.username.clone(),
-            password: self.settings.password.clone(),
-            extra_connect_args: self.settings.extra_connect_args.clone(),
-            ..ClientOptions::default()
-        };
         let shared = self.shared.clone();
-        let (mut transport, session, events) =
-            Transport::establish(&url, &options, &|| shared.lock().shutdown)
-                .map_err(opening)?
-                .ok_or(Failure::Stopped)?;
-        transport
-            .configure()
-            .map_err(|e| opening(RtmpError::Io(e)))?;
+        let parts = Transport::establish(url, &self.client_options(), &|| shared.lock().shutdown)
+            .map_err(opening)?
+            .ok_or(Failure::Stopped)?;
+        let conn = self.open_connection(url, parts).map_err(opening)?;
+        self.set_phase(Phase::Publishing);
+        self.post(|el| messages::progress(el, gst::ProgressType::Complete, "Publishing"));
+        Ok(conn)
+    }
 
+    /// Turns an established publish into a [`Connection`]: socket options, reader thread, and
+    /// the events that arrived while establishing.
+    fn open_connection(
+        &mut self,
+        url: &RtmpUrl,
+        (transport, session, events): EstablishedParts,
+    ) -> Result<Connection, RtmpError> {
+        let mut transport = transport;
+        transport.configure().map_err(RtmpError::Io)?;
         self.generation += 1;
         let generation = self.generation;
-        let raw = transport
-            .raw_reader()
-            .map_err(|e| opening(RtmpError::Io(e)))?;
+        let raw = transport.raw_reader().map_err(RtmpError::Io)?;
         let shared = self.shared.clone();
         let reader = Reader::spawn(raw, move |ev| {
             let mut g = shared.lock();
@@ -513,37 +976,141 @@ impl SessionThread {
                 g.net_bytes += d.len();
             }
             g.net.push_back((generation, ev));
-            shared.cond.notify_all();
+            shared.notify(&g);
             true
         })
-        .map_err(|e| opening(RtmpError::Io(e)))?;
+        .map_err(RtmpError::Io)?;
         let leftover = transport.pending_plaintext();
+        let now = Instant::now();
         let mut conn = Connection {
             transport,
             session,
             reader,
             generation,
+            url: url.clone(),
+            sent_config: [None, None],
+            sent_meta: None,
+            frames_sent: 0,
+            opened_at: now,
+            live: Liveness::new(now),
+            ack_window: 0,
         };
-        self.sent_config = [None, None];
-        self.sent_meta = None;
         for ev in events {
-            self.handle_event(ev, false);
+            self.handle_event(ev, &mut conn.live, Role::Opening);
         }
         if !leftover.is_empty() {
-            conn.session.handle_input(&leftover).map_err(opening)?;
+            conn.session.handle_input(&leftover)?;
         }
-        self.handle_events(&mut conn, false);
-        self.flush_transmit(&mut conn)?;
-        {
-            let mut g = self.shared.lock();
-            if g.phase == Phase::Connecting {
-                g.phase = Phase::Publishing;
-            }
-            self.shared.cond.notify_all();
+        self.handle_events(&mut conn, Role::Opening);
+        // RTMP Acknowledgements tell how far the server application read (see `Liveness`).
+        conn.request_acks(INITIAL_ACK_WINDOW)?;
+        self.flush_transmit(&mut conn).map_err(|f| match f {
+            Failure::Rtmp { err, .. } | Failure::GaveUp { err, .. } => err,
+            Failure::Stopped => RtmpError::Cancelled,
+        })?;
+        if let Some(interval) = self.settings.ping_interval {
+            self.next_ping = now + interval;
         }
-        self.post(|el| messages::progress(el, gst::ProgressType::Complete, "Publishing"));
-        self.next_ping = Instant::now() + PING_INTERVAL;
         Ok(conn)
+    }
+
+    /// Reconnects after a lost connection: backoff, attempt, until success, a fatal error or the
+    /// budget is spent. On success the queue resumes at a keyframe.
+    fn reconnect(&mut self, attempt: &mut u32, mut last: RtmpError) -> Result<Connection, Failure> {
+        self.set_phase(Phase::Reconnecting);
+        let max = self.settings.reconnect_attempts;
+        loop {
+            if max >= 0 && *attempt >= max as u32 {
+                return Err(Failure::GaveUp {
+                    err: last,
+                    attempts: *attempt,
+                });
+            }
+            *attempt += 1;
+            let r = self.random();
+            let delay = backoff(
+                self.settings.reconnect_delay,
+                self.settings.reconnect_delay_max,
+                *attempt,
+                r,
+            );
+            let delay_ms = delay.as_millis() as u64;
+            let redacted = self.url.redacted();
+            gst::info!(CAT, "reconnection attempt {} in {delay_ms} ms", *attempt);
+            self.post(|el| messages::reconnecting(el, *attempt, max, delay_ms, &redacted));
+            self.sleep(delay)?;
+            let url = self.url.clone();
+            match self.connect(&url) {
+                Ok(conn) => {
+                    self.resumed();
+                    return Ok(conn);
+                }
+                Err(Failure::Rtmp { err, .. }) if err.is_transient() => {
+                    gst::warning!(
+                        CAT,
+                        "reconnection attempt {} failed: {}",
+                        *attempt,
+                        self.url.redact_text(&err.to_string())
+                    );
+                    self.set_phase(Phase::Reconnecting);
+                    last = err;
+                }
+                Err(Failure::Rtmp { err, .. }) => return Err(publishing(err)),
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// Waits for a reconnect request's connection attempt; None if it failed.
+    fn await_pending(&mut self, pending: Establishing) -> Result<Option<Connection>, Failure> {
+        loop {
+            if self.stopping() {
+                return Err(Failure::Stopped);
+            }
+            match pending.wait(IO_SLICE) {
+                Ok(None) => {}
+                Ok(Some(parts)) => {
+                    let url = self.url.clone();
+                    return Ok(self.open_connection(&url, parts).ok());
+                }
+                Err(e) => {
+                    gst::warning!(
+                        CAT,
+                        "connecting to the reconnect target failed: {}",
+                        self.url.redact_text(&e.to_string())
+                    );
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// A new connection replaces a lost one: count it, resume the queue at a keyframe.
+    fn resumed(&mut self) {
+        self.stats.reconnects += 1;
+        let mut g = self.shared.lock();
+        g.queue.resync();
+        g.stats.reconnects = self.stats.reconnects;
+        if g.phase != Phase::Failed {
+            g.phase = Phase::Publishing;
+        }
+        self.shared.notify(&g);
+    }
+
+    /// Sleeps `d`, waking for `stop()`.
+    fn sleep(&self, d: Duration) -> Result<(), Failure> {
+        let deadline = Instant::now() + d;
+        let mut g = self.shared.lock();
+        loop {
+            if g.shutdown {
+                return Err(Failure::Stopped);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            g = self.shared.wait(g, (deadline - now).min(IO_SLICE));
+        }
     }
 
     /// Waits for the next input of this connection until `deadline`; None on timeout.
@@ -562,7 +1129,7 @@ impl SessionThread {
                     g.net_bytes = g.net_bytes.saturating_sub(d.len());
                 }
                 if conn_gen == conn.generation {
-                    self.shared.cond.notify_all();
+                    self.shared.notify(&g);
                     return Ok(Some(ev));
                 }
             }
@@ -574,22 +1141,105 @@ impl SessionThread {
         }
     }
 
-    /// Takes all pending input of this connection without waiting.
-    fn take_input(&self, conn: &Connection) -> Vec<NetEvent> {
+    /// Takes all pending input without waiting.
+    fn take_input(&self) -> Vec<(u64, NetEvent)> {
         let mut g = self.shared.lock();
-        let mut out = Vec::new();
-        while let Some((conn_gen, ev)) = g.net.pop_front() {
-            if let NetEvent::Data(d) = &ev {
-                g.net_bytes = g.net_bytes.saturating_sub(d.len());
-            }
-            if conn_gen == conn.generation {
-                out.push(ev);
-            }
+        if g.net.is_empty() {
+            return Vec::new();
         }
-        if !out.is_empty() {
-            self.shared.cond.notify_all();
-        }
+        g.net_bytes = 0;
+        let out: Vec<_> = g.net.drain(..).collect();
+        // The reader threads may wait for space.
+        self.shared.notify(&g);
         out
+    }
+
+    /// Feeds every connection its input: the current one (errors end it), the standby of a
+    /// reconnect request (errors abandon the request) and connections being closed.
+    fn pump_input(&mut self, conn: &mut Connection) -> Result<(), Failure> {
+        let input = self.take_input();
+        if input.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut standby = match self.redirect.take() {
+            Some(Redirect::Ready(c)) => Some(*c),
+            other => {
+                self.redirect = other;
+                None
+            }
+        };
+        let mut standby_failed = None;
+        let mut current_failed = None;
+        for (generation, ev) in input {
+            if generation == conn.generation {
+                if current_failed.is_none()
+                    && let Err(f) = self.feed(conn, ev, now, Role::Current)
+                {
+                    current_failed = Some(f);
+                }
+            } else if let Some(s) = standby.as_mut().filter(|s| s.generation == generation) {
+                if let Err(Failure::Rtmp { err, .. }) = self.feed(s, ev, now, Role::Standby) {
+                    standby_failed = Some(err);
+                }
+            } else if let Some(i) = self
+                .closing
+                .iter()
+                .position(|c| c.conn.generation == generation)
+            {
+                match ev {
+                    NetEvent::Closed(_) => {
+                        gst::debug!(CAT, "old connection closed by the server");
+                        self.closing.swap_remove(i);
+                    }
+                    NetEvent::Data(d) => {
+                        let c = &mut self.closing[i].conn;
+                        if let Ok(d) = c.transport.on_raw_input(d) {
+                            let _ = c.session.handle_input(&d);
+                            while c.session.poll_event().is_some() {}
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(err) = standby_failed {
+            let target = self.url.redact_text(&err.to_string());
+            gst::warning!(
+                CAT,
+                "the reconnect target failed before the switch ({target}); staying on the current server"
+            );
+            standby = None;
+        }
+        if let Some(s) = standby {
+            self.redirect = Some(Redirect::Ready(Box::new(s)));
+        }
+        match current_failed {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
+    }
+
+    /// One input event of `conn`.
+    fn feed(
+        &mut self,
+        conn: &mut Connection,
+        ev: NetEvent,
+        now: Instant,
+        role: Role,
+    ) -> Result<(), Failure> {
+        match ev {
+            NetEvent::Data(d) => {
+                self.stats.bytes_received += d.len() as u64;
+                conn.live.last_input_at = now;
+                let d = conn.transport.on_raw_input(d).map_err(publishing)?;
+                conn.session.handle_input(&d).map_err(publishing)?;
+                self.handle_events(conn, role);
+                self.flush_transmit(conn)
+            }
+            NetEvent::Closed(reason) => Err(publishing(RtmpError::ConnectionClosed(
+                reason.map(|r| format!(": {r}")).unwrap_or_default(),
+            ))),
+        }
     }
 
     /// Writes whatever protocol output the core has (handshake, commands, acks, pongs).
@@ -614,63 +1264,88 @@ impl SessionThread {
     }
 
     /// Turns core events into bus messages.
-    fn handle_events(&mut self, conn: &mut Connection, publishing: bool) {
+    fn handle_events(&mut self, conn: &mut Connection, role: Role) {
         while let Some(ev) = conn.session.poll_event() {
-            self.handle_event(ev, publishing);
+            self.handle_event(ev, &mut conn.live, role);
         }
     }
 
-    fn handle_event(&mut self, ev: ClientEvent, publishing: bool) {
-        let url = self.settings.url.clone();
-        {
-            match ev {
-                ClientEvent::Connected {
-                    fms_version,
-                    capabilities,
-                } => {
-                    gst::info!(CAT, "connected, server {:?}", fms_version);
-                    let redacted = url.redacted();
-                    self.post(|el| {
-                        messages::connected(el, &redacted, fms_version.as_deref(), &capabilities)
-                    });
-                }
-                ClientEvent::Publishing { stream_id } => {
-                    gst::info!(CAT, "publishing on stream {stream_id}");
-                    let redacted = url.redacted();
-                    self.post(|el| messages::publishing(el, &redacted, stream_id));
-                }
-                ClientEvent::OnStatus {
-                    level,
-                    code,
-                    description,
-                } => {
-                    let description = url.redact_text(&description);
-                    gst::info!(CAT, "onStatus {level} {code}: {description}");
-                    self.post(|el| messages::status(el, &level, &code, &description));
-                }
-                ClientEvent::ReconnectRequest {
-                    tc_url,
-                    description,
-                } => {
-                    let target = url.redact_text(&url.resolve_reconnect(tc_url.as_deref()));
-                    let description = url.redact_text(&description);
-                    gst::warning!(
+    fn handle_event(&mut self, ev: ClientEvent, live: &mut Liveness, role: Role) {
+        let url = self.url.clone();
+        match ev {
+            ClientEvent::Connected {
+                fms_version,
+                capabilities,
+            } => {
+                gst::info!(CAT, "connected, server {:?}", fms_version);
+                let redacted = url.redacted();
+                self.post(|el| {
+                    messages::connected(el, &redacted, fms_version.as_deref(), &capabilities)
+                });
+            }
+            ClientEvent::Publishing { stream_id } => {
+                gst::info!(CAT, "publishing on stream {stream_id}");
+                let redacted = url.redacted();
+                self.post(|el| messages::publishing(el, &redacted, stream_id));
+            }
+            ClientEvent::OnStatus {
+                level,
+                code,
+                description,
+            } => {
+                let description = url.redact_text(&description);
+                gst::info!(CAT, "onStatus {level} {code}: {description}");
+                self.post(|el| messages::status(el, &level, &code, &description));
+            }
+            ClientEvent::ReconnectRequest {
+                tc_url,
+                description,
+            } => {
+                let resolved = url.resolve_reconnect(tc_url.as_deref());
+                let target = url.redact_text(&resolved);
+                let description = url.redact_text(&description);
+                self.post(|el| messages::reconnect_request(el, &target, &description));
+                if role == Role::Standby {
+                    gst::warning!(CAT, "reconnect request from the reconnect target ignored");
+                } else if self.redirect.is_some() {
+                    gst::info!(
                         CAT,
-                        "server requests a reconnect to {target}: {description} (not supported yet)"
+                        "already following a reconnect request; {target} ignored"
                     );
-                    self.post(|el| messages::reconnect_request(el, &target, &description));
-                }
-                ClientEvent::PingResponse { timestamp_ms } => {
-                    let now = self.now_ms();
-                    let rtt = now.wrapping_sub(timestamp_ms);
-                    if rtt < 600_000 {
-                        self.stats.rtt_ms = rtt;
-                        self.post(|el| messages::ping(el, rtt));
+                } else {
+                    let full = format!("{}/{}", resolved.trim_end_matches('/'), url.stream);
+                    match RtmpUrl::parse(&full) {
+                        Ok(mut next) => {
+                            next.username = url.username.clone();
+                            next.password = url.password.clone();
+                            gst::info!(
+                                CAT,
+                                "server requests a reconnect to {target}: {description}"
+                            );
+                            self.redirect = Some(Redirect::Requested(next));
+                        }
+                        Err(e) => gst::warning!(
+                            CAT,
+                            "cannot follow the reconnect request to {target}: {}",
+                            url.redact_text(&e.to_string())
+                        ),
                     }
                 }
-                other => {
-                    gst::debug!(CAT, "server event {:?} (publishing {publishing})", other);
+            }
+            ClientEvent::PingResponse { timestamp_ms } => {
+                if live.ping.is_some_and(|p| p.timestamp == timestamp_ms) {
+                    live.ping = None;
                 }
+                live.pongs += 1;
+                let now = self.now_ms();
+                let rtt = now.wrapping_sub(timestamp_ms);
+                if rtt < 600_000 && role == Role::Current {
+                    self.stats.rtt_ms = rtt;
+                    self.post(|el| messages::ping(el, rtt));
+                }
+            }
+            other => {
+                gst::debug!(CAT, "server event {:?} ({role:?})", other);
             }
         }
     }
@@ -679,43 +1354,133 @@ impl SessionThread {
         self.epoch.elapsed().as_millis() as u32
     }
 
-    /// Sends frames as they become ready until drained (EOS) or stopped.
-    fn publish_loop(&mut self, conn: &mut Connection) -> Result<(), Failure> {
-        let publishing = |err| Failure::Rtmp {
-            err,
-            publishing: true,
-        };
-        loop {
-            // 1. Server input.
-            for ev in self.take_input(conn) {
-                match ev {
-                    NetEvent::Data(d) => {
-                        self.stats.bytes_received += d.len() as u64;
-                        let d = conn.transport.on_raw_input(d).map_err(publishing)?;
-                        conn.session.handle_input(&d).map_err(publishing)?;
-                    }
-                    NetEvent::Closed(reason) => {
-                        return Err(publishing(RtmpError::ConnectionClosed(
-                            reason.map(|r| format!(": {r}")).unwrap_or_default(),
-                        )));
-                    }
+    /// Starts or completes a reconnect request's connection.
+    fn poll_redirect(&mut self) {
+        match self.redirect.take() {
+            Some(Redirect::Requested(url)) => {
+                let shared = self.shared.clone();
+                let wake = Box::new(move || {
+                    let g = shared.lock();
+                    shared.notify(&g);
+                });
+                gst::info!(CAT, "connecting to the reconnect target {}", url.redacted());
+                match Transport::start_establish(&url, &self.client_options(), wake) {
+                    Ok(p) => self.redirect = Some(Redirect::Connecting(url, p)),
+                    Err(e) => gst::warning!(
+                        CAT,
+                        "cannot connect to the reconnect target: {}",
+                        url.redact_text(&e.to_string())
+                    ),
                 }
             }
-            self.handle_events(conn, true);
-            self.flush_transmit(conn)?;
+            Some(Redirect::Connecting(url, pending)) => match pending.wait(Duration::ZERO) {
+                Ok(None) => self.redirect = Some(Redirect::Connecting(url, pending)),
+                Ok(Some(parts)) => match self.open_connection(&url, parts) {
+                    Ok(c) => {
+                        gst::info!(
+                            CAT,
+                            "publishing on the reconnect target; switching at the next keyframe"
+                        );
+                        self.redirect = Some(Redirect::Ready(Box::new(c)));
+                    }
+                    Err(e) => gst::warning!(
+                        CAT,
+                        "the reconnect target failed: {}",
+                        url.redact_text(&e.to_string())
+                    ),
+                },
+                Err(e) => gst::warning!(
+                    CAT,
+                    "connecting to the reconnect target failed: {}; staying on the current server",
+                    url.redact_text(&e.to_string())
+                ),
+            },
+            other => self.redirect = other,
+        }
+    }
 
-            // 2. RTT measurement.
+    /// Makes the reconnect target the current connection; the old one is closed cleanly.
+    fn switch(&mut self, conn: &mut Connection) {
+        let Some(Redirect::Ready(new)) = self.redirect.take() else {
+            return;
+        };
+        let old = std::mem::replace(conn, *new);
+        self.url = conn.url.clone();
+        self.stats.reconnects += 1;
+        {
+            let mut g = self.shared.lock();
+            g.stats.reconnects = self.stats.reconnects;
+        }
+        gst::info!(
+            CAT,
+            "switched to {} after {} frames on the old connection",
+            self.url.redacted(),
+            old.frames_sent
+        );
+        self.retire(old);
+    }
+
+    /// Stop commands and half-close; the connection lingers until the server closes it.
+    fn retire(&mut self, mut old: Connection) {
+        old.session.close();
+        let mut batch = self.spare.take().unwrap_or_default();
+        old.session.drain_transmit(&mut batch);
+        let shared = self.shared.clone();
+        let _ = old
+            .transport
+            .write_batch(&mut batch, self.settings.timeout, &|| {
+                shared.lock().shutdown
+            });
+        self.spare = Some(batch.recycle());
+        old.transport.shutdown_write();
+        let until = Instant::now() + CLOSE_LINGER.min(self.settings.timeout);
+        self.closing.push(Closing { conn: old, until });
+    }
+
+    /// Sends frames as they become ready until drained (EOS) or stopped; follows reconnect
+    /// requests; watches the peer.
+    fn publish_loop(&mut self, conn: &mut Connection) -> Result<(), Failure> {
+        let timeout = self.settings.timeout;
+        let max_q = self.settings.max_queue_time;
+        // Media allowed in flight (written, not acknowledged), in stream time: with the drop
+        // policy little, so the backlog stays in the queue where dropping is smart; with the
+        // block policy up to the queue bound (files may be sent much faster than real time).
+        let gate_drop_ms = (max_q / 4)
+            .clamp(Duration::from_millis(100), Duration::from_millis(500))
+            .as_millis() as u32;
+        let gate_block_ms = max_q.max(Duration::from_millis(100)).as_millis() as u32;
+        loop {
+            // 1. Server input, reconnect request, old connections.
+            self.pump_input(conn)?;
+            if self.redirect.is_some() {
+                self.poll_redirect();
+            }
+            if !self.closing.is_empty() {
+                let now = Instant::now();
+                self.closing.retain(|c| c.until > now);
+            }
+
+            // 2. Peer health and RTT.
             let now = Instant::now();
-            if now >= self.next_ping {
-                self.next_ping = now + PING_INTERVAL;
-                let ts = self.now_ms();
-                conn.session.send_ping_request(ts).map_err(publishing)?;
-                self.flush_transmit(conn)?;
+            conn.check_peer(now, timeout, LIVENESS_CHECK)?;
+            if let Some(interval) = self.settings.ping_interval
+                && now >= self.next_ping
+            {
+                self.next_ping = now + interval;
+                self.send_ping(conn, now)?;
             }
             self.update_stats(conn, false);
+            let want = ack_window_for(self.stats.bitrate);
+            if conn.frames_sent > 0
+                && (want >= conn.ack_window.saturating_mul(2) || want <= conn.ack_window / 2)
+            {
+                gst::debug!(CAT, "asking for an acknowledgement every {want} bytes");
+                conn.request_acks(want).map_err(publishing)?;
+                self.flush_transmit(conn)?;
+            }
 
             // 3. Media.
-            let (next, meta, drain) = {
+            let (next, meta_version, drain, video_expected, gate_ms) = {
                 let mut g = self.shared.lock();
                 if g.shutdown {
                     drop(g);
@@ -723,51 +1488,72 @@ impl SessionThread {
                     return Err(Failure::Stopped);
                 }
                 let drain = g.drain;
-                let next = if drain {
-                    match g.queue.pop_any() {
+                let gate_ms = match g.queue.policy() {
+                    Policy::Drop => gate_drop_ms,
+                    Policy::Block => gate_block_ms,
+                };
+                let gated = conn.live.backlog_ms() > gate_ms && !g.queue.is_empty();
+                let next = if gated {
+                    None
+                } else if drain {
+                    Some(match g.queue.pop_any() {
                         Some(r) => Pop::Ready(r),
                         None => Pop::Empty,
-                    }
+                    })
                 } else {
-                    g.queue.pop(Instant::now())
+                    Some(g.queue.pop(now))
                 };
-                let meta =
-                    if matches!(next, Pop::Ready(_)) && self.sent_meta != Some(g.meta_version) {
-                        Some((g.meta_version, g.meta.clone()))
-                    } else {
-                        None
-                    };
-                if matches!(next, Pop::Ready(_)) {
+                if matches!(next, Some(Pop::Ready(_))) {
+                    g.frames_out += 1;
                     // Space was freed for a blocked producer.
-                    self.shared.cond.notify_all();
+                    self.shared.notify(&g);
                 }
-                (next, meta, drain)
+                (
+                    next,
+                    g.meta_version,
+                    drain,
+                    !g.queue.is_eos(Track::Video),
+                    gate_ms,
+                )
             };
             match next {
-                Pop::Ready(r) => {
-                    if let Some((version, meta)) = meta {
-                        let ts = r.stamp.timestamp;
-                        gst::debug!(CAT, "sending onMetaData v{version} at {ts}: {meta:?}");
-                        conn.session
-                            .send_metadata(ts, &meta.to_amf0())
-                            .map_err(publishing)?;
-                        self.sent_meta = Some(version);
+                Some(Pop::Ready(r)) => {
+                    let switch_here = matches!(self.redirect, Some(Redirect::Ready(_)))
+                        && (!video_expected || (r.item.track == Track::Video && r.item.keyframe));
+                    if switch_here {
+                        self.switch(conn);
                     }
-                    self.send_frame(conn, r)?;
+                    self.send_frame(conn, r, meta_version)?;
                     continue;
                 }
-                Pop::Empty if drain => {
+                Some(Pop::Empty) if drain => {
                     return self.close(conn);
                 }
-                Pop::Empty | Pop::Wait(_) => {
-                    let wait = match next {
-                        Pop::Wait(Some(deadline)) => {
+                None => {
+                    // Too much media in flight: let the socket drain; the queue's dropping
+                    // rules apply meanwhile.
+                    conn.check_peer(Instant::now(), timeout, Duration::ZERO)?;
+                    if conn.live.backlog_ms() > gate_ms {
+                        let g = self.shared.lock();
+                        if g.net.is_empty() && !g.shutdown {
+                            let _g = self.shared.wait(g, GATE_POLL);
+                        }
+                    }
+                }
+                Some(Pop::Empty) | Some(Pop::Wait(_)) => {
+                    let mut wait = match next {
+                        Some(Pop::Wait(Some(deadline))) => {
                             deadline.saturating_duration_since(Instant::now())
                         }
                         _ => IO_SLICE,
                     }
-                    .min(IO_SLICE)
-                    .min(self.next_ping.saturating_duration_since(Instant::now()));
+                    .min(IO_SLICE);
+                    if self.settings.ping_interval.is_some() {
+                        wait = wait.min(self.next_ping.saturating_duration_since(Instant::now()));
+                    }
+                    if self.redirect.is_some() || !self.closing.is_empty() {
+                        wait = wait.min(LIVENESS_CHECK);
+                    }
                     let g = self.shared.lock();
                     let idle = g.net.is_empty() && !g.shutdown && !g.drain;
                     if idle {
@@ -778,12 +1564,107 @@ impl SessionThread {
         }
     }
 
-    /// Writes one frame, preceded by its sequence header when that changed.
-    fn send_frame(&mut self, conn: &mut Connection, r: Released<Frame>) -> Result<(), Failure> {
-        let publishing = |err| Failure::Rtmp {
-            err,
-            publishing: true,
+    /// PingRequest for the RTT, and a probe of the server's liveness.
+    fn send_ping(&mut self, conn: &mut Connection, now: Instant) -> Result<(), Failure> {
+        if conn.live.ping.is_some() && conn.live.pongs > 0 {
+            // Still waiting for the last one.
+            return Ok(());
+        }
+        let ts = self.now_ms();
+        conn.session.send_ping_request(ts).map_err(publishing)?;
+        self.flush_transmit(conn)?;
+        conn.live.ping = Some(OutstandingPing {
+            timestamp: ts,
+            sent_at: now,
+        });
+        Ok(())
+    }
+
+    /// First media on a connection: onMetaData and the sequence header of every track whose
+    /// configuration is known, at the first frame's timestamp, so the server can decode from
+    /// the first frame on.
+    fn start_media(
+        &mut self,
+        conn: &mut Connection,
+        frame: &Frame,
+        ts: u32,
+        batch: &mut ChunkBatch<'_>,
+    ) -> Result<(), Failure> {
+        let (version, meta, fronts) = {
+            let g = self.shared.lock();
+            let fronts = [Track::Video, Track::Audio]
+                .map(|t| g.queue.front(t).map(|f: &Frame| f.config.clone()));
+            (g.meta_version, g.meta.clone(), fronts)
         };
+        gst::debug!(CAT, "sending onMetaData v{version} at {ts}: {meta:?}");
+        conn.session
+            .send_metadata(ts, &meta.to_amf0())
+            .map_err(publishing)?;
+        conn.sent_meta = Some(version);
+        for track in Track::ALL {
+            let idx = track as usize;
+            let config = if frame.track == track {
+                Some(frame.config.clone())
+            } else {
+                self.last_config[idx]
+                    .clone()
+                    .or_else(|| fronts[idx].clone())
+            };
+            if let Some(config) = config {
+                self.write_sequence_header(conn, track, &config, ts, batch)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a sequence header into `batch` (copied: it is small) and remembers it.
+    fn write_sequence_header(
+        &mut self,
+        conn: &mut Connection,
+        track: Track,
+        config: &Arc<[u8]>,
+        ts: u32,
+        batch: &mut ChunkBatch<'_>,
+    ) -> Result<(), Failure> {
+        let (type_id, seq_hdr): (u8, Vec<u8>) = match track {
+            Track::Video => (
+                msg_type::VIDEO,
+                flv::avc_video_header(flv::FrameType::Key, flv::AvcPacketType::SequenceHeader, 0)
+                    .to_vec(),
+            ),
+            Track::Audio => (
+                msg_type::AUDIO,
+                flv::aac_audio_header(flv::AacPacketType::SequenceHeader).to_vec(),
+            ),
+        };
+        gst::info!(
+            CAT,
+            "sending {} sequence header ({} bytes) at {ts}",
+            track.name(),
+            config.len()
+        );
+        let mut tmp = ChunkBatch::new();
+        conn.session
+            .write_media(type_id, ts, &[&seq_hdr, config], &mut tmp)
+            .map_err(publishing)?;
+        batch.push_owned(&tmp.to_vec());
+        let idx = track as usize;
+        conn.sent_config[idx] = Some(config.clone());
+        self.last_config[idx] = Some(config.clone());
+        match track {
+            Track::Video => self.stats.video_messages += 1,
+            Track::Audio => self.stats.audio_messages += 1,
+        }
+        Ok(())
+    }
+
+    /// Writes one frame, preceded by metadata and sequence headers where needed.
+    fn send_frame(
+        &mut self,
+        conn: &mut Connection,
+        r: Released<Frame>,
+        meta_version: u64,
+    ) -> Result<(), Failure> {
         let Released { item: frame, stamp } = r;
         if stamp.clamped_by > 0 {
             // Rate-limited: a track that restarts late can produce a burst of these.
@@ -799,62 +1680,94 @@ impl SessionThread {
                 );
             }
         }
-        let ts = stamp.timestamp;
-        let idx = frame.track as usize;
-        let (type_id, seq_hdr): (u8, Vec<u8>) = match frame.track {
-            Track::Video => (
-                msg_type::VIDEO,
-                flv::avc_video_header(flv::FrameType::Key, flv::AvcPacketType::SequenceHeader, 0)
-                    .to_vec(),
-            ),
-            Track::Audio => (
-                msg_type::AUDIO,
-                flv::aac_audio_header(flv::AacPacketType::SequenceHeader).to_vec(),
-            ),
+        // Keep PTS where it was when a late frame's DTS was moved forward.
+        let cts = clamp_cts(frame.cts_ms - stamp.clamped_by);
+        let mut hdr_buf = [0u8; 5];
+        let header: &[u8] = match frame.track {
+            Track::Video => {
+                hdr_buf = flv::avc_video_header(
+                    if frame.keyframe {
+                        flv::FrameType::Key
+                    } else {
+                        flv::FrameType::Inter
+                    },
+                    flv::AvcPacketType::Nalu,
+                    cts,
+                );
+                &hdr_buf
+            }
+            Track::Audio => {
+                let h = flv::aac_audio_header(flv::AacPacketType::Raw);
+                hdr_buf[..2].copy_from_slice(&h);
+                &hdr_buf[..2]
+            }
         };
         let mut batch = self.spare.take().unwrap_or_default();
-        let config_changed = self.sent_config[idx]
+        let result = self.write_frame(
+            conn,
+            &frame,
+            header,
+            stamp.timestamp,
+            meta_version,
+            &mut batch,
+        );
+        self.spare = Some(batch.recycle());
+        result?;
+        gst::trace!(
+            CAT,
+            "sent {} frame ts {} cts {cts} key {} disposable {} {} bytes",
+            frame.track.name(),
+            stamp.timestamp,
+            frame.keyframe,
+            frame.disposable,
+            frame.data.as_slice().len()
+        );
+        Ok(())
+    }
+
+    fn write_frame<'a>(
+        &mut self,
+        conn: &mut Connection,
+        frame: &'a Frame,
+        header: &'a [u8],
+        ts: u32,
+        meta_version: u64,
+        batch: &mut ChunkBatch<'a>,
+    ) -> Result<(), Failure> {
+        if conn.frames_sent == 0 {
+            self.start_media(conn, frame, ts, batch)?;
+        } else if conn.sent_meta != Some(meta_version) {
+            let (version, meta) = {
+                let g = self.shared.lock();
+                (g.meta_version, g.meta.clone())
+            };
+            gst::debug!(CAT, "sending onMetaData v{version} at {ts}: {meta:?}");
+            conn.session
+                .send_metadata(ts, &meta.to_amf0())
+                .map_err(publishing)?;
+            conn.sent_meta = Some(version);
+        }
+        let idx = frame.track as usize;
+        let config_changed = conn.sent_config[idx]
             .as_ref()
             .is_none_or(|c| !Arc::ptr_eq(c, &frame.config) && **c != *frame.config);
         if config_changed {
-            gst::info!(
-                CAT,
-                "sending {} sequence header ({} bytes) at {ts}",
-                frame.track.name(),
-                frame.config.len()
-            );
-            conn.session
-                .write_media(type_id, ts, &[&seq_hdr, &frame.config], &mut batch)
-                .map_err(publishing)?;
-            self.sent_config[idx] = Some(frame.config.clone());
-            match frame.track {
-                Track::Video => self.stats.video_messages += 1,
-                Track::Audio => self.stats.audio_messages += 1,
-            }
+            self.write_sequence_header(conn, frame.track, &frame.config, ts, batch)?;
         }
-        // Keep PTS where it was when a late frame's DTS was moved forward.
-        let cts = clamp_cts(frame.cts_ms - stamp.clamped_by);
-        let header: Vec<u8> = match frame.track {
-            Track::Video => flv::avc_video_header(
-                if frame.keyframe {
-                    flv::FrameType::Key
-                } else {
-                    flv::FrameType::Inter
-                },
-                flv::AvcPacketType::Nalu,
-                cts,
-            )
-            .to_vec(),
-            Track::Audio => flv::aac_audio_header(flv::AacPacketType::Raw).to_vec(),
+        let type_id = match frame.track {
+            Track::Video => msg_type::VIDEO,
+            Track::Audio => msg_type::AUDIO,
         };
-        let data = frame.data.as_slice();
-        let result = conn
-            .session
-            .write_media(type_id, ts, &[&header, data], &mut batch)
-            .map_err(publishing)
-            .and_then(|()| self.write(conn, &mut batch));
-        self.spare = Some(batch.recycle());
-        result?;
+        conn.session
+            .write_media(type_id, ts, &[header, frame.data.as_slice()], batch)
+            .map_err(publishing)?;
+        self.write(conn, batch)?;
+        conn.frames_sent += 1;
+        self.media_ever_sent = true;
+        if conn.live.tracking() {
+            let end = conn.session.stats().bytes_sent;
+            conn.live.in_flight.push_back((end, ts));
+        }
         match frame.track {
             Track::Video => {
                 self.stats.video_messages += 1;
@@ -865,24 +1778,19 @@ impl SessionThread {
                 self.stats.audio_frames += 1;
             }
         }
-        gst::trace!(
-            CAT,
-            "sent {} frame ts {ts} cts {cts} key {} disposable {} {} bytes",
-            frame.track.name(),
-            frame.keyframe,
-            frame.disposable,
-            data.len()
-        );
         Ok(())
     }
 
     /// End of stream: stop commands, half-close, wait briefly for the server to close.
     fn close(&mut self, conn: &mut Connection) -> Result<(), Failure> {
         gst::info!(CAT, "all frames sent, closing the publish");
+        // A reconnect request not carried out yet is moot now.
+        self.redirect = None;
         conn.session.close();
         self.flush_transmit(conn)?;
         conn.transport.shutdown_write();
-        let deadline = Instant::now() + CLOSE_LINGER.min(self.settings.timeout);
+        // Well within `timeout`: EOS gives up after that long without progress.
+        let deadline = Instant::now() + CLOSE_LINGER.min(self.settings.timeout / 2);
         loop {
             match self.wait_input(conn, deadline) {
                 Ok(Some(NetEvent::Data(d))) => {
@@ -893,20 +1801,18 @@ impl SessionThread {
                     if conn.session.handle_input(&d).is_err() {
                         break;
                     }
-                    self.handle_events(conn, true);
+                    self.handle_events(conn, Role::Current);
                 }
                 Ok(Some(NetEvent::Closed(_))) | Ok(None) => break,
                 Err(f) => return Err(f),
             }
         }
+        self.closing.clear();
         self.update_stats(conn, true);
         // Post before Drained releases the EOS: the message must precede EOS on the bus.
-        self.post(|el| messages::disconnected(el, "end of stream"));
-        {
-            let mut g = self.shared.lock();
-            g.phase = Phase::Drained;
-            self.shared.cond.notify_all();
-        }
+        self.post(|el| messages::disconnected(el, "end of stream", false));
+        self.disconnect_posted = true;
+        self.set_phase(Phase::Drained);
         // Idle until stop() so the element's state stays consistent.
         let mut g = self.shared.lock();
         while !g.shutdown {
@@ -917,6 +1823,8 @@ impl SessionThread {
 
     /// `stop()` without EOS: tell the server we stop (best effort, one short write), then close.
     fn abort(&mut self, conn: &mut Connection) {
+        self.redirect = None;
+        self.closing.clear();
         conn.session.close();
         let mut batch = self.spare.take().unwrap_or_default();
         conn.session.drain_transmit(&mut batch);
@@ -925,7 +1833,8 @@ impl SessionThread {
             .transport
             .write_batch(&mut batch, IO_SLICE, &|| Instant::now() > deadline);
         self.spare = Some(batch.recycle());
-        self.post(|el| messages::disconnected(el, "stopped"));
+        self.post(|el| messages::disconnected(el, "stopped", false));
+        self.disconnect_posted = true;
     }
 
     fn update_stats(&mut self, conn: &Connection, force: bool) {
@@ -955,6 +1864,7 @@ impl SessionThread {
         self.stats.out_chunk_size = s.out_chunk_size;
         self.stats.in_window_ack_size = s.in_window_ack_size;
         self.stats.out_window_ack_size = s.out_window_ack_size;
+        self.stats.send_backlog_bytes = conn.live.unacked;
         let mut g = self.shared.lock();
         let bad = g.stats.bad_buffers;
         g.stats = StatsSnapshot {
@@ -962,5 +1872,25 @@ impl SessionThread {
             late_frames: g.queue.late_frames(),
             ..self.stats.clone()
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum_with_bounded_jitter() {
+        let base = Duration::from_millis(1000);
+        let max = Duration::from_millis(30_000);
+        let mid = |n| backoff(base, max, n, 0.5);
+        assert_eq!(mid(1), Duration::from_millis(1000));
+        assert_eq!(mid(2), Duration::from_millis(2000));
+        assert_eq!(mid(5), Duration::from_millis(16_000));
+        assert_eq!(mid(6), Duration::from_millis(30_000));
+        assert_eq!(mid(1000), Duration::from_millis(30_000));
+        assert_eq!(backoff(base, max, 1, 0.0), Duration::from_millis(800));
+        assert_eq!(backoff(base, max, 1, 1.0), Duration::from_millis(1200));
+        assert_eq!(backoff(Duration::ZERO, max, 3, 1.0), Duration::ZERO);
     }
 }

@@ -53,15 +53,83 @@ pub enum Transport {
     },
 }
 
+/// What [`Establishing`] hands over once the publish has started.
+pub type EstablishedParts = (Transport, Session, VecDeque<ClientEvent>);
+
+/// A publish being established on a helper thread (see [`Transport::start_establish`]).
+/// Dropping it makes the helper give up (it notices within 100 ms and drops its socket).
+#[derive(Debug)]
+pub struct Establishing {
+    rx: mpsc::Receiver<Result<Established, RtmpError>>,
+    give_up: Arc<AtomicBool>,
+    deadline: Instant,
+    authority: String,
+    timeout: Duration,
+}
+
+impl Establishing {
+    /// Waits at most `slice` for the result. `Ok(None)`: not done yet. Cancellation by the
+    /// helper is reported as [`RtmpError::Cancelled`].
+    pub fn wait(&self, slice: Duration) -> Result<Option<EstablishedParts>, RtmpError> {
+        let r = if slice.is_zero() {
+            self.rx.try_recv().map_err(|e| match e {
+                mpsc::TryRecvError::Empty => mpsc::RecvTimeoutError::Timeout,
+                mpsc::TryRecvError::Disconnected => mpsc::RecvTimeoutError::Disconnected,
+            })
+        } else {
+            self.rx.recv_timeout(slice)
+        };
+        match r {
+            Ok(Ok(Established {
+                stream,
+                session,
+                events,
+            })) => {
+                let t = match stream {
+                    Stream::Tcp(s) => Transport::Plain(s),
+                    Stream::Tls(b) => {
+                        let rustls::StreamOwned { conn, sock } = *b;
+                        Transport::Tls {
+                            conn: Box::new(conn),
+                            sock,
+                        }
+                    }
+                };
+                Ok(Some((t, session, events)))
+            }
+            Ok(Err(e)) => Err(e),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if Instant::now() > self.deadline {
+                    self.give_up.store(true, Ordering::Release);
+                    return Err(RtmpError::TimedOut {
+                        step: format!("connecting to {}", self.authority),
+                        timeout_ms: self.timeout.as_millis() as u64,
+                    });
+                }
+                Ok(None)
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(RtmpError::Io(io::Error::other(
+                "connect helper thread died",
+            ))),
+        }
+    }
+}
+
+impl Drop for Establishing {
+    fn drop(&mut self) {
+        self.give_up.store(true, Ordering::Release);
+    }
+}
+
 impl Transport {
-    /// Establishes the publish within the options' timeout, checking `cancelled` every
-    /// [`IO_SLICE`]. It runs on a helper thread because name resolution and TCP connect cannot
-    /// be interrupted; on cancel the helper sees the flag, gives up and drops its socket.
-    pub fn establish(
+    /// Starts establishing the publish on a helper thread (name resolution and TCP connect
+    /// cannot be interrupted, so they must not run on the session thread). `wake` is called on
+    /// the helper thread once the result is ready.
+    pub fn start_establish(
         url: &RtmpUrl,
         options: &ClientOptions,
-        cancelled: &dyn Fn() -> bool,
-    ) -> Result<Option<(Transport, Session, VecDeque<ClientEvent>)>, RtmpError> {
+        wake: Box<dyn Fn() + Send>,
+    ) -> Result<Establishing, RtmpError> {
         let (tx, rx) = mpsc::channel();
         let give_up = Arc::new(AtomicBool::new(false));
         let give_up2 = give_up.clone();
@@ -71,50 +139,37 @@ impl Transport {
             .spawn(move || {
                 let r = connection::establish(&target, &opts, &|| give_up2.load(Ordering::Acquire));
                 let _ = tx.send(r);
+                wake();
             })
             .map_err(RtmpError::Io)?;
-        // establish() bounds each attempt by the timeout; authentication may take up to three
-        // attempts. This bound only guards against a helper that never returns.
-        let deadline = Instant::now() + options.timeout * 4 + IO_SLICE * 10;
+        Ok(Establishing {
+            rx,
+            give_up,
+            // establish() bounds each attempt by the timeout; authentication may take up to
+            // three attempts. This bound only guards against a helper that never returns.
+            deadline: Instant::now() + options.timeout * 4 + IO_SLICE * 10,
+            authority: url.authority(),
+            timeout: options.timeout,
+        })
+    }
+
+    /// Establishes the publish within the options' timeout, checking `cancelled` every
+    /// [`IO_SLICE`] (see [`Transport::start_establish`]). `Ok(None)`: cancelled.
+    pub fn establish(
+        url: &RtmpUrl,
+        options: &ClientOptions,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<EstablishedParts>, RtmpError> {
+        let pending = Transport::start_establish(url, options, Box::new(|| {}))?;
         loop {
             if cancelled() {
-                give_up.store(true, Ordering::Release);
                 return Ok(None);
             }
-            match rx.recv_timeout(IO_SLICE) {
-                Ok(Ok(Established {
-                    stream,
-                    session,
-                    events,
-                })) => {
-                    let t = match stream {
-                        Stream::Tcp(s) => Transport::Plain(s),
-                        Stream::Tls(b) => {
-                            let rustls::StreamOwned { conn, sock } = *b;
-                            Transport::Tls {
-                                conn: Box::new(conn),
-                                sock,
-                            }
-                        }
-                    };
-                    return Ok(Some((t, session, events)));
-                }
-                Ok(Err(RtmpError::Cancelled)) => return Ok(None),
-                Ok(Err(e)) => return Err(e),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if Instant::now() > deadline {
-                        give_up.store(true, Ordering::Release);
-                        return Err(RtmpError::TimedOut {
-                            step: format!("connecting to {}", url.authority()),
-                            timeout_ms: options.timeout.as_millis() as u64,
-                        });
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(RtmpError::Io(io::Error::other(
-                        "connect helper thread died",
-                    )));
-                }
+            match pending.wait(IO_SLICE) {
+                Ok(Some(parts)) => return Ok(Some(parts)),
+                Ok(None) => {}
+                Err(RtmpError::Cancelled) => return Ok(None),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -124,6 +179,12 @@ impl Transport {
             Transport::Plain(s) => s,
             Transport::Tls { sock, .. } => sock,
         }
+    }
+
+    /// Bytes written but not yet acknowledged by the peer's TCP stack (`SIOCOUTQ`), where the
+    /// platform tells; `None` elsewhere.
+    pub fn unacked(&self) -> Option<u64> {
+        unacked_bytes(self.sock())
     }
 
     /// Prepares the socket for the session thread: no Nagle delay (each message is one vectored
@@ -290,6 +351,27 @@ fn read_plaintext(conn: &mut rustls::ClientConnection, out: &mut Vec<u8>) -> io:
             Err(e) => return Err(e),
         }
     }
+}
+
+/// `SIOCOUTQ`: bytes in the socket's send queue not yet acknowledged by the peer.
+#[cfg(target_os = "linux")]
+fn unacked_bytes(sock: &TcpStream) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
+    }
+    /// `SIOCOUTQ` (= `TIOCOUTQ`) from `<linux/sockios.h>`.
+    const SIOCOUTQ: std::ffi::c_ulong = 0x5411;
+    let mut n: i32 = 0;
+    // SAFETY: `sock` owns a valid socket descriptor for the duration of the call, and SIOCOUTQ
+    // writes exactly one `int` through the pointer, which points at a live local `i32`.
+    let r = unsafe { ioctl(sock.as_raw_fd(), SIOCOUTQ, &mut n as *mut i32) };
+    (r == 0 && n >= 0).then_some(n as u64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unacked_bytes(_sock: &TcpStream) -> Option<u64> {
+    None
 }
 
 /// What the reader thread reports.

@@ -13,6 +13,7 @@ pub mod gstsrc;
 pub mod media;
 pub mod nginx;
 pub mod proxy;
+pub mod rtmp_servers;
 pub mod scripted;
 pub mod tls;
 pub mod util;
