@@ -1,7 +1,7 @@
 //! Secrets never leak: stream keys, query tokens and passwords must not appear in any log line
 //! at any debug level, any error or any bus message. A child process runs real publishes
 //! (rtmp and rtmps to nginx-rtmp, a refused connection, a rejected publish, Adobe
-//! authentication with a right and a wrong password) with `GST_DEBUG=*:9`, and the parent scans
+//! authentication with a right and a wrong password, a reset connection and the reconnect) with `GST_DEBUG=*:9`, and the parent scans
 //! everything it printed.
 //!
 //! Pipelines are built in code and the secrets set as properties: `gst-launch-1.0` itself logs
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::authserver::{PASSWORD, adobe_verdict, auth_server};
 use common::tls::generate_test_ca_and_cert;
-use common::{NginxOptions, NginxRtmp, TempDir, TlsFront, free_port};
+use common::{FaultProxy, NginxOptions, NginxRtmp, TempDir, TlsFront, free_port, wait_for};
 use gst::prelude::*;
 
 const KEY: &str = "SkEyZ7741";
@@ -81,6 +81,7 @@ fn secrets_never_appear_in_debug_logs_errors_or_messages() {
         "SCENARIO denied: error",
         "SCENARIO auth-ok: ok",
         "SCENARIO auth-wrong: error",
+        "SCENARIO reconnect: ok",
     ] {
         assert!(
             text.contains(expected),
@@ -174,22 +175,55 @@ fn child_publishes() {
         ),
     ];
     for (name, location, props) in scenarios {
-        let outcome = match publish(&location, &props) {
-            Ok(()) => "ok".to_string(),
+        let outcome = match publish(&location, &props, false, |_| {}) {
+            Ok(_) => "ok".to_string(),
             Err(e) => format!("error: {e}"),
         };
         println!("SCENARIO {name}: {outcome}");
     }
+
+    // Reconnect: the connection is reset once the publish runs; the element reconnects.
+    let upstream = format!("127.0.0.1:{port}").parse().unwrap();
+    let proxy = FaultProxy::start(upstream);
+    let location = format!(
+        "rtmp://user:{URL_PASSWORD}@127.0.0.1:{}/live/{KEY}3?token={TOKEN}",
+        proxy.port()
+    );
+    let mut reset = false;
+    let outcome = publish(&location, &[], true, |s| {
+        if s.name() == "rtmp-publishing" && !reset {
+            reset = true;
+            // Once media flows (the element reconnects only a publish that carried media).
+            let sent = proxy.bytes_up();
+            wait_for(Duration::from_secs(3), || proxy.bytes_up() > sent + 20_000);
+            proxy.reset_all();
+        }
+    });
+    let outcome = match outcome {
+        Ok(names) if names.iter().filter(|n| *n == "rtmp-publishing").count() >= 2 => {
+            "ok".to_string()
+        }
+        Ok(names) => format!("no reconnect: {names:?}"),
+        Err(e) => format!("error: {e}"),
+    };
+    println!("SCENARIO reconnect: {outcome}");
 }
 
-/// Publishes one second of A/V and returns the bus error text, if any (messages included, so
-/// they are scanned too).
-fn publish(location: &str, props: &[(&str, String)]) -> Result<(), String> {
-    let pipeline = gst::parse::launch(
-        "videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240,framerate=30/1 \
+/// Publishes A/V (one second, or three seconds live) and returns the names of the element
+/// messages, or the bus error text (messages are printed, so they are scanned too).
+fn publish(
+    location: &str,
+    props: &[(&str, String)],
+    live: bool,
+    mut on_message: impl FnMut(&gst::StructureRef),
+) -> Result<Vec<String>, String> {
+    let (frames, live) = if live { (90, "true") } else { (30, "false") };
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live={live} num-buffers={frames} ! video/x-raw,width=320,height=240,framerate=30/1 \
          ! x264enc tune=zerolatency key-int-max=15 ! rtmpclientsink name=s timeout=5 \
-         audiotestsrc num-buffers=40 ! avenc_aac ! s.audio",
-    )
+         audiotestsrc is-live={live} num-buffers={} ! avenc_aac ! s.audio",
+        frames * 4 / 3
+    ))
     .map_err(|e| e.to_string())?
     .downcast::<gst::Pipeline>()
     .map_err(|_| "not a pipeline".to_string())?;
@@ -204,13 +238,14 @@ fn publish(location: &str, props: &[(&str, String)]) -> Result<(), String> {
     let bus = pipeline.bus().ok_or("no bus")?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut result = Err("no EOS within 30 s".to_string());
+    let mut names = Vec::new();
     while Instant::now() < deadline {
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
             continue;
         };
         match msg.view() {
             gst::MessageView::Eos(_) => {
-                result = Ok(());
+                result = Ok(std::mem::take(&mut names));
                 break;
             }
             gst::MessageView::Error(e) => {
@@ -220,6 +255,8 @@ fn publish(location: &str, props: &[(&str, String)]) -> Result<(), String> {
             gst::MessageView::Element(e) => {
                 if let Some(s) = e.structure() {
                     println!("bus: {s}");
+                    names.push(s.name().to_string());
+                    on_message(s);
                 }
             }
             _ => {}
