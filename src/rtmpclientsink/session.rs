@@ -84,9 +84,7 @@ const LIVENESS_CHECK: Duration = Duration::from_millis(50);
 const GATE_POLL: Duration = Duration::from_millis(10);
 /// A connection that published this long counts as a success: the backoff starts over.
 const STABLE_CONNECTION: Duration = Duration::from_secs(10);
-/// Acknowledgement window asked of the server at first; then about 50 ms of the send rate.
-const INITIAL_ACK_WINDOW: u32 = 256 * 1024;
-/// Bounds of the acknowledgement window.
+/// Bounds of the acknowledgement window asked of the server.
 const MIN_ACK_WINDOW: u32 = 16 * 1024;
 const MAX_ACK_WINDOW: u32 = 1024 * 1024;
 /// Jitter of the reconnect delay: ± this fraction.
@@ -145,6 +143,19 @@ pub struct Inner {
     pub frames_out: u64,
     /// Threads waiting on [`Shared::cond`].
     waiters: u32,
+    /// Which queued frames wake the idle session thread.
+    session_wants: Wants,
+}
+
+/// Which queued frames wake the idle session thread (besides input, stop, flush and EOS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wants {
+    /// None: it waits for the network or a deadline.
+    Nothing,
+    /// Any: the queue was empty.
+    AnyFrame,
+    /// Frames of this track: the interleaver waits for it.
+    Frame(Track),
 }
 
 impl Default for Shared {
@@ -180,6 +191,7 @@ impl Shared {
                 stats: StatsSnapshot::default(),
                 frames_out: 0,
                 waiters: 0,
+                session_wants: Wants::Nothing,
             }),
             cond: Condvar::new(),
         }
@@ -263,7 +275,16 @@ impl Shared {
                 let now = Instant::now();
                 g.queue.push(frame, now);
                 g.queue.set_producer_blocked(false);
-                self.notify(&g);
+                // Only the session thread cares about new frames, and only when it waits for
+                // them: most pushes cost no system call.
+                let wake = match g.session_wants {
+                    Wants::Nothing => false,
+                    Wants::AnyFrame => true,
+                    Wants::Frame(t) => t == track,
+                };
+                if wake {
+                    self.notify(&g);
+                }
                 return Ok(g.queue.take_report(now));
             }
             g.queue.set_producer_blocked(true);
@@ -985,8 +1006,6 @@ impl SessionThread {
             conn.session.handle_input(&leftover)?;
         }
         self.handle_events(&mut conn, Role::Opening);
-        // RTMP Acknowledgements tell how far the server application read (see `Liveness`).
-        conn.request_acks(INITIAL_ACK_WINDOW)?;
         self.flush_transmit(&mut conn).map_err(|f| match f {
             Failure::Rtmp { err, .. } | Failure::GaveUp { err, .. } => err,
             Failure::Stopped => RtmpError::Cancelled,
@@ -1453,8 +1472,11 @@ impl SessionThread {
                 self.send_ping(conn, now)?;
             }
             self.update_stats(conn, false);
+            // RTMP Acknowledgements tell how far the server application read (see `Liveness`):
+            // asked for once the send rate is known, about 50 ms of it apart.
             let want = ack_window_for(self.stats.bitrate);
-            if conn.frames_sent > 0
+            if self.stats.bitrate > 0
+                && conn.frames_sent > 0
                 && (want >= conn.ack_window.saturating_mul(2) || want <= conn.ack_window / 2)
             {
                 gst::debug!(CAT, "asking for an acknowledgement every {want} bytes");
@@ -1488,8 +1510,10 @@ impl SessionThread {
                 };
                 if matches!(next, Some(Pop::Ready(_))) {
                     g.frames_out += 1;
-                    // Space was freed for a blocked producer.
-                    self.shared.notify(&g);
+                    if g.queue.producer_blocked() {
+                        // Space was freed for a blocked producer.
+                        self.shared.notify(&g);
+                    }
                 }
                 (
                     next,
@@ -1537,10 +1561,17 @@ impl SessionThread {
                     if self.redirect.is_some() || !self.closing.is_empty() {
                         wait = wait.min(LIVENESS_CHECK);
                     }
-                    let g = self.shared.lock();
+                    let mut g = self.shared.lock();
                     let idle = g.net.is_empty() && !g.shutdown && !g.drain;
                     if idle {
-                        let _g = self.shared.wait(g, wait.max(Duration::from_millis(1)));
+                        g.session_wants = match next {
+                            Some(Pop::Wait(_)) => {
+                                g.queue.waiting_for().map_or(Wants::AnyFrame, Wants::Frame)
+                            }
+                            _ => Wants::AnyFrame,
+                        };
+                        let mut g = self.shared.wait(g, wait.max(Duration::from_millis(1)));
+                        g.session_wants = Wants::Nothing;
                     }
                 }
             }
