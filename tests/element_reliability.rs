@@ -79,12 +79,18 @@ struct Run {
     p: gst::Pipeline,
     bus: gst::Bus,
     t0: Instant,
+    /// Name of the rtmpclientsink.
+    sink_name: String,
     /// Element messages of the sink, errors, warnings, EOS, with their arrival time.
     msgs: Vec<(Duration, gst::Message)>,
 }
 
 impl Run {
     fn new(launch: &str) -> Run {
+        Run::with_sink(launch, "s")
+    }
+
+    fn with_sink(launch: &str, sink_name: &str) -> Run {
         init();
         let p = gst::parse::launch(launch)
             .unwrap_or_else(|e| panic!("{launch}: {e}"))
@@ -95,6 +101,7 @@ impl Run {
             p,
             bus,
             t0: Instant::now(),
+            sink_name: sink_name.to_string(),
             msgs: Vec::new(),
         }
     }
@@ -105,7 +112,7 @@ impl Run {
     }
 
     fn sink(&self) -> gst::Element {
-        self.p.by_name("s").unwrap()
+        self.p.by_name(&self.sink_name).unwrap()
     }
 
     fn stats(&self) -> gst::Structure {
@@ -127,7 +134,7 @@ impl Run {
             gst::MessageView::Error(_)
             | gst::MessageView::Warning(_)
             | gst::MessageView::Eos(_) => true,
-            gst::MessageView::Element(_) => m.src().is_some_and(|s| s.name() == "s"),
+            gst::MessageView::Element(_) => m.src().is_some_and(|s| s.name() == self.sink_name),
             _ => false,
         };
         if keep {
@@ -317,26 +324,6 @@ fn vm_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-/// Threads of this process whose name starts with `prefix` (/proc/self/task/*/comm).
-fn threads_named(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| {
-                    std::fs::read_to_string(e.path().join("comm"))
-                        .is_ok_and(|c| c.trim_end().starts_with(prefix))
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-fn all_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// Waits (bounded) until nginx's recording of `stream` stops growing, and parses it.
 fn recording(srv: &NginxRtmp, stream: &str) -> (FlvFile, std::path::PathBuf) {
     let path = srv.recording(stream);
@@ -407,6 +394,57 @@ fn reliability_properties_have_documented_defaults() {
     for f in ["reconnects", "queue-time-ms", "send-backlog-bytes"] {
         assert!(stats.has_field(f), "stats lacks {f}");
     }
+}
+
+#[test]
+fn requested_acknowledgement_window_survives_set_peer_bandwidth() {
+    use gstrtmpclient::rtmp::chunk::ChunkBatch;
+    use gstrtmpclient::rtmp::session::{PublishConfig, Session, SessionState};
+    use gstrtmpclient::rtmp::url::RtmpUrl;
+    let mut client = Session::new(PublishConfig::new(
+        RtmpUrl::parse("rtmp://127.0.0.1/live/key").unwrap(),
+    ));
+    let mut server = scripted::ServerPeer::new();
+    let exchange = |client: &mut Session, server: &mut scripted::ServerPeer| {
+        for _ in 0..100 {
+            let mut batch = ChunkBatch::new();
+            client.drain_transmit(&mut batch);
+            let msgs = server.feed(&batch.to_vec());
+            server.answer_publish_flow(&msgs, &[]);
+            let down = server.take_output();
+            if batch.is_empty() && down.is_empty() {
+                break;
+            }
+            client.handle_input(&down).unwrap();
+        }
+    };
+    exchange(&mut client, &mut server);
+    assert_eq!(client.state(), SessionState::Publishing);
+    let windows = |server: &scripted::ServerPeer| -> Vec<u32> {
+        server
+            .received
+            .iter()
+            .filter(|m| m.msg_type_id == msg_type::WINDOW_ACK_SIZE)
+            .map(|m| u32::from_be_bytes(m.payload[..4].try_into().unwrap()))
+            .collect()
+    };
+    assert_eq!(windows(&server), vec![2_500_000]);
+    client.request_acknowledgements(16_384).unwrap();
+    // A hard Set Peer Bandwidth larger than the request does not announce a larger window.
+    server.send(
+        2,
+        0,
+        msg_type::SET_PEER_BANDWIDTH,
+        0,
+        &[0, 0x4c, 0x4b, 0x40, 0],
+    );
+    client.handle_input(&server.take_output()).unwrap();
+    exchange(&mut client, &mut server);
+    assert_eq!(windows(&server), vec![2_500_000, 16_384]);
+    // The server's Acknowledgements show up in the stats.
+    server.send(2, 0, msg_type::ACKNOWLEDGEMENT, 0, &40_000u32.to_be_bytes());
+    client.handle_input(&server.take_output()).unwrap();
+    assert_eq!(client.stats().bytes_acked_by_peer, 40_000);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,22 +766,45 @@ fn bad_name_after_a_reconnect_is_retried() {
     ));
 }
 
+/// Threads of this process whose name (as Linux shows it, 15 characters) starts with `rtmp-`
+/// and ends with `-{tag}`: the element's session, reader and connect threads.
+fn element_threads(tag: &str) -> usize {
+    let suffix = format!("-{tag}");
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| {
+                        let c = c.trim_end();
+                        c.starts_with("rtmp-") && c.ends_with(&suffix)
+                    })
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 #[test]
 fn spent_reconnect_budget_is_one_error_and_leaves_no_thread() {
-    let _slot = exclusive();
+    let _slot = shared();
     init();
-    let threads_before = all_threads();
-    let ours_before = threads_named("rtmp-");
+    // The sink's name ends up in its thread names: only this element's threads are counted.
+    const NAME: &str = "budget";
+    assert_eq!(element_threads(NAME), 0);
     let mut server = MultiServer::start(Duration::from_secs(30), 1, |i| cut_after(i, 0, 30));
     let url = server.url("live", KEY);
-    let mut run = Run::new(&live_av(
+    let launch = live_av(
         &url,
         ZEROLATENCY,
         "reconnect-attempts=3 reconnect-delay=100 reconnect-delay-max=400",
         None,
-    ));
+    )
+    .replace("name=s ", &format!("name={NAME} "))
+    .replace(" s.audio", &format!(" {NAME}.audio"));
+    let mut run = Run::with_sink(&launch, NAME);
     run.play();
     assert!(run.pump_until(Duration::from_secs(10), |r| r.count("rtmp-publishing") >= 1));
+    let while_publishing = element_threads(NAME);
     // Only one connection is served; afterwards the port is closed: every attempt is refused.
     assert!(run.pump_until(Duration::from_secs(10), |_| server.accepted() >= 1));
     server.stop_listening();
@@ -770,7 +831,7 @@ fn spent_reconnect_budget_is_one_error_and_leaves_no_thread() {
     // One ERROR from the sink, and it comes first (upstream then reports the flow error as
     // "Internal data stream error", as usual in GStreamer).
     let errors = run.errors();
-    let ours = run.errors_from("s");
+    let ours = run.errors_from(NAME);
     assert_eq!(ours.len(), 1, "{errors:?}");
     assert_eq!(errors[0], ours[0]);
     assert!(
@@ -789,24 +850,20 @@ fn spent_reconnect_budget_is_one_error_and_leaves_no_thread() {
     assert_eq!(attempts, vec![1, 2, 3]);
     drop(run);
     drop(server);
-    let ours_gone = common::util::wait_for(Duration::from_secs(3), || {
-        threads_named("rtmp-") == ours_before
-    });
-    let threads_after = all_threads();
+    let t = Instant::now();
+    let gone = common::util::wait_for(Duration::from_secs(3), || element_threads(NAME) == 0);
     assert!(
-        ours_gone,
-        "{} rtmp-* threads left (before: {ours_before})",
-        threads_named("rtmp-")
+        gone,
+        "{} threads of the element left",
+        element_threads(NAME)
     );
     report(&format!(
-        "budget of 3 attempts (100/200/400 ms +-20%) spent {:.2} s after the disconnect: one ERROR; NULL \
-         took {} ms; rtmp-* threads {} -> {}; all threads {} -> {}",
+        "budget of 3 attempts (100/200/400 ms +-20%) spent {:.2} s after the disconnect: one ERROR; \
+         NULL took {} ms; element threads while publishing {while_publishing}, after NULL 0 \
+         (within {} ms)",
         gave_up_after.as_secs_f64(),
         null.as_millis(),
-        ours_before,
-        threads_named("rtmp-"),
-        threads_before,
-        threads_after
+        t.elapsed().as_millis()
     ));
 }
 
@@ -881,7 +938,7 @@ fn stall_with_drop_policy_keeps_memory_bounded_and_resumes_at_a_keyframe() {
 #[test]
 fn stall_with_block_policy_blocks_upstream_and_loses_nothing() {
     let _slot = shared();
-    let Some(mkv) = media::h264_aac_mkv(12, 320, 240, 3000, 0) else {
+    let Some(mkv) = media::h264_aac_mkv(10, 320, 240, 3000, 0) else {
         return;
     };
     let Some((srv, proxy)) = nginx_proxy() else {

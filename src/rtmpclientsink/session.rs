@@ -341,12 +341,15 @@ pub fn spawn(
     settings: SessionSettings,
 ) -> std::io::Result<thread::JoinHandle<()>> {
     let weak = element.downgrade();
-    let name = format!("rtmp-session-{}", element.name());
+    // Thread names: "rtmp-ss-", "rtmp-rd-" (reader), "rtmp-cn-" (connecting) and at most 7
+    // characters of the element's name (Linux shows 15).
+    let tag = thread_tag(&element.name());
+    let name = format!("rtmp-ss-{tag}");
     thread::Builder::new().name(name).spawn(move || {
         let shared2 = shared.clone();
         let weak2 = weak.clone();
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
-            let mut t = SessionThread::new(weak, shared, settings);
+            let mut t = SessionThread::new(weak, shared, settings, tag);
             let r = t.run();
             t.finish(r);
         }));
@@ -364,6 +367,11 @@ pub fn spawn(
             fail(&weak2, &shared2, msg);
         }
     })
+}
+
+/// At most 7 characters of `name`, for thread names.
+fn thread_tag(name: &str) -> String {
+    name.chars().take(7).collect()
 }
 
 /// Marks the session failed and reports `msg` (to a waiting `start()` or on the bus).
@@ -733,6 +741,8 @@ struct SessionThread {
     closing: Vec<Closing>,
     /// State of the jitter generator.
     rng: u64,
+    /// Element name part of thread names.
+    tag: String,
 }
 
 /// Which connection an input or event belongs to.
@@ -751,6 +761,7 @@ impl SessionThread {
         element: glib::WeakRef<gst::Element>,
         shared: Arc<Shared>,
         settings: SessionSettings,
+        tag: String,
     ) -> Self {
         let now = Instant::now();
         let seed = std::time::SystemTime::now()
@@ -777,6 +788,7 @@ impl SessionThread {
             redirect: None,
             closing: Vec::new(),
             rng: seed,
+            tag,
         }
     }
 
@@ -945,9 +957,12 @@ impl SessionThread {
         self.post(|el| messages::progress(el, gst::ProgressType::Start, &text));
         gst::info!(CAT, "connecting to {}", url.redacted());
         let shared = self.shared.clone();
-        let parts = Transport::establish(url, &self.client_options(), &|| shared.lock().shutdown)
-            .map_err(opening)?
-            .ok_or(Failure::Stopped)?;
+        let thread_name = format!("rtmp-cn-{}", self.tag);
+        let parts = Transport::establish(url, &self.client_options(), &thread_name, &|| {
+            shared.lock().shutdown
+        })
+        .map_err(opening)?
+        .ok_or(Failure::Stopped)?;
         let conn = self.open_connection(url, parts).map_err(opening)?;
         self.set_phase(Phase::Publishing);
         self.post(|el| messages::progress(el, gst::ProgressType::Complete, "Publishing"));
@@ -967,7 +982,7 @@ impl SessionThread {
         let generation = self.generation;
         let raw = transport.raw_reader().map_err(RtmpError::Io)?;
         let shared = self.shared.clone();
-        let reader = Reader::spawn(raw, move |ev| {
+        let reader = Reader::spawn(raw, &format!("rtmp-rd-{}", self.tag), move |ev| {
             let mut g = shared.lock();
             // Pause reading while the session thread is behind (bounded memory).
             while g.net_bytes > MAX_NET_BACKLOG && !g.shutdown {
@@ -1366,7 +1381,8 @@ impl SessionThread {
                     shared.notify(&g);
                 });
                 gst::info!(CAT, "connecting to the reconnect target {}", url.redacted());
-                match Transport::start_establish(&url, &self.client_options(), wake) {
+                let thread_name = format!("rtmp-cn-{}", self.tag);
+                match Transport::start_establish(&url, &self.client_options(), &thread_name, wake) {
                     Ok(p) => self.redirect = Some(Redirect::Connecting(url, p)),
                     Err(e) => gst::warning!(
                         CAT,
