@@ -659,8 +659,11 @@ struct Connection {
     /// When the publish started.
     opened_at: Instant,
     live: Liveness,
-    /// Acknowledgement window asked of the server (0: not asked).
+    /// Acknowledgement window asked of the server last (0: not asked).
     ack_window: u32,
+    /// The largest window asked for on this connection: until the server has seen a smaller
+    /// request it still acknowledges that far apart, so bounds use this one.
+    ack_window_max: u32,
 }
 
 impl Connection {
@@ -688,6 +691,7 @@ impl Connection {
     fn request_acks(&mut self, window: u32) -> Result<(), RtmpError> {
         self.session.request_acknowledgements(window)?;
         self.ack_window = window;
+        self.ack_window_max = self.ack_window_max.max(window);
         Ok(())
     }
 }
@@ -1013,6 +1017,7 @@ impl SessionThread {
             opened_at: now,
             live: Liveness::new(now),
             ack_window: 0,
+            ack_window_max: 0,
         };
         for ev in events {
             self.handle_event(ev, &mut conn.live, Role::Opening);
