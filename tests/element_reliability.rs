@@ -577,6 +577,85 @@ fn nginx_restart_reconnects_and_the_recording_resumes_at_a_keyframe() {
     ));
 }
 
+#[test]
+fn network_outage_longer_than_timeout_is_detected_and_reconnected() {
+    let _slot = shared();
+    let Some((srv, proxy)) = nginx_proxy() else {
+        return;
+    };
+    let mut run = Run::new(&live_av(
+        &proxy.url("live", KEY),
+        "tune=zerolatency bitrate=1500",
+        "timeout=2 reconnect-delay=200 reconnect-delay-max=1000",
+        None,
+    ));
+    run.play();
+    assert!(run.pump_until(Duration::from_secs(10), |r| r.count("rtmp-publishing") >= 1));
+    run.pump(Duration::from_secs(2));
+    // Nothing gets through any more, in either direction, for new connections too; the
+    // proxy keeps nginx's side of the old connection open.
+    proxy.blackhole();
+    let t = Instant::now();
+    assert!(
+        run.pump_until(Duration::from_secs(8), |r| r.count("rtmp-disconnected")
+            >= 1),
+        "outage not detected"
+    );
+    let detected = t.elapsed();
+    run.pump_until(Duration::from_secs(6), |_| {
+        t.elapsed() >= Duration::from_secs(6)
+    });
+    proxy.forward();
+    let back = Instant::now();
+    assert!(
+        run.pump_until(Duration::from_secs(20), |r| r.count("rtmp-publishing") >= 2),
+        "no publish after the outage: {:?} {:?}",
+        run.lifecycle(),
+        run.errors()
+    );
+    let resumed = back.elapsed();
+    run.pump(Duration::from_secs(2));
+    let stats = run.stats();
+    run.eos(Duration::from_secs(10));
+    run.null();
+    assert!(run.errors().is_empty(), "{:?}", run.errors());
+    run.assert_no_key_leak();
+    let statuses: Vec<String> = run
+        .structs()
+        .iter()
+        .filter(|(_, s)| s.name() == "rtmp-status")
+        .filter_map(|(_, s)| s.get::<String>("code").ok())
+        .collect();
+    let attempts = run.count("rtmp-reconnecting");
+    let reason = run
+        .structs()
+        .into_iter()
+        .find(|(_, s)| s.name() == "rtmp-disconnected")
+        .unwrap()
+        .1
+        .get::<String>("reason")
+        .unwrap();
+    let (rec, path) = recording(&srv, KEY);
+    assert_decodes(&path);
+    let first = rec
+        .tags
+        .iter()
+        .find(|t| t.is_avc_nalu() || t.is_aac_raw())
+        .unwrap();
+    assert!(
+        first.is_keyframe(),
+        "the new recording does not start with a keyframe"
+    );
+    report(&format!(
+        "network outage of 6 s, timeout=2s: disconnect {:.2} s after it began ({reason}); {attempts} \
+         reconnection attempts; publishing again {:.2} s after the network came back; reconnects \
+         {}; statuses {statuses:?}",
+        detected.as_secs_f64(),
+        resumed.as_secs_f64(),
+        stats.get::<u64>("reconnects").unwrap()
+    ));
+}
+
 /// A publish flow answered on every connection; connection `cut` is closed by the server after
 /// `after` video frames.
 fn cut_after(index: usize, cut: usize, after: usize) -> Script {
