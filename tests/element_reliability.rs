@@ -76,12 +76,18 @@ struct Run {
     p: gst::Pipeline,
     bus: gst::Bus,
     t0: Instant,
+    /// Name of the rtmpclientsink.
+    sink_name: String,
     /// Element messages of the sink, errors, warnings, EOS, with their arrival time.
     msgs: Vec<(Duration, gst::Message)>,
 }
 
 impl Run {
     fn new(launch: &str) -> Run {
+        Run::with_sink(launch, "s")
+    }
+
+    fn with_sink(launch: &str, sink_name: &str) -> Run {
         init();
         let p = gst::parse::launch(launch)
             .unwrap_or_else(|e| panic!("{launch}: {e}"))
@@ -92,6 +98,7 @@ impl Run {
             p,
             bus,
             t0: Instant::now(),
+            sink_name: sink_name.to_string(),
             msgs: Vec::new(),
         }
     }
@@ -102,7 +109,7 @@ impl Run {
     }
 
     fn sink(&self) -> gst::Element {
-        self.p.by_name("s").unwrap()
+        self.p.by_name(&self.sink_name).unwrap()
     }
 
     fn stats(&self) -> gst::Structure {
@@ -124,7 +131,7 @@ impl Run {
             gst::MessageView::Error(_)
             | gst::MessageView::Warning(_)
             | gst::MessageView::Eos(_) => true,
-            gst::MessageView::Element(_) => m.src().is_some_and(|s| s.name() == "s"),
+            gst::MessageView::Element(_) => m.src().is_some_and(|s| s.name() == self.sink_name),
             _ => false,
         };
         if keep {
@@ -314,26 +321,6 @@ fn vm_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-/// Threads of this process whose name starts with `prefix` (/proc/self/task/*/comm).
-fn threads_named(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| {
-                    std::fs::read_to_string(e.path().join("comm"))
-                        .is_ok_and(|c| c.trim_end().starts_with(prefix))
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-fn all_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// Waits (bounded) until nginx's recording of `stream` stops growing, and parses it.
 fn recording(srv: &NginxRtmp, stream: &str) -> (FlvFile, std::path::PathBuf) {
     let path = srv.recording(stream);
@@ -404,6 +391,57 @@ fn reliability_properties_have_documented_defaults() {
     for f in ["reconnects", "queue-time-ms", "send-backlog-bytes"] {
         assert!(stats.has_field(f), "stats lacks {f}");
     }
+}
+
+#[test]
+fn requested_acknowledgement_window_survives_set_peer_bandwidth() {
+    use gstrtmpclient::rtmp::chunk::ChunkBatch;
+    use gstrtmpclient::rtmp::session::{PublishConfig, Session, SessionState};
+    use gstrtmpclient::rtmp::url::RtmpUrl;
+    let mut client = Session::new(PublishConfig::new(
+        RtmpUrl::parse("rtmp://127.0.0.1/live/key").unwrap(),
+    ));
+    let mut server = scripted::ServerPeer::new();
+    let exchange = |client: &mut Session, server: &mut scripted::ServerPeer| {
+        for _ in 0..100 {
+            let mut batch = ChunkBatch::new();
+            client.drain_transmit(&mut batch);
+            let msgs = server.feed(&batch.to_vec());
+            server.answer_publish_flow(&msgs, &[]);
+            let down = server.take_output();
+            if batch.is_empty() && down.is_empty() {
+                break;
+            }
+            client.handle_input(&down).unwrap();
+        }
+    };
+    exchange(&mut client, &mut server);
+    assert_eq!(client.state(), SessionState::Publishing);
+    let windows = |server: &scripted::ServerPeer| -> Vec<u32> {
+        server
+            .received
+            .iter()
+            .filter(|m| m.msg_type_id == msg_type::WINDOW_ACK_SIZE)
+            .map(|m| u32::from_be_bytes(m.payload[..4].try_into().unwrap()))
+            .collect()
+    };
+    assert_eq!(windows(&server), vec![2_500_000]);
+    client.request_acknowledgements(16_384).unwrap();
+    // A hard Set Peer Bandwidth larger than the request does not announce a larger window.
+    server.send(
+        2,
+        0,
+        msg_type::SET_PEER_BANDWIDTH,
+        0,
+        &[0, 0x4c, 0x4b, 0x40, 0],
+    );
+    client.handle_input(&server.take_output()).unwrap();
+    exchange(&mut client, &mut server);
+    assert_eq!(windows(&server), vec![2_500_000, 16_384]);
+    // The server's Acknowledgements show up in the stats.
+    server.send(2, 0, msg_type::ACKNOWLEDGEMENT, 0, &40_000u32.to_be_bytes());
+    client.handle_input(&server.take_output()).unwrap();
+    assert_eq!(client.stats().bytes_acked_by_peer, 40_000);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -533,6 +571,85 @@ fn nginx_restart_reconnects_and_the_recording_resumes_at_a_keyframe() {
         video.len(),
         stats.get::<u64>("dropped-video").unwrap(),
         stats.get::<u64>("dropped-audio").unwrap(),
+    ));
+}
+
+#[test]
+fn network_outage_longer_than_timeout_is_detected_and_reconnected() {
+    let _slot = shared();
+    let Some((srv, proxy)) = nginx_proxy() else {
+        return;
+    };
+    let mut run = Run::new(&live_av(
+        &proxy.url("live", KEY),
+        "tune=zerolatency bitrate=1500",
+        "timeout=2 reconnect-delay=200 reconnect-delay-max=1000",
+        None,
+    ));
+    run.play();
+    assert!(run.pump_until(Duration::from_secs(10), |r| r.count("rtmp-publishing") >= 1));
+    run.pump(Duration::from_secs(2));
+    // Nothing gets through any more, in either direction, for new connections too; the
+    // proxy keeps nginx's side of the old connection open.
+    proxy.blackhole();
+    let t = Instant::now();
+    assert!(
+        run.pump_until(Duration::from_secs(8), |r| r.count("rtmp-disconnected")
+            >= 1),
+        "outage not detected"
+    );
+    let detected = t.elapsed();
+    run.pump_until(Duration::from_secs(6), |_| {
+        t.elapsed() >= Duration::from_secs(6)
+    });
+    proxy.forward();
+    let back = Instant::now();
+    assert!(
+        run.pump_until(Duration::from_secs(20), |r| r.count("rtmp-publishing") >= 2),
+        "no publish after the outage: {:?} {:?}",
+        run.lifecycle(),
+        run.errors()
+    );
+    let resumed = back.elapsed();
+    run.pump(Duration::from_secs(2));
+    let stats = run.stats();
+    run.eos(Duration::from_secs(10));
+    run.null();
+    assert!(run.errors().is_empty(), "{:?}", run.errors());
+    run.assert_no_key_leak();
+    let statuses: Vec<String> = run
+        .structs()
+        .iter()
+        .filter(|(_, s)| s.name() == "rtmp-status")
+        .filter_map(|(_, s)| s.get::<String>("code").ok())
+        .collect();
+    let attempts = run.count("rtmp-reconnecting");
+    let reason = run
+        .structs()
+        .into_iter()
+        .find(|(_, s)| s.name() == "rtmp-disconnected")
+        .unwrap()
+        .1
+        .get::<String>("reason")
+        .unwrap();
+    let (rec, path) = recording(&srv, KEY);
+    assert_decodes(&path);
+    let first = rec
+        .tags
+        .iter()
+        .find(|t| t.is_avc_nalu() || t.is_aac_raw())
+        .unwrap();
+    assert!(
+        first.is_keyframe(),
+        "the new recording does not start with a keyframe"
+    );
+    report(&format!(
+        "network outage of 6 s, timeout=2s: disconnect {:.2} s after it began ({reason}); {attempts} \
+         reconnection attempts; publishing again {:.2} s after the network came back; reconnects \
+         {}; statuses {statuses:?}",
+        detected.as_secs_f64(),
+        resumed.as_secs_f64(),
+        stats.get::<u64>("reconnects").unwrap()
     ));
 }
 
@@ -725,22 +842,45 @@ fn bad_name_after_a_reconnect_is_retried() {
     ));
 }
 
+/// Threads of this process whose name (as Linux shows it, 15 characters) starts with `rtmp-`
+/// and ends with `-{tag}`: the element's session, reader and connect threads.
+fn element_threads(tag: &str) -> usize {
+    let suffix = format!("-{tag}");
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| {
+                        let c = c.trim_end();
+                        c.starts_with("rtmp-") && c.ends_with(&suffix)
+                    })
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 #[test]
 fn spent_reconnect_budget_is_one_error_and_leaves_no_thread() {
-    let _slot = exclusive();
+    let _slot = shared();
     init();
-    let threads_before = all_threads();
-    let ours_before = threads_named("rtmp-");
+    // The sink's name ends up in its thread names: only this element's threads are counted.
+    const NAME: &str = "budget";
+    assert_eq!(element_threads(NAME), 0);
     let mut server = MultiServer::start(Duration::from_secs(30), 1, |i| cut_after(i, 0, 30));
     let url = server.url("live", KEY);
-    let mut run = Run::new(&live_av(
+    let launch = live_av(
         &url,
         ZEROLATENCY,
         "reconnect-attempts=3 reconnect-delay=100 reconnect-delay-max=400",
         None,
-    ));
+    )
+    .replace("name=s ", &format!("name={NAME} "))
+    .replace(" s.audio", &format!(" {NAME}.audio"));
+    let mut run = Run::with_sink(&launch, NAME);
     run.play();
     assert!(run.pump_until(Duration::from_secs(10), |r| r.count("rtmp-publishing") >= 1));
+    let while_publishing = element_threads(NAME);
     // Only one connection is served; afterwards the port is closed: every attempt is refused.
     assert!(run.pump_until(Duration::from_secs(10), |_| server.accepted() >= 1));
     server.stop_listening();
@@ -767,7 +907,7 @@ fn spent_reconnect_budget_is_one_error_and_leaves_no_thread() {
     // One ERROR from the sink, and it comes first (upstream then reports the flow error as
     // "Internal data stream error", as usual in GStreamer).
     let errors = run.errors();
-    let ours = run.errors_from("s");
+    let ours = run.errors_from(NAME);
     assert_eq!(ours.len(), 1, "{errors:?}");
     assert_eq!(errors[0], ours[0]);
     assert!(
@@ -786,24 +926,20 @@ fn spent_reconnect_budget_is_one_error_and_leaves_no_thread() {
     assert_eq!(attempts, vec![1, 2, 3]);
     drop(run);
     drop(server);
-    let ours_gone = common::util::wait_for(Duration::from_secs(3), || {
-        threads_named("rtmp-") == ours_before
-    });
-    let threads_after = all_threads();
+    let t = Instant::now();
+    let gone = common::util::wait_for(Duration::from_secs(3), || element_threads(NAME) == 0);
     assert!(
-        ours_gone,
-        "{} rtmp-* threads left (before: {ours_before})",
-        threads_named("rtmp-")
+        gone,
+        "{} threads of the element left",
+        element_threads(NAME)
     );
     report(&format!(
-        "budget of 3 attempts (100/200/400 ms +-20%) spent {:.2} s after the disconnect: one ERROR; NULL \
-         took {} ms; rtmp-* threads {} -> {}; all threads {} -> {}",
+        "budget of 3 attempts (100/200/400 ms +-20%) spent {:.2} s after the disconnect: one ERROR; \
+         NULL took {} ms; element threads while publishing {while_publishing}, after NULL 0 \
+         (within {} ms)",
         gave_up_after.as_secs_f64(),
         null.as_millis(),
-        ours_before,
-        threads_named("rtmp-"),
-        threads_before,
-        threads_after
+        t.elapsed().as_millis()
     ));
 }
 
@@ -878,7 +1014,7 @@ fn stall_with_drop_policy_keeps_memory_bounded_and_resumes_at_a_keyframe() {
 #[test]
 fn stall_with_block_policy_blocks_upstream_and_loses_nothing() {
     let _slot = shared();
-    let Some(mkv) = media::h264_aac_mkv(12, 320, 240, 3000, 0) else {
+    let Some(mkv) = media::h264_aac_mkv(10, 320, 240, 3000, 0) else {
         return;
     };
     let Some((srv, proxy)) = nginx_proxy() else {

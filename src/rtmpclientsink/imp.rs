@@ -1090,7 +1090,7 @@ impl ObjectImpl for RtmpClientSink {
                     .build(),
                 glib::ParamSpecUInt::builder("max-queue-time")
                     .nick("Maximum queue time")
-                    .blurb("Milliseconds of media that may wait to be sent (also while reconnecting); at the bound, congestion-policy applies")
+                    .blurb("Milliseconds of media that may wait to be sent, also while reconnecting. block: upstream waits at this bound; drop: disposable frames go above half of it, the rest of GOPs above it, whole GOPs and audio above twice it")
                     .minimum(100)
                     .maximum(600_000)
                     .default_value(DEFAULT_MAX_QUEUE_TIME_MS)
@@ -1098,7 +1098,7 @@ impl ObjectImpl for RtmpClientSink {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("congestion-policy", DEFAULT_CONGESTION_POLICY)
                     .nick("Congestion policy")
-                    .blurb("At max-queue-time: block upstream (files: nothing lost), or drop disposable frames, then the rest of GOPs (live: latency bounded; never audio or keyframes unless nothing gets through); auto: drop for live pipelines")
+                    .blurb("What happens when the network is slower than the stream (see max-queue-time): block upstream (files: nothing is lost), or drop frames no other frame refers to (live: latency stays bounded); auto: drop when the pipeline is live, block otherwise")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("ping-interval")
@@ -1143,7 +1143,7 @@ impl ObjectImpl for RtmpClientSink {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Publishing statistics (rtmp-stats: bytes-sent, video/audio messages and frames, queue-depth-ms, rtt-ms, bitrate, chunk and window sizes, dropped counters)")
+                    .blurb("Publishing statistics (rtmp-stats: bytes-sent, video/audio messages and frames, queue-depth-ms, queue-time-ms, rtt-ms, bitrate, chunk and window sizes, dropped-video/-audio, reconnects, send-backlog-bytes)")
                     .read_only()
                     .build(),
             ]

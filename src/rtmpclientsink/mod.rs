@@ -13,10 +13,17 @@
 //! * `sink` (always): H.264 (`avc` or `byte-stream`, `alignment=au`), or AAC for audio-only
 //!   streams. `audio` (request, at most one): AAC (`raw` or `adts`) next to video.
 //! * Bus: element messages `rtmp-connected`, `rtmp-publishing`, `rtmp-status`,
-//!   `rtmp-reconnect-request`, `rtmp-ping`, `rtmp-disconnected` (see `messages.rs`) and
-//!   `GstMessageProgress` with code `connect`.
+//!   `rtmp-reconnect-request`, `rtmp-ping`, `rtmp-disconnected`, `rtmp-reconnecting`,
+//!   `rtmp-congestion` (see `messages.rs`) and `GstMessageProgress` with code `connect`.
 //! * EOS: everything queued is sent, the stop commands go out and the connection is closed
-//!   before EOS reaches the bus.
+//!   before EOS reaches the bus; when nothing can be sent for `timeout`, a WARNING is posted and
+//!   EOS goes on without the rest.
+//! * Staying live (see `session.rs` and `queue.rs`): a lost connection that carried media is
+//!   reconnected with backoff (`reconnect-attempts`, `reconnect-delay`, `reconnect-delay-max`),
+//!   resuming at a keyframe with onMetaData and sequence headers first on the same timeline;
+//!   Enhanced RTMP reconnect requests are followed without losing or repeating a frame; what
+//!   waits to be sent is bounded by `max-queue-time` with `congestion-policy` block or drop;
+//!   dead peers are detected within `timeout`; stopping never waits longer than that.
 //! * Timeline: RTMP timestamps are running-time DTS in ms, both tracks on one base (the
 //!   first message is at 0); tracks are interleaved by DTS, waiting at most
 //!   `max-interleave-time` (stream time and wall-clock time, plus the pipeline latency) for a

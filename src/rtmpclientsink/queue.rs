@@ -209,6 +209,8 @@ pub struct Interleaver<T> {
     /// Wall time of the first push on any track (silence of a track that never delivered).
     start_at: Option<Instant>,
     producer_blocked: bool,
+    /// The track the last [`Interleaver::pop`] that returned `Wait` waits for.
+    waiting_for: Option<Track>,
     late_frames: u64,
     /// Pipeline latency: a live branch may deliver this much later than another in wall time.
     latency: Duration,
@@ -235,6 +237,7 @@ impl<T: Queued> Interleaver<T> {
             start_dts: None,
             start_at: None,
             producer_blocked: false,
+            waiting_for: None,
             late_frames: 0,
             latency: Duration::ZERO,
             dropped: [0; 2],
@@ -371,6 +374,17 @@ impl<T: Queued> Interleaver<T> {
     /// Tells the queue whether a producer is blocked waiting for space.
     pub fn set_producer_blocked(&mut self, blocked: bool) {
         self.producer_blocked = blocked;
+    }
+
+    /// True while a producer is blocked waiting for space.
+    pub fn producer_blocked(&self) -> bool {
+        self.producer_blocked
+    }
+
+    /// The track whose next frame may change the answer of the last [`Interleaver::pop`] that
+    /// returned [`Pop::Wait`] (None: any frame may).
+    pub fn waiting_for(&self) -> Option<Track> {
+        self.waiting_for
     }
 
     fn oldest_queued_dts(&self) -> Option<i64> {
@@ -641,10 +655,12 @@ impl<T: Queued> Interleaver<T> {
 
     /// The next frame that may leave now, or why not.
     pub fn pop(&mut self, now: Instant) -> Pop<T> {
+        self.waiting_for = None;
         let Some(track) = self.candidate() else {
             return Pop::Empty;
         };
         if track == Track::Audio && self.audio_held() {
+            self.waiting_for = Some(Track::Video);
             return Pop::Wait(None);
         }
         let cand_dts = self.tracks[track.idx()]
@@ -667,11 +683,13 @@ impl<T: Queued> Interleaver<T> {
                 let max_ms = i64::try_from(self.cfg.max_interleave.as_millis()).unwrap_or(i64::MAX);
                 let stream_ahead = newest - progress > max_ms;
                 if !(stream_ahead || self.producer_blocked) {
+                    self.waiting_for = Some(track.other());
                     return Pop::Wait(None);
                 }
                 let silent_since = other.last_push_at.or(self.start_at).unwrap_or(now);
                 let wall_deadline = silent_since + self.cfg.max_interleave + self.latency;
                 if now < wall_deadline {
+                    self.waiting_for = Some(track.other());
                     return Pop::Wait(Some(wall_deadline));
                 }
             }

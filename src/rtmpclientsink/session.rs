@@ -86,9 +86,7 @@ const LIVENESS_CHECK: Duration = Duration::from_millis(50);
 const GATE_POLL: Duration = Duration::from_millis(10);
 /// A connection that published this long counts as a success: the backoff starts over.
 const STABLE_CONNECTION: Duration = Duration::from_secs(10);
-/// Acknowledgement window asked of the server at first; then about 50 ms of the send rate.
-const INITIAL_ACK_WINDOW: u32 = 256 * 1024;
-/// Bounds of the acknowledgement window.
+/// Bounds of the acknowledgement window asked of the server.
 const MIN_ACK_WINDOW: u32 = 16 * 1024;
 const MAX_ACK_WINDOW: u32 = 1024 * 1024;
 /// Jitter of the reconnect delay: ± this fraction.
@@ -147,6 +145,19 @@ pub struct Inner {
     pub frames_out: u64,
     /// Threads waiting on [`Shared::cond`].
     waiters: u32,
+    /// Which queued frames wake the idle session thread.
+    session_wants: Wants,
+}
+
+/// Which queued frames wake the idle session thread (besides input, stop, flush and EOS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wants {
+    /// None: it waits for the network or a deadline.
+    Nothing,
+    /// Any: the queue was empty.
+    AnyFrame,
+    /// Frames of this track: the interleaver waits for it.
+    Frame(Track),
 }
 
 impl Default for Shared {
@@ -182,6 +193,7 @@ impl Shared {
                 stats: StatsSnapshot::default(),
                 frames_out: 0,
                 waiters: 0,
+                session_wants: Wants::Nothing,
             }),
             cond: Condvar::new(),
         }
@@ -265,7 +277,16 @@ impl Shared {
                 let now = Instant::now();
                 g.queue.push(frame, now);
                 g.queue.set_producer_blocked(false);
-                self.notify(&g);
+                // Only the session thread cares about new frames, and only when it waits for
+                // them: most pushes cost no system call.
+                let wake = match g.session_wants {
+                    Wants::Nothing => false,
+                    Wants::AnyFrame => true,
+                    Wants::Frame(t) => t == track,
+                };
+                if wake {
+                    self.notify(&g);
+                }
                 return Ok(g.queue.take_report(now));
             }
             g.queue.set_producer_blocked(true);
@@ -330,12 +351,15 @@ pub fn spawn(
     settings: SessionSettings,
 ) -> std::io::Result<thread::JoinHandle<()>> {
     let weak = element.downgrade();
-    let name = format!("rtmp-session-{}", element.name());
+    // Thread names: "rtmp-ss-", "rtmp-rd-" (reader), "rtmp-cn-" (connecting) and at most 7
+    // characters of the element's name (Linux shows 15).
+    let tag = thread_tag(&element.name());
+    let name = format!("rtmp-ss-{tag}");
     thread::Builder::new().name(name).spawn(move || {
         let shared2 = shared.clone();
         let weak2 = weak.clone();
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
-            let mut t = SessionThread::new(weak, shared, settings);
+            let mut t = SessionThread::new(weak, shared, settings, tag);
             let r = t.run();
             t.finish(r);
         }));
@@ -353,6 +377,11 @@ pub fn spawn(
             fail(&weak2, &shared2, msg);
         }
     })
+}
+
+/// At most 7 characters of `name`, for thread names.
+fn thread_tag(name: &str) -> String {
+    name.chars().take(7).collect()
 }
 
 /// Marks the session failed and reports `msg` (to a waiting `start()` or on the bus).
@@ -644,8 +673,11 @@ struct Connection {
     /// When the publish started.
     opened_at: Instant,
     live: Liveness,
-    /// Acknowledgement window asked of the server (0: not asked).
+    /// Acknowledgement window asked of the server last (0: not asked).
     ack_window: u32,
+    /// The largest window asked for on this connection: until the server has seen a smaller
+    /// request it still acknowledges that far apart, so bounds use this one.
+    ack_window_max: u32,
 }
 
 impl Connection {
@@ -673,6 +705,7 @@ impl Connection {
     fn request_acks(&mut self, window: u32) -> Result<(), RtmpError> {
         self.session.request_acknowledgements(window)?;
         self.ack_window = window;
+        self.ack_window_max = self.ack_window_max.max(window);
         Ok(())
     }
 }
@@ -726,6 +759,8 @@ struct SessionThread {
     closing: Vec<Closing>,
     /// State of the jitter generator.
     rng: u64,
+    /// Element name part of thread names.
+    tag: String,
 }
 
 /// Which connection an input or event belongs to.
@@ -744,6 +779,7 @@ impl SessionThread {
         element: glib::WeakRef<gst::Element>,
         shared: Arc<Shared>,
         settings: SessionSettings,
+        tag: String,
     ) -> Self {
         let now = Instant::now();
         let seed = std::time::SystemTime::now()
@@ -770,6 +806,7 @@ impl SessionThread {
             redirect: None,
             closing: Vec::new(),
             rng: seed,
+            tag,
         }
     }
 
@@ -941,9 +978,12 @@ impl SessionThread {
         self.post(|el| messages::progress(el, gst::ProgressType::Start, &text));
         gst::info!(CAT, "connecting to {}", url.redacted());
         let shared = self.shared.clone();
-        let parts = Transport::establish(url, &self.client_options(), &|| shared.lock().shutdown)
-            .map_err(opening)?
-            .ok_or(Failure::Stopped)?;
+        let thread_name = format!("rtmp-cn-{}", self.tag);
+        let parts = Transport::establish(url, &self.client_options(), &thread_name, &|| {
+            shared.lock().shutdown
+        })
+        .map_err(opening)?
+        .ok_or(Failure::Stopped)?;
         let conn = self.open_connection(url, parts).map_err(opening)?;
         self.set_phase(Phase::Publishing);
         self.post(|el| messages::progress(el, gst::ProgressType::Complete, "Publishing"));
@@ -963,7 +1003,7 @@ impl SessionThread {
         let generation = self.generation;
         let raw = transport.raw_reader().map_err(RtmpError::Io)?;
         let shared = self.shared.clone();
-        let reader = Reader::spawn(raw, move |ev| {
+        let reader = Reader::spawn(raw, &format!("rtmp-rd-{}", self.tag), move |ev| {
             let mut g = shared.lock();
             // Pause reading while the session thread is behind (bounded memory).
             while g.net_bytes > MAX_NET_BACKLOG && !g.shutdown {
@@ -994,6 +1034,7 @@ impl SessionThread {
             opened_at: now,
             live: Liveness::new(now),
             ack_window: 0,
+            ack_window_max: 0,
         };
         for ev in events {
             self.handle_event(ev, &mut conn.live, Role::Opening);
@@ -1002,8 +1043,6 @@ impl SessionThread {
             conn.session.handle_input(&leftover)?;
         }
         self.handle_events(&mut conn, Role::Opening);
-        // RTMP Acknowledgements tell how far the server application read (see `Liveness`).
-        conn.request_acks(INITIAL_ACK_WINDOW)?;
         self.flush_transmit(&mut conn).map_err(|f| match f {
             Failure::Rtmp { err, .. } | Failure::GaveUp { err, .. } => err,
             Failure::Stopped => RtmpError::Cancelled,
@@ -1364,7 +1403,8 @@ impl SessionThread {
                     shared.notify(&g);
                 });
                 gst::info!(CAT, "connecting to the reconnect target {}", url.redacted());
-                match Transport::start_establish(&url, &self.client_options(), wake) {
+                let thread_name = format!("rtmp-cn-{}", self.tag);
+                match Transport::start_establish(&url, &self.client_options(), &thread_name, wake) {
                     Ok(p) => self.redirect = Some(Redirect::Connecting(url, p)),
                     Err(e) => gst::warning!(
                         CAT,
@@ -1470,8 +1510,11 @@ impl SessionThread {
                 self.send_ping(conn, now)?;
             }
             self.update_stats(conn, false);
+            // RTMP Acknowledgements tell how far the server application read (see `Liveness`):
+            // asked for once the send rate is known, about 50 ms of it apart.
             let want = ack_window_for(self.stats.bitrate);
-            if conn.frames_sent > 0
+            if self.stats.bitrate > 0
+                && conn.frames_sent > 0
                 && (want >= conn.ack_window.saturating_mul(2) || want <= conn.ack_window / 2)
             {
                 gst::debug!(CAT, "asking for an acknowledgement every {want} bytes");
@@ -1505,8 +1548,10 @@ impl SessionThread {
                 };
                 if matches!(next, Some(Pop::Ready(_))) {
                     g.frames_out += 1;
-                    // Space was freed for a blocked producer.
-                    self.shared.notify(&g);
+                    if g.queue.producer_blocked() {
+                        // Space was freed for a blocked producer.
+                        self.shared.notify(&g);
+                    }
                 }
                 (
                     next,
@@ -1554,10 +1599,17 @@ impl SessionThread {
                     if self.redirect.is_some() || !self.closing.is_empty() {
                         wait = wait.min(LIVENESS_CHECK);
                     }
-                    let g = self.shared.lock();
+                    let mut g = self.shared.lock();
                     let idle = g.net.is_empty() && !g.shutdown && !g.drain;
                     if idle {
-                        let _g = self.shared.wait(g, wait.max(Duration::from_millis(1)));
+                        g.session_wants = match next {
+                            Some(Pop::Wait(_)) => {
+                                g.queue.waiting_for().map_or(Wants::AnyFrame, Wants::Frame)
+                            }
+                            _ => Wants::AnyFrame,
+                        };
+                        let mut g = self.shared.wait(g, wait.max(Duration::from_millis(1)));
+                        g.session_wants = Wants::Nothing;
                     }
                 }
             }

@@ -128,6 +128,7 @@ impl Transport {
     pub fn start_establish(
         url: &RtmpUrl,
         options: &ClientOptions,
+        thread_name: &str,
         wake: Box<dyn Fn() + Send>,
     ) -> Result<Establishing, RtmpError> {
         let (tx, rx) = mpsc::channel();
@@ -135,7 +136,7 @@ impl Transport {
         let give_up2 = give_up.clone();
         let (target, opts) = (url.clone(), options.clone());
         thread::Builder::new()
-            .name("rtmp-connect".into())
+            .name(thread_name.into())
             .spawn(move || {
                 let r = connection::establish(&target, &opts, &|| give_up2.load(Ordering::Acquire));
                 let _ = tx.send(r);
@@ -158,9 +159,10 @@ impl Transport {
     pub fn establish(
         url: &RtmpUrl,
         options: &ClientOptions,
+        thread_name: &str,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<EstablishedParts>, RtmpError> {
-        let pending = Transport::start_establish(url, options, Box::new(|| {}))?;
+        let pending = Transport::start_establish(url, options, thread_name, Box::new(|| {}))?;
         loop {
             if cancelled() {
                 return Ok(None);
@@ -396,12 +398,13 @@ impl Reader {
     /// or [`Reader::stop`] is called. `sink` returns false when the receiver is gone.
     pub fn spawn(
         mut stream: TcpStream,
+        thread_name: &str,
         sink: impl Fn(NetEvent) -> bool + Send + 'static,
     ) -> io::Result<Reader> {
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let handle = thread::Builder::new()
-            .name("rtmp-reader".into())
+            .name(thread_name.into())
             .spawn(move || {
                 let mut buf = vec![0u8; READ_CHUNK];
                 while !stop2.load(Ordering::Acquire) {
