@@ -161,12 +161,21 @@ pub fn io_error(e: io::Error, host: &str, timeout: Duration) -> Error {
     ) {
         return handshake_timeout(timeout);
     }
-    match e
+    if let Some(tls) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        Some(tls) => describe(tls, host),
-        None => Error::Io(e),
+        return describe(tls, host);
+    }
+    match e.kind() {
+        // A plain RTMP server drops a connection whose first bytes are a TLS ClientHello.
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => Error::Tls(format!(
+            "{host} closed the connection during the TLS handshake ({e}); is it a plain rtmp:// server?"
+        )),
+        _ => Error::Io(e),
     }
 }
 
