@@ -9,22 +9,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::flvpublish::{assert_same_frames, publish, source};
-use common::tls::generate_test_ca_and_cert;
-use common::{NginxOptions, NginxRtmp, TempDir, TlsFront, read_flv};
+use common::tls::tls_server;
+use common::{NginxRtmp, TempDir, read_flv};
 use gstrtmpclient::rtmp::tls::{CHECK_ALL, CHECK_UNKNOWN_CA, TlsOptions};
 use gstrtmpclient::rtmp::{ClientOptions, Error, RtmpClient};
 
 const TIMEOUT: Duration = Duration::from_secs(3);
-
-/// nginx-rtmp behind a TLS front whose certificate names `hosts`.
-fn tls_server(dir: &TempDir, hosts: &[&str], expired: bool) -> Option<(NginxRtmp, PathBuf)> {
-    let (ca, cert, key) = generate_test_ca_and_cert(&dir.join("pki"), hosts, expired)?;
-    let nginx = NginxRtmp::start(NginxOptions::default().tls(TlsFront {
-        cert_pem_path: cert,
-        key_pem_path: key,
-    }))?;
-    Some((nginx, ca))
-}
 
 fn options(ca: Option<PathBuf>, checks: u32) -> ClientOptions {
     ClientOptions {

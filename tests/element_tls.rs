@@ -5,24 +5,14 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::gstsrc::{demux, init};
-use common::tls::generate_test_ca_and_cert;
-use common::{NginxOptions, NginxRtmp, TempDir, TlsFront, media, read_flv};
+use common::tls::tls_server;
+use common::{NginxRtmp, TempDir, media, read_flv};
 use gst::prelude::*;
 
 const TIMEOUT_S: u64 = 3;
-
-fn tls_server(dir: &TempDir, hosts: &[&str], expired: bool) -> Option<(NginxRtmp, PathBuf)> {
-    let (ca, cert, key) = generate_test_ca_and_cert(&dir.join("pki"), hosts, expired)?;
-    let nginx = NginxRtmp::start(NginxOptions::default().tls(TlsFront {
-        cert_pem_path: cert,
-        key_pem_path: key,
-    }))?;
-    Some((nginx, ca))
-}
 
 /// Runs `launch` until EOS or an error; returns the error text (None on EOS).
 fn run(launch: &str, limit: Duration) -> (Option<String>, Duration) {

@@ -181,3 +181,18 @@ fn days_from_now_utc(days: i64) -> String {
         secs % 60
     )
 }
+
+/// nginx-rtmp behind a TLS front end whose certificate (made in `dir/pki`) names `hosts`;
+/// returns the server and the CA file that signed the certificate.
+pub fn tls_server(
+    dir: &super::TempDir,
+    hosts: &[&str],
+    expired: bool,
+) -> Option<(super::NginxRtmp, PathBuf)> {
+    let (ca, cert, key) = generate_test_ca_and_cert(&dir.join("pki"), hosts, expired)?;
+    let nginx = super::NginxRtmp::start(super::NginxOptions::default().tls(super::TlsFront {
+        cert_pem_path: cert,
+        key_pem_path: key,
+    }))?;
+    Some((nginx, ca))
+}
