@@ -298,14 +298,7 @@ fn attempt(
         let n = match stream.read(&mut buf) {
             Ok(0) => return Err(Error::ConnectionClosed(format!(" while {step}"))),
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted
-                        | io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if transport::is_retryable(&e) => {
                 continue;
             }
             Err(e) => {

@@ -67,6 +67,15 @@ fn connect_error(url: &RtmpUrl, e: io::Error, timeout: Duration) -> Error {
     }
 }
 
+/// True for errors that only mean "not now" on a socket with timeouts (a read or write slice
+/// ended, or a signal interrupted it): the caller retries after checking its deadline.
+pub fn is_retryable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
 /// Maps an I/O error of an established connection to the error a user reads.
 pub fn stream_error(e: io::Error, step: &str, timeout: Duration) -> Error {
     match e.kind() {

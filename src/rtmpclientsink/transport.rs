@@ -20,6 +20,7 @@ use crate::rtmp::chunk::ChunkBatch;
 use crate::rtmp::connection::{self, ClientOptions, Established, Stream};
 use crate::rtmp::error::Error as RtmpError;
 use crate::rtmp::session::{ClientEvent, Session};
+use crate::rtmp::transport::is_retryable;
 use crate::rtmp::url::RtmpUrl;
 
 /// Longest a blocking socket call may last before the session thread looks at its flags again;
@@ -288,14 +289,7 @@ fn write_with_stall_detection(
     loop {
         match step(()) {
             Ok(_) => return Ok(()),
-            Err((e, left))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err((e, left)) if is_retryable(&e) => {
                 if left < remaining {
                     remaining = left;
                     last_progress = Instant::now();
@@ -322,14 +316,7 @@ fn flush_tls(
     while conn.wants_write() {
         match conn.write_tls(sock) {
             Ok(_) => last_progress = Instant::now(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if is_retryable(&e) => {
                 if last_progress.elapsed() >= stall_timeout {
                     return Err(WriteError::Stalled(last_progress.elapsed()));
                 }
@@ -418,13 +405,7 @@ impl Reader {
                                 return;
                             }
                         }
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                io::ErrorKind::WouldBlock
-                                    | io::ErrorKind::TimedOut
-                                    | io::ErrorKind::Interrupted
-                            ) => {}
+                        Err(e) if is_retryable(&e) => {}
                         Err(e) => {
                             if !stop2.load(Ordering::Acquire) {
                                 sink(NetEvent::Closed(Some(e.to_string())));
