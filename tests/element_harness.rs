@@ -371,30 +371,62 @@ fn meta_get<'a>(v: &'a Amf0Value, key: &str) -> Option<&'a Amf0Value> {
     }
 }
 
-fn avcc_nal_types(body: &[u8]) -> Vec<u8> {
+/// The NAL units of an AVC body with 4-byte length prefixes.
+fn avcc_nal_units(body: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut b = body;
     while b.len() >= 4 {
         let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
         assert!(b.len() >= 4 + n, "truncated NAL in the sent frame");
-        out.push(b[4] & 0x1f);
+        out.push(&b[4..4 + n]);
         b = &b[4 + n..];
     }
     assert!(b.is_empty(), "trailing bytes in the sent frame");
     out
 }
 
+fn avcc_nal_types(body: &[u8]) -> Vec<u8> {
+    avcc_nal_units(body)
+        .iter()
+        .map(|n| n.first().map_or(0, |b| b & 0x1f))
+        .collect()
+}
+
+/// Records the bytes of every buffer reaching the sink pad of the element called `name`.
+fn capture_buffers(p: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<Vec<u8>>>> {
+    let captured: Arc<Mutex<Vec<Vec<u8>>>> = Default::default();
+    let c = captured.clone();
+    let sink = p.by_name(name).unwrap().static_pad("sink").unwrap();
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(b)) = info.data.as_ref() {
+            c.lock().unwrap().push(b.map_readable().unwrap().to_vec());
+        }
+        gst::PadProbeReturn::Ok
+    });
+    captured
+}
+
 #[test]
-fn scripted_server_receives_byte_stream_and_adts_converted() {
+fn scripted_server_receives_byte_stream_as_h264parse_avc_and_adts_as_aacparse_raw() {
+    // The same encoder output goes to the element and, as the independent reference, through
+    // h264parse to stream-format=avc (and aacparse to raw). x264enc writes an AUD in every
+    // frame (aud=true is its default), in-band SPS/PPS with every keyframe and an SEI.
+    let mut references = None;
     let (msgs, bus) = run_to_eos(
         "videotestsrc num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
-         x264enc bframes=2 key-int-max=30 aud=true ! h264parse ! \
-         video/x-h264,stream-format=byte-stream,alignment=au ! \
-         rtmpclientsink name=s location=URL sync=false \
+         x264enc bframes=2 key-int-max=30 ! \
+         video/x-h264,stream-format=byte-stream,alignment=au ! tee name=vt \
+         vt. ! queue ! rtmpclientsink name=s location=URL sync=false \
+         vt. ! queue ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! \
+         fakesink name=vref sync=false \
          audiotestsrc num-buffers=90 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! \
-         audio/mpeg,stream-format=adts ! s.audio",
-        |_| {},
+         audio/mpeg,stream-format=adts ! tee name=at \
+         at. ! queue ! s.audio \
+         at. ! queue ! aacparse ! audio/mpeg,stream-format=raw ! fakesink name=aref sync=false",
+        |p| references = Some((capture_buffers(p, "vref"), capture_buffers(p, "aref"))),
     );
+    let (vref, aref) = references.unwrap();
+    let (vref, aref) = (vref.lock().unwrap(), aref.lock().unwrap());
     // onMetaData first, with what caps and SPS said.
     let meta_msg = msgs
         .iter()
@@ -453,18 +485,42 @@ fn scripted_server_receives_byte_stream_and_adts_converted() {
         .iter()
         .filter(|m| m.msg_type_id == msg_type::AUDIO)
         .collect();
-    // Video: sequence header first, then 60 frames, key on the first, no AUD (type 9) inside.
+    // Video: sequence header first, then 60 frames, key on the first, each NAL unit for NAL
+    // unit what h264parse makes of it (AUD, SEI and in-band SPS/PPS included).
     assert_eq!(&video[0].payload[..2], &[0x17, 0x00]);
     assert_eq!(video[0].payload[5], 1, "avcC version");
     let frames: Vec<_> = video[1..].iter().filter(|m| m.payload[1] == 1).collect();
     assert_eq!(frames.len(), 60);
+    assert_eq!(vref.len(), 60);
+    for (i, (f, reference)) in frames.iter().zip(vref.iter()).enumerate() {
+        let sent = avcc_nal_units(&f.payload[5..]);
+        let expected = avcc_nal_units(reference);
+        assert_eq!(
+            sent.len(),
+            expected.len(),
+            "frame {i}: NAL units {:?} vs h264parse's {:?}",
+            sent.iter().map(|n| n[0] & 0x1f).collect::<Vec<_>>(),
+            expected.iter().map(|n| n[0] & 0x1f).collect::<Vec<_>>()
+        );
+        for (k, (a, b)) in sent.iter().zip(&expected).enumerate() {
+            assert!(a == b, "frame {i}: NAL unit {k} differs from h264parse's");
+        }
+        assert_eq!(&f.payload[5..], &reference[..], "frame {i}");
+    }
+    let first = avcc_nal_types(&frames[0].payload[5..]);
+    for t in [9, 7, 8, 6, 5] {
+        assert!(
+            first.contains(&t),
+            "NAL type {t} not in the first frame: {first:?}"
+        );
+    }
     assert_eq!(frames[0].payload[0], 0x17, "first frame is a keyframe");
     let keys = frames.iter().filter(|m| m.payload[0] >> 4 == 1).count();
     assert_eq!(keys, 2, "two GOPs of 30 frames");
     let mut saw_negative_or_positive_cts = false;
     for f in &frames {
         let types = avcc_nal_types(&f.payload[5..]);
-        assert!(!types.contains(&9), "AUD left in the frame: {types:?}");
+        assert_eq!(types[0], 9, "AUD first, as x264enc wrote it: {types:?}");
         let cts = i32::from_be_bytes([0, f.payload[2], f.payload[3], f.payload[4]]);
         if cts != 0 {
             saw_negative_or_positive_cts = true;
@@ -479,10 +535,14 @@ fn scripted_server_receives_byte_stream_and_adts_converted() {
     assert_eq!(&audio[0].payload[2..4], &[0x11, 0x90]);
     let aframes: Vec<_> = audio[1..].iter().filter(|m| m.payload[1] == 1).collect();
     assert!(aframes.len() >= 85, "{} audio frames", aframes.len());
-    assert!(
-        aframes.iter().all(|m| m.payload[2] != 0xFF),
-        "ADTS header left"
-    );
+    // Every raw frame is what aacparse makes of the ADTS frame.
+    assert_eq!(aframes.len(), aref.len());
+    for (i, (m, reference)) in aframes.iter().zip(aref.iter()).enumerate() {
+        assert!(
+            m.payload[2..] == reference[..],
+            "audio frame {i} differs from aacparse's"
+        );
+    }
     // Bus: connected, publishing, disconnected at the end.
     let names: Vec<String> = bus
         .iter()
@@ -503,16 +563,39 @@ fn scripted_server_receives_byte_stream_and_adts_converted() {
 type Captured = Arc<Mutex<Vec<(Vec<u8>, u64)>>>;
 
 #[test]
-fn avc_input_is_sent_byte_identical_and_pts_only_input_gets_valid_dts() {
+fn avc_input_with_aud_and_sei_is_sent_byte_identical() {
+    // x264enc's default (aud=true): AUD in every frame, SEI in the first.
+    let captured = avc_sent_byte_identical("");
+    let types = avcc_nal_types(&captured[0].0);
+    assert!(types.contains(&9) && types.contains(&6), "{types:?}");
+    assert!(captured.iter().all(|(b, _)| avcc_nal_types(b)[0] == 9));
+}
+
+#[test]
+fn avc_input_without_aud_is_sent_byte_identical_and_pts_only_input_gets_valid_dts() {
+    let captured = avc_sent_byte_identical("aud=false");
+    assert!(
+        captured
+            .iter()
+            .all(|(b, _)| !avcc_nal_types(b).contains(&9))
+    );
+}
+
+/// Publishes 90 frames of x264enc (with `x264_props`) as `avc` without DTS (as matroskademux
+/// gives B-frame streams) and checks that every frame arrives byte-identical with its PTS and a
+/// valid DTS. Returns the input frames.
+fn avc_sent_byte_identical(x264_props: &str) -> Vec<(Vec<u8>, u64)> {
     init();
     // Capture what the encoder produced next to what the server received.
     let captured: Captured = Default::default();
     let cap2 = captured.clone();
     let (msgs, _) = run_to_eos(
-        "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=25/1 ! \
-         x264enc bframes=3 b-pyramid=true key-int-max=50 aud=false ! h264parse ! \
-         video/x-h264,stream-format=avc,alignment=au ! identity name=strip ! \
-         rtmpclientsink name=s location=URL sync=false",
+        &format!(
+            "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=25/1 ! \
+             x264enc bframes=3 b-pyramid=true key-int-max=50 {x264_props} ! h264parse ! \
+             video/x-h264,stream-format=avc,alignment=au ! identity name=strip ! \
+             rtmpclientsink name=s location=URL sync=false"
+        ),
         move |p| {
             // Remove the DTS like matroskademux does for B-frame streams, and remember input.
             let strip = p.by_name("strip").unwrap();
@@ -564,6 +647,7 @@ fn avc_input_is_sent_byte_identical_and_pts_only_input_gets_valid_dts() {
         let offset = *offset.get_or_insert(sent_pts - *pts as i64);
         assert_eq!(sent_pts - offset, *pts as i64, "PTS of frame {i}");
     }
+    captured.clone()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -613,6 +697,67 @@ fn buffer(data: Vec<u8>, pts_ms: u64, delta: bool) -> gst::Buffer {
         }
     }
     b
+}
+
+#[test]
+fn byte_stream_access_units_are_sent_as_exact_avcc() {
+    init();
+    let server = publish_server();
+    let el = make();
+    el.set_property("sync", false);
+    el.set_property("location", server.url());
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&el, Some("sink"), None);
+    h.play();
+    h.set_src_caps_str("video/x-h264, stream-format=byte-stream, alignment=au");
+    const AUD: &[u8] = &[0x09, 0xf0];
+    const SEI: &[u8] = &[0x06, 0x05, 0x01, 0x80];
+    const FILLER: &[u8] = &[0x0c, 0xff, 0xff, 0x80];
+    const SLICE: &[u8] = &[0x41, 0x9a, 0x02, 0x03];
+    // 3- and 4-byte start codes, a zero_byte before one, trailing zero bytes at the end.
+    let mut key = annexb(&[AUD, SPS, PPS]);
+    key.extend_from_slice(&[0, 0, 1]);
+    key.extend_from_slice(SEI);
+    key.extend_from_slice(&[0, 0, 0, 0, 1]);
+    key.extend_from_slice(IDR);
+    key.extend_from_slice(&[0, 0]);
+    let mut delta = annexb(&[AUD, SLICE]);
+    delta.extend_from_slice(&[0, 0, 1]);
+    delta.extend_from_slice(FILLER);
+    assert_eq!(h.push(buffer(key, 0, false)), Ok(gst::FlowSuccess::Ok));
+    assert_eq!(h.push(buffer(delta, 40, true)), Ok(gst::FlowSuccess::Ok));
+    assert!(h.push_event(gst::event::Eos::new()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+            Some(m) if m.type_() == gst::MessageType::Eos => break,
+            Some(m) if m.type_() == gst::MessageType::Error => panic!("error: {m:?}"),
+            _ => assert!(Instant::now() < deadline, "no EOS within 20 s"),
+        }
+    }
+    drop(h);
+    let peer = server.join();
+    let frames: Vec<_> = media(&peer.received)
+        .into_iter()
+        .filter(|m| m.msg_type_id == msg_type::VIDEO && m.payload[1] == 1)
+        .collect();
+    assert_eq!(frames.len(), 2);
+    let avcc = |nals: &[&[u8]]| -> Vec<u8> {
+        nals.iter()
+            .flat_map(|n| {
+                (n.len() as u32)
+                    .to_be_bytes()
+                    .into_iter()
+                    .chain(n.iter().copied())
+            })
+            .collect()
+    };
+    // Every NAL unit kept, each with a 4-byte length, start codes and padding gone.
+    assert_eq!(&frames[0].payload[..2], &[0x17, 0x01]);
+    assert_eq!(frames[0].payload[5..], avcc(&[AUD, SPS, PPS, SEI, IDR])[..]);
+    assert_eq!(&frames[1].payload[..2], &[0x27, 0x01]);
+    assert_eq!(frames[1].payload[5..], avcc(&[AUD, SLICE, FILLER])[..]);
 }
 
 #[test]

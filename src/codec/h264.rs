@@ -3,8 +3,11 @@
 //! (ITU-T H.264 §7.3.2.1).
 //!
 //! RTMP carries H.264 as AVC: every NAL unit prefixed with its length, the parameter sets sent
-//! separately in an avcC "sequence header". [`annexb_to_avcc`] converts byte-stream input,
-//! [`avcc_info`] checks length-prefixed input without copying it.
+//! separately in an avcC "sequence header". [`AvccView`] presents byte-stream input in that
+//! form without copying it ([`annexb_to_avcc`] makes a copy), [`avcc_info`] checks
+//! length-prefixed input, which is sent as it is. No NAL unit is ever removed.
+
+use std::ops::Range;
 
 use super::{Error, Result};
 
@@ -40,13 +43,6 @@ pub fn nal_type(nal: &[u8]) -> Option<u8> {
     nal.first().map(|b| b & 0x1f)
 }
 
-/// Whether a NAL unit is dropped when remuxing for RTMP: access unit delimiters and filler data
-/// carry nothing a player needs (FLV frames are already delimited), and empty NAL units are
-/// meaningless.
-fn is_droppable(nal: &[u8]) -> bool {
-    matches!(nal_type(nal), None | Some(NAL_AUD) | Some(NAL_FILLER))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Annex-B and AVC access units
 // ---------------------------------------------------------------------------------------------
@@ -66,21 +62,21 @@ fn find_start_code(data: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Iterator over the NAL units of an Annex-B buffer, see [`annexb_nals`].
+/// Iterator over where the NAL units of an Annex-B buffer are, see [`annexb_nal_ranges`].
 #[derive(Debug, Clone)]
-pub struct AnnexBNals<'a> {
+pub struct AnnexBNalRanges<'a> {
     data: &'a [u8],
     /// Start of the next NAL unit (just after its start code), `data.len()` when done.
     pos: usize,
 }
 
-impl<'a> Iterator for AnnexBNals<'a> {
-    type Item = &'a [u8];
+impl Iterator for AnnexBNalRanges<'_> {
+    type Item = Range<usize>;
 
-    fn next(&mut self) -> Option<&'a [u8]> {
+    fn next(&mut self) -> Option<Range<usize>> {
         while self.pos < self.data.len() {
             let start = self.pos;
-            let end = match find_start_code(self.data, start) {
+            let mut end = match find_start_code(self.data, start) {
                 Some(sc) => {
                     self.pos = sc + 3;
                     sc
@@ -92,26 +88,49 @@ impl<'a> Iterator for AnnexBNals<'a> {
             };
             // Zero bytes before a start code are the zero_byte of a 4-byte start code or
             // trailing_zero_8bits (H.264 Annex B.1); a NAL unit never ends in 0x00.
-            let mut nal = &self.data[start..end];
-            while let [rest @ .., 0] = nal {
-                nal = rest;
+            while end > start && self.data[end - 1] == 0 {
+                end -= 1;
             }
-            if !nal.is_empty() {
-                return Some(nal);
+            if end > start {
+                return Some(start..end);
             }
         }
         None
     }
 }
 
-/// Splits an Annex-B byte-stream buffer into its NAL units (without start codes).
+/// Where the NAL units of an Annex-B byte-stream buffer are (without start codes), as ranges of
+/// `data`.
 ///
 /// Both 3-byte (`00 00 01`) and 4-byte (`00 00 00 01`) start codes are recognised; zero bytes
 /// before a start code belong to the start code. Bytes before the first start code and empty
 /// NAL units are skipped.
-pub fn annexb_nals(data: &[u8]) -> AnnexBNals<'_> {
+pub fn annexb_nal_ranges(data: &[u8]) -> AnnexBNalRanges<'_> {
     let pos = find_start_code(data, 0).map_or(data.len(), |sc| sc + 3);
-    AnnexBNals { data, pos }
+    AnnexBNalRanges { data, pos }
+}
+
+/// Iterator over the NAL units of an Annex-B buffer, see [`annexb_nals`].
+#[derive(Debug, Clone)]
+pub struct AnnexBNals<'a> {
+    ranges: AnnexBNalRanges<'a>,
+}
+
+impl<'a> Iterator for AnnexBNals<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let range = self.ranges.next()?;
+        self.ranges.data.get(range)
+    }
+}
+
+/// Splits an Annex-B byte-stream buffer into its NAL units (without start codes), like
+/// [`annexb_nal_ranges`].
+pub fn annexb_nals(data: &[u8]) -> AnnexBNals<'_> {
+    AnnexBNals {
+        ranges: annexb_nal_ranges(data),
+    }
 }
 
 /// Iterator over the NAL units of an AVC (length-prefixed) buffer, see [`avcc_nals`].
@@ -184,17 +203,13 @@ pub fn avcc_nals(data: &[u8], length_size: usize) -> AvccNals<'_> {
 }
 
 /// What an access unit contains, as far as RTMP publishing cares.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AccessUnitInfo {
     /// The access unit contains an IDR slice, i.e. it is a keyframe.
     pub keyframe: bool,
-    /// In-band sequence parameter set NAL units, in stream order.
-    pub sps: Vec<Vec<u8>>,
-    /// In-band picture parameter set NAL units, in stream order.
-    pub pps: Vec<Vec<u8>>,
-    /// NAL units that are (or must be) dropped: access unit delimiters, filler data and empty
-    /// NAL units.
-    pub dropped_nals: usize,
+    /// The access unit carries SPS or PPS NAL units in band (they stay in it; a caller that
+    /// builds the avcC from them reads them with [`avcc_nals`] or [`AvccView::nals`]).
+    pub parameter_sets: bool,
 }
 
 impl AccessUnitInfo {
@@ -202,53 +217,25 @@ impl AccessUnitInfo {
     fn add(&mut self, nal: &[u8]) {
         match nal_type(nal) {
             Some(NAL_IDR) => self.keyframe = true,
-            Some(NAL_SPS) => self.sps.push(nal.to_vec()),
-            Some(NAL_PPS) => self.pps.push(nal.to_vec()),
-            _ if is_droppable(nal) => self.dropped_nals += 1,
+            Some(NAL_SPS | NAL_PPS) => self.parameter_sets = true,
             _ => {}
         }
     }
 }
 
-/// Appends one NAL unit with a 4-byte big-endian length prefix.
-fn push_length_prefixed(out: &mut Vec<u8>, nal: &[u8]) -> Result<()> {
-    let len = u32::try_from(nal.len()).map_err(|_| Error::NalTooLarge(nal.len()))?;
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(nal);
-    Ok(())
-}
-
-/// Converts an Annex-B access unit to AVC with 4-byte length prefixes, appending to `out`.
-///
-/// Access unit delimiters and filler data are dropped (and counted); SPS and PPS NAL units stay
-/// in the output and are also reported. Fails with [`Error::NoNalUnits`] if the buffer holds no
-/// NAL unit. Nothing is appended on error.
-pub fn annexb_to_avcc(data: &[u8], out: &mut Vec<u8>) -> Result<AccessUnitInfo> {
+/// What the NAL units of one access unit say (see [`AccessUnitInfo`]).
+pub fn access_unit_info<'a>(nals: impl IntoIterator<Item = &'a [u8]>) -> AccessUnitInfo {
     let mut info = AccessUnitInfo::default();
-    let mut any = false;
-    let start_len = out.len();
-    // Output is at most 1 byte per start code larger than the input.
-    out.reserve(data.len());
-    for nal in annexb_nals(data) {
-        any = true;
+    for nal in nals {
         info.add(nal);
-        if !is_droppable(nal)
-            && let Err(e) = push_length_prefixed(out, nal)
-        {
-            out.truncate(start_len);
-            return Err(e);
-        }
     }
-    if !any {
-        return Err(Error::NoNalUnits);
-    }
-    Ok(info)
+    info
 }
 
 /// Checks an AVC (length-prefixed) access unit and reports what it contains, without copying.
 ///
-/// The NAL units must fill the buffer exactly. If [`AccessUnitInfo::dropped_nals`] is non-zero
-/// the caller should pass the buffer through [`avcc_filter`] before sending it.
+/// The NAL units must fill the buffer exactly. Nothing is removed: every NAL unit (AUD, SEI
+/// and filler included) belongs to the access unit as sent.
 pub fn avcc_info(data: &[u8], length_size: usize) -> Result<AccessUnitInfo> {
     if !matches!(length_size, 1 | 2 | 4) {
         return Err(Error::InvalidNalLengthSize(length_size));
@@ -265,30 +252,128 @@ pub fn avcc_info(data: &[u8], length_size: usize) -> Result<AccessUnitInfo> {
     Ok(info)
 }
 
-/// Copies an AVC access unit to `out` (appending), dropping access unit delimiters, filler data
-/// and empty NAL units. Length prefixes keep their size. Returns the number of dropped NAL units.
-pub fn avcc_filter(data: &[u8], length_size: usize, out: &mut Vec<u8>) -> Result<usize> {
-    let start_len = out.len();
-    let mut dropped = 0;
-    out.reserve(data.len());
-    for nal in avcc_nals(data, length_size) {
-        let nal = match nal {
-            Ok(nal) => nal,
-            Err(e) => {
-                out.truncate(start_len);
-                return Err(e);
-            }
-        };
-        if is_droppable(nal) {
-            dropped += 1;
-            continue;
-        }
-        // The NAL fitted this prefix size in the input, so its length fits in the output.
-        let len = (nal.len() as u32).to_be_bytes();
-        out.extend_from_slice(&len[4 - length_size..]);
-        out.extend_from_slice(nal);
+/// One NAL unit of an [`AvccView`]: its 4-byte big-endian length prefix and where its bytes
+/// start in the Annex-B buffer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct NalSpan {
+    prefix: [u8; 4],
+    start: usize,
+}
+
+impl NalSpan {
+    fn range(&self) -> Range<usize> {
+        self.start..self.start + u32::from_be_bytes(self.prefix) as usize
     }
-    Ok(dropped)
+}
+
+/// An Annex-B access unit in AVC form without copying it: for each NAL unit a 4-byte length
+/// prefix, held here, and the unit's range in the Annex-B buffer.
+///
+/// The AVC bytes are the concatenation of [`parts`](Self::parts) (prefix, NAL unit, prefix, NAL
+/// unit, …), ready for a vectored writer such as [`ChunkWriter`](crate::rtmp::chunk::ChunkWriter);
+/// they equal what [`annexb_to_avcc`] writes. Every NAL unit is kept, AUD, SEI, filler and
+/// parameter sets included, as `h264parse` does when it converts to `stream-format=avc`. Up to
+/// eight NAL units are stored inline, so building a view usually allocates nothing.
+///
+/// The view stores positions only: pass it the same buffer it was built from. With another
+/// buffer, units that do not fit it come out empty (never a panic).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AvccView {
+    inline: [NalSpan; AvccView::INLINE_NALS],
+    /// NAL units after the first [`INLINE_NALS`](Self::INLINE_NALS).
+    spill: Vec<NalSpan>,
+    count: usize,
+    /// Length of the AVC form in bytes.
+    len: usize,
+}
+
+impl AvccView {
+    /// NAL units a view holds without allocating: an access unit of GStreamer's encoders has an
+    /// AUD, SPS, PPS, SEI and one slice at most, unless it is cut into several slices.
+    pub const INLINE_NALS: usize = 8;
+
+    /// Finds the NAL units of an Annex-B access unit. Fails with [`Error::NoNalUnits`] if the
+    /// buffer holds none, with [`Error::NalTooLarge`] for a NAL unit of 4 GiB or more.
+    pub fn from_annexb(data: &[u8]) -> Result<Self> {
+        let mut view = AvccView::default();
+        for range in annexb_nal_ranges(data) {
+            let len = range.len();
+            let prefix = u32::try_from(len)
+                .map_err(|_| Error::NalTooLarge(len))?
+                .to_be_bytes();
+            let span = NalSpan {
+                prefix,
+                start: range.start,
+            };
+            match view.inline.get_mut(view.count) {
+                Some(slot) => *slot = span,
+                None => view.spill.push(span),
+            }
+            view.count += 1;
+            view.len += 4 + len;
+        }
+        if view.count == 0 {
+            return Err(Error::NoNalUnits);
+        }
+        Ok(view)
+    }
+
+    fn spans(&self) -> impl Iterator<Item = &NalSpan> + Clone {
+        self.inline[..self.count.min(Self::INLINE_NALS)]
+            .iter()
+            .chain(self.spill.iter())
+    }
+
+    /// Number of NAL units.
+    pub fn nal_count(&self) -> usize {
+        self.count
+    }
+
+    /// Length of the AVC form in bytes (NAL units plus their 4-byte prefixes).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a view without NAL units (only the default value; [`from_annexb`](Self::from_annexb)
+    /// never returns one).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Where the NAL units are in the Annex-B buffer.
+    pub fn nal_ranges(&self) -> impl Iterator<Item = Range<usize>> + Clone + '_ {
+        self.spans().map(NalSpan::range)
+    }
+
+    /// The NAL units, borrowed from `data` (the buffer the view was built from).
+    pub fn nals<'a>(&'a self, data: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
+        self.spans()
+            .map(move |s| data.get(s.range()).unwrap_or_default())
+    }
+
+    /// The AVC form as slices: each NAL unit's length prefix (borrowed from the view) followed by
+    /// the NAL unit (borrowed from `data`, the buffer the view was built from).
+    pub fn parts<'a>(&'a self, data: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.spans()
+            .flat_map(move |s| [s.prefix.as_slice(), data.get(s.range()).unwrap_or_default()])
+    }
+
+    /// Appends the AVC form to `out` (a copy, for callers that need contiguous bytes).
+    pub fn write_to_vec(&self, data: &[u8], out: &mut Vec<u8>) {
+        out.reserve(self.len);
+        for part in self.parts(data) {
+            out.extend_from_slice(part);
+        }
+    }
+}
+
+/// Converts an Annex-B access unit to AVC with 4-byte length prefixes, appending a copy to
+/// `out`; every NAL unit is kept. [`AvccView`] does the same without copying. Fails with
+/// [`Error::NoNalUnits`] if the buffer holds no NAL unit; nothing is appended on error.
+pub fn annexb_to_avcc(data: &[u8], out: &mut Vec<u8>) -> Result<AccessUnitInfo> {
+    let view = AvccView::from_annexb(data)?;
+    view.write_to_vec(data, out);
+    Ok(access_unit_info(view.nals(data)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -988,22 +1073,91 @@ mod tests {
     }
 
     #[test]
-    fn annexb_to_avcc_drops_aud_and_filler_and_reports_parameter_sets() {
+    fn annexb_to_avcc_keeps_every_nal_unit_and_reports_parameter_sets() {
+        // h264parse's byte-stream -> avc conversion keeps AUD, SEI, filler and in-band
+        // parameter sets; so does ffmpeg -c copy.
+        let nals = [AUD, HIGH_1280X720_SPS, HIGH_1280X720_PPS, SEI, IDR, FILLER];
         for four_byte in [false, true] {
-            let data = annexb(
-                &[AUD, HIGH_1280X720_SPS, HIGH_1280X720_PPS, SEI, IDR, FILLER],
-                four_byte,
-            );
+            let data = annexb(&nals, four_byte);
             let mut out = vec![0xee]; // output is appended
             let info = annexb_to_avcc(&data, &mut out).unwrap();
-            assert!(info.keyframe);
-            assert_eq!(info.sps, vec![HIGH_1280X720_SPS.to_vec()]);
-            assert_eq!(info.pps, vec![HIGH_1280X720_PPS.to_vec()]);
-            assert_eq!(info.dropped_nals, 2);
+            assert_eq!(
+                info,
+                AccessUnitInfo {
+                    keyframe: true,
+                    parameter_sets: true
+                }
+            );
             let mut expected = vec![0xee];
-            expected.extend(avcc(&[HIGH_1280X720_SPS, HIGH_1280X720_PPS, SEI, IDR], 4));
+            expected.extend(avcc(&nals, 4));
             assert_eq!(out, expected);
         }
+    }
+
+    /// Whether `part` lies inside `buf`.
+    fn inside(buf: &[u8], part: &[u8]) -> bool {
+        let r = buf.as_ptr_range();
+        r.start <= part.as_ptr() && part.as_ptr_range().end <= r.end
+    }
+
+    #[test]
+    fn avcc_view_borrows_every_nal_unit_from_the_input() {
+        let nals = [AUD, HIGH_1280X720_SPS, HIGH_1280X720_PPS, SEI, IDR, FILLER];
+        // Mixed start codes and trailing zero bytes.
+        let mut data = annexb(&nals[..3], true);
+        data.extend(annexb(&nals[3..], false));
+        data.extend_from_slice(&[0, 0]);
+        let view = AvccView::from_annexb(&data).unwrap();
+        assert_eq!(view.nal_count(), 6);
+        assert!(view.spill.is_empty(), "six NAL units are held inline");
+        let expected = avcc(&nals, 4);
+        assert_eq!(view.len(), expected.len());
+        let parts: Vec<&[u8]> = view.parts(&data).collect();
+        assert_eq!(parts.len(), 12);
+        assert_eq!(parts.concat(), expected);
+        for (i, pair) in parts.chunks(2).enumerate() {
+            assert_eq!(pair[0], &(nals[i].len() as u32).to_be_bytes());
+            assert!(inside(&data, pair[1]), "NAL unit {i} is a copy");
+            assert!(!inside(&data, pair[0]));
+        }
+        assert_eq!(view.nals(&data).collect::<Vec<_>>(), nals);
+        assert_eq!(
+            view.nal_ranges().map(|r| &data[r]).collect::<Vec<_>>(),
+            nals
+        );
+        let mut copy = vec![1];
+        view.write_to_vec(&data, &mut copy);
+        assert_eq!(copy[1..], expected[..]);
+    }
+
+    #[test]
+    fn avcc_view_with_many_nal_units_and_foreign_buffers() {
+        // Twenty slices: more than the inline store holds.
+        let slices: Vec<Vec<u8>> = (0..20u8).map(|i| vec![0x41, 0x9a, i + 1]).collect();
+        let refs: Vec<&[u8]> = slices.iter().map(Vec::as_slice).collect();
+        let data = annexb(&refs, false);
+        let view = AvccView::from_annexb(&data).unwrap();
+        assert_eq!(view.nal_count(), 20);
+        assert_eq!(
+            view.parts(&data).collect::<Vec<_>>().concat(),
+            avcc(&refs, 4)
+        );
+        assert!(
+            view.parts(&data)
+                .skip(1)
+                .step_by(2)
+                .all(|p| inside(&data, p))
+        );
+        // Another (shorter) buffer: units that do not fit are empty, nothing panics.
+        let short = &data[..10];
+        assert!(view.nals(short).skip(2).all(<[u8]>::is_empty));
+        assert!(view.parts(&[]).count() == 40);
+        assert_eq!(AvccView::from_annexb(&[]), Err(Error::NoNalUnits));
+        assert_eq!(
+            AvccView::from_annexb(&[0, 0, 1, 0, 0, 0, 1]),
+            Err(Error::NoNalUnits)
+        );
+        assert!(AvccView::default().is_empty());
     }
 
     #[test]
@@ -1071,26 +1225,27 @@ mod tests {
     }
 
     #[test]
-    fn avcc_info_and_filter() {
-        let data = avcc(&[AUD, SPS_SHORT, HIGH_1280X720_PPS, IDR, FILLER, &[]], 4);
-        let info = avcc_info(&data, 4).unwrap();
-        assert!(info.keyframe);
-        assert_eq!(info.sps, vec![SPS_SHORT.to_vec()]);
-        assert_eq!(info.pps, vec![HIGH_1280X720_PPS.to_vec()]);
-        assert_eq!(info.dropped_nals, 3, "AUD, filler and the empty NAL unit");
-
-        let mut out = vec![0xee];
-        assert_eq!(avcc_filter(&data, 4, &mut out), Ok(3));
-        let mut expected = vec![0xee];
-        expected.extend(avcc(&[SPS_SHORT, HIGH_1280X720_PPS, IDR], 4));
-        assert_eq!(out, expected);
-
-        // Two-byte prefixes keep their size.
+    fn avcc_info_keeps_every_nal_unit() {
+        let data = avcc(
+            &[AUD, SPS_SHORT, HIGH_1280X720_PPS, SEI, IDR, FILLER, &[]],
+            4,
+        );
+        assert_eq!(
+            avcc_info(&data, 4),
+            Ok(AccessUnitInfo {
+                keyframe: true,
+                parameter_sets: true
+            })
+        );
         let data = avcc(&[AUD, SLICE], 2);
-        let mut out = Vec::new();
-        assert_eq!(avcc_filter(&data, 2, &mut out), Ok(1));
-        assert_eq!(out, [0, 3, 0x41, 0x9a, 0x02]);
-        assert_eq!(avcc_info(&out, 2).unwrap().dropped_nals, 0);
+        assert_eq!(avcc_info(&data, 2), Ok(AccessUnitInfo::default()));
+        assert_eq!(
+            access_unit_info(annexb_nals(&annexb(&[SEI, IDR], true))),
+            AccessUnitInfo {
+                keyframe: true,
+                parameter_sets: false
+            }
+        );
     }
 
     #[test]
@@ -1107,9 +1262,6 @@ mod tests {
             avcc_info(&[0, 1, 0x65], 3),
             Err(Error::InvalidNalLengthSize(3))
         );
-        let mut out = vec![1, 2];
-        assert!(avcc_filter(&data, 4, &mut out).is_err());
-        assert_eq!(out, [1, 2], "nothing appended on error");
     }
 
     #[test]

@@ -18,13 +18,14 @@ pub enum H264Input {
     ByteStream,
 }
 
-/// What an access unit becomes.
+/// What an access unit becomes. Neither form copies the input: every NAL unit is sent as it
+/// came (AUD, SEI and filler included, as `ffmpeg -c copy` and `h264parse` do).
 #[derive(Debug, PartialEq, Eq)]
 pub enum VideoBody {
-    /// The input buffer is sent unchanged (zero-copy path of AVC input).
+    /// The input buffer is sent unchanged (AVC input).
     AsIs,
-    /// A converted copy (Annex-B input, or AVC input with AUD/filler NAL units removed).
-    Converted(Vec<u8>),
+    /// Annex-B input: 4-byte length prefixes plus the NAL units borrowed from the input buffer.
+    AnnexB(h264::AvccView),
 }
 
 /// One access unit ready for the queue.
@@ -39,8 +40,6 @@ pub struct VideoAu {
     pub config: Arc<[u8]>,
     /// The NAL units to send.
     pub body: VideoBody,
-    /// AUD/filler NAL units removed from this access unit.
-    pub dropped_nals: usize,
 }
 
 /// Result of [`H264State::process`].
@@ -125,22 +124,31 @@ impl H264State {
     }
 
     /// Converts one access unit. `delta_unit` is the buffer's DELTA_UNIT flag.
+    ///
+    /// Allocates nothing unless the parameter sets change (or an Annex-B access unit has more
+    /// NAL units than [`h264::AvccView`] holds inline).
     pub fn process(&mut self, data: &[u8], delta_unit: bool) -> Result<VideoOutcome, codec::Error> {
-        let (info, body) = match self.input {
+        let (info, disposable, body) = match self.input {
             H264Input::ByteStream => {
-                let mut out = Vec::with_capacity(data.len() + 16);
-                let info = h264::annexb_to_avcc(data, &mut out)?;
-                (info, VideoBody::Converted(out))
+                let view = h264::AvccView::from_annexb(data)?;
+                let info = h264::access_unit_info(view.nals(data));
+                if info.parameter_sets {
+                    self.update_parameter_sets(view.nals(data))?;
+                }
+                (
+                    info,
+                    is_disposable(view.nals(data)),
+                    VideoBody::AnnexB(view),
+                )
             }
             H264Input::Avc => {
+                // Checks every length prefix: the buffer goes out as it is.
                 let info = h264::avcc_info(data, self.length_size)?;
-                if info.dropped_nals > 0 {
-                    let mut out = Vec::with_capacity(data.len());
-                    h264::avcc_filter(data, self.length_size, &mut out)?;
-                    (info, VideoBody::Converted(out))
-                } else {
-                    (info, VideoBody::AsIs)
+                let nals = h264::avcc_nals(data, self.length_size).filter_map(Result::ok);
+                if info.parameter_sets {
+                    self.update_parameter_sets(nals.clone())?;
                 }
+                (info, is_disposable(nals), VideoBody::AsIs)
             }
         };
         let keyframe = match self.input {
@@ -149,10 +157,6 @@ impl H264State {
             H264Input::ByteStream => info.keyframe && !delta_unit,
             H264Input::Avc => !delta_unit,
         };
-
-        if !info.sps.is_empty() || !info.pps.is_empty() {
-            self.update_parameter_sets(&info.sps, &info.pps)?;
-        }
         if !self.seen_keyframe {
             if !keyframe {
                 return Ok(VideoOutcome::BeforeKeyframe);
@@ -170,33 +174,20 @@ impl H264State {
             // Unreachable: seen_keyframe implies a config; report rather than panic.
             return Err(codec::Error::MissingSps);
         };
-        let payload = match &body {
-            VideoBody::AsIs => data,
-            VideoBody::Converted(v) => v.as_slice(),
-        };
-        let length_size = match body {
-            VideoBody::AsIs => self.length_size,
-            VideoBody::Converted(_) => match self.input {
-                H264Input::ByteStream => 4,
-                H264Input::Avc => self.length_size,
-            },
-        };
-        let disposable = is_disposable(payload, length_size);
         Ok(VideoOutcome::Frame(VideoAu {
             keyframe,
             disposable,
             config,
             body,
-            dropped_nals: info.dropped_nals,
         }))
     }
 
     /// Byte-stream (and AVC without codec_data): in-band parameter sets replace the current ones
-    /// and a new avcC is built when they differ (e.g. a resolution change).
-    fn update_parameter_sets(
+    /// and a new avcC is built when they differ (e.g. a resolution change). Repeats of the
+    /// current ones (x264enc sends them with every keyframe) are compared, not copied.
+    fn update_parameter_sets<'a>(
         &mut self,
-        sps: &[Vec<u8>],
-        pps: &[Vec<u8>],
+        nals: impl Iterator<Item = &'a [u8]> + Clone,
     ) -> Result<(), codec::Error> {
         let avc_with_codec_data = self.input == H264Input::Avc && self.config.is_some();
         if avc_with_codec_data {
@@ -204,13 +195,18 @@ impl H264State {
             return Ok(());
         }
         let mut changed = false;
-        if !sps.is_empty() && self.sps.as_slice() != sps {
-            self.sps = sps.to_vec();
-            changed = true;
-        }
-        if !pps.is_empty() && self.pps.as_slice() != pps {
-            self.pps = pps.to_vec();
-            changed = true;
+        for (nal_type, current) in [
+            (h264::NAL_SPS, &mut self.sps),
+            (h264::NAL_PPS, &mut self.pps),
+        ] {
+            let sets = nals
+                .clone()
+                .filter(move |n| h264::nal_type(n) == Some(nal_type));
+            if sets.clone().next().is_some() && !sets.clone().eq(current.iter().map(Vec::as_slice))
+            {
+                *current = sets.map(<[u8]>::to_vec).collect();
+                changed = true;
+            }
         }
         if !changed || self.sps.is_empty() || self.pps.is_empty() {
             return Ok(());
@@ -234,10 +230,9 @@ impl H264State {
 
 /// True when every slice NAL unit of the access unit has `nal_ref_idc == 0` (nothing references
 /// the frame). Access units without slices are not disposable.
-pub fn is_disposable(avcc: &[u8], length_size: usize) -> bool {
+pub fn is_disposable<'a>(nals: impl IntoIterator<Item = &'a [u8]>) -> bool {
     let mut any_slice = false;
-    for nal in h264::avcc_nals(avcc, length_size) {
-        let Ok(nal) = nal else { return false };
+    for nal in nals {
         let Some(&first) = nal.first() else { continue };
         let nal_type = first & 0x1f;
         if (h264::NAL_SLICE..=h264::NAL_IDR).contains(&nal_type) {
@@ -268,6 +263,33 @@ pub struct AacFrame {
     pub config: Arc<[u8]>,
     /// Sample rate (for the timestamps of later frames in the same buffer).
     pub sample_rate: u32,
+}
+
+/// The raw AAC frames of one buffer. Nearly every buffer holds one frame, which is kept
+/// without allocating; only further frames of an ADTS buffer go into a vector.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct AacFrames {
+    first: Option<AacFrame>,
+    rest: Vec<AacFrame>,
+}
+
+impl AacFrames {
+    fn push(&mut self, frame: AacFrame) {
+        if self.first.is_none() {
+            self.first = Some(frame);
+        } else {
+            self.rest.push(frame);
+        }
+    }
+}
+
+impl IntoIterator for AacFrames {
+    type Item = AacFrame;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<AacFrame>, std::vec::IntoIter<AacFrame>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
 }
 
 /// Conversion state of the AAC track.
@@ -320,8 +342,10 @@ impl AacState {
         self.input == AacInput::Raw && self.config.is_none()
     }
 
-    /// Splits a buffer into raw AAC frames.
-    pub fn process(&mut self, data: &[u8]) -> Result<Vec<AacFrame>, codec::Error> {
+    /// Splits a buffer into raw AAC frames: ranges of `data` (raw input whole, ADTS input
+    /// without its headers), never copies. Allocates nothing unless an ADTS buffer holds
+    /// several frames or the ADTS headers change the config.
+    pub fn process(&mut self, data: &[u8]) -> Result<AacFrames, codec::Error> {
         match self.input {
             AacInput::Raw => {
                 let (Some(config), Some(asc)) = (self.config.clone(), self.asc.as_ref()) else {
@@ -329,14 +353,17 @@ impl AacState {
                         "raw AAC without codec_data (AudioSpecificConfig) in the caps",
                     ));
                 };
-                Ok(vec![AacFrame {
-                    range: 0..data.len(),
-                    config,
-                    sample_rate: asc.sample_rate,
-                }])
+                Ok(AacFrames {
+                    first: Some(AacFrame {
+                        range: 0..data.len(),
+                        config,
+                        sample_rate: asc.sample_rate,
+                    }),
+                    rest: Vec::new(),
+                })
             }
             AacInput::Adts => {
-                let mut frames = Vec::new();
+                let mut frames = AacFrames::default();
                 let base = data.as_ptr() as usize;
                 for f in aac::adts_frames(data) {
                     let (header, payload) = f?;
@@ -402,22 +429,36 @@ mod tests {
     const P_REF: &[u8] = &[0x41, 0x9a, 0x02, 0x03];
     const B_NONREF: &[u8] = &[0x01, 0x9e, 0x04, 0x05];
     const AUD: &[u8] = &[0x09, 0xf0];
+    const SEI: &[u8] = &[0x06, 0x05, 0x01, 0x80];
+    const FILLER: &[u8] = &[0x0c, 0xff, 0xff, 0x80];
+
+    /// The AVC form a view stands for.
+    fn view_bytes(body: &VideoBody, data: &[u8]) -> Vec<u8> {
+        let VideoBody::AnnexB(view) = body else {
+            panic!("{body:?} is not a view")
+        };
+        // Every NAL unit is borrowed from the input.
+        assert!(
+            view.nals(data)
+                .all(|n| data.as_ptr_range().contains(&n.as_ptr()))
+        );
+        view.parts(data).collect::<Vec<_>>().concat()
+    }
 
     #[test]
-    fn byte_stream_builds_config_drops_aud_and_flags_frames() {
+    fn byte_stream_builds_config_keeps_aud_and_flags_frames() {
         let mut s = H264State::new(H264Input::ByteStream, None).unwrap();
         // A P frame before the first keyframe is not sent.
         assert!(matches!(
             s.process(&annexb(&[AUD, P_REF]), true).unwrap(),
             VideoOutcome::BeforeKeyframe
         ));
-        let VideoOutcome::Frame(f) = s.process(&annexb(&[AUD, SPS, PPS, IDR]), false).unwrap()
-        else {
+        let key = annexb(&[AUD, SPS, PPS, SEI, IDR]);
+        let VideoOutcome::Frame(f) = s.process(&key, false).unwrap() else {
             panic!()
         };
         assert!(f.keyframe && !f.disposable);
-        assert_eq!(f.dropped_nals, 1);
-        assert_eq!(f.body, VideoBody::Converted(avcc(&[SPS, PPS, IDR])));
+        assert_eq!(view_bytes(&f.body, &key), avcc(&[AUD, SPS, PPS, SEI, IDR]));
         let rec = h264::AvcDecoderConfigurationRecord::parse(&f.config).unwrap();
         assert_eq!(rec.sps, vec![SPS.to_vec()]);
         assert_eq!(rec.length_size(), 4);
@@ -425,11 +466,13 @@ mod tests {
         assert!(!s.take_config_changed());
         let first_cfg = f.config.clone();
 
-        let VideoOutcome::Frame(f) = s.process(&annexb(&[B_NONREF]), true).unwrap() else {
+        let b = annexb(&[AUD, B_NONREF]);
+        let VideoOutcome::Frame(f) = s.process(&b, true).unwrap() else {
             panic!()
         };
         assert!(!f.keyframe && f.disposable);
         assert!(Arc::ptr_eq(&f.config, &first_cfg));
+        assert_eq!(view_bytes(&f.body, &b), avcc(&[AUD, B_NONREF]));
         // Repeated identical parameter sets keep the same config.
         let VideoOutcome::Frame(f) = s.process(&annexb(&[SPS, PPS, IDR]), false).unwrap() else {
             panic!()
@@ -475,12 +518,21 @@ mod tests {
         assert_eq!(f.body, VideoBody::AsIs);
         assert!(f.keyframe);
         assert_eq!(&*f.config, cd.as_slice());
-        // An AUD forces a filtered copy.
-        let VideoOutcome::Frame(f) = s.process(&avcc(&[AUD, B_NONREF]), true).unwrap() else {
+        // AUD, SEI and filler stay: the buffer is sent as it is.
+        let VideoOutcome::Frame(f) = s
+            .process(&avcc(&[AUD, SEI, B_NONREF, FILLER]), true)
+            .unwrap()
+        else {
             panic!()
         };
-        assert_eq!(f.body, VideoBody::Converted(avcc(&[B_NONREF])));
+        assert_eq!(f.body, VideoBody::AsIs);
         assert!(!f.keyframe && f.disposable);
+        // In-band parameter sets of AVC input with codec_data do not replace it.
+        let VideoOutcome::Frame(f) = s.process(&avcc(&[AUD, SPS2, PPS, IDR]), false).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(&*f.config, cd.as_slice());
         // Truncated NAL: error, not panic.
         let mut bad = avcc(&[P_REF]);
         bad[3] = 50;
@@ -498,10 +550,26 @@ mod tests {
 
     #[test]
     fn disposable_detection() {
-        assert!(is_disposable(&avcc(&[B_NONREF]), 4));
-        assert!(!is_disposable(&avcc(&[B_NONREF, P_REF]), 4));
-        assert!(!is_disposable(&avcc(&[SPS]), 4));
-        assert!(!is_disposable(&[0, 0, 0, 9, 1], 4));
+        assert!(is_disposable([AUD, B_NONREF]));
+        assert!(!is_disposable([B_NONREF, P_REF]));
+        assert!(!is_disposable([SPS]));
+        assert!(!is_disposable([&[][..]]));
+    }
+
+    #[test]
+    fn avc_input_without_codec_data_builds_config_from_in_band_sets() {
+        let mut s = H264State::new(H264Input::Avc, None).unwrap();
+        assert_eq!(
+            s.process(&avcc(&[AUD, IDR]), false).unwrap_err(),
+            codec::Error::MissingSps
+        );
+        let mut s = H264State::new(H264Input::Avc, None).unwrap();
+        let VideoOutcome::Frame(f) = s.process(&avcc(&[AUD, SPS, PPS, IDR]), false).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.body, VideoBody::AsIs);
+        let rec = h264::AvcDecoderConfigurationRecord::parse(&f.config).unwrap();
+        assert_eq!((rec.sps, rec.pps), (vec![SPS.to_vec()], vec![PPS.to_vec()]));
     }
 
     fn adts_frame(payload: &[u8], rate_idx: u8, channels: u8) -> Vec<u8> {
@@ -524,7 +592,7 @@ mod tests {
         let mut s = AacState::new(AacInput::Adts, None).unwrap();
         let mut buf = adts_frame(&[1, 2, 3], 4, 2);
         buf.extend(adts_frame(&[4, 5], 4, 2));
-        let frames = s.process(&buf).unwrap();
+        let frames: Vec<_> = s.process(&buf).unwrap().into_iter().collect();
         assert_eq!(frames.len(), 2);
         assert_eq!(&buf[frames[0].range.clone()], &[1, 2, 3]);
         assert_eq!(&buf[frames[1].range.clone()], &[4, 5]);
@@ -534,6 +602,8 @@ mod tests {
         assert!(Arc::ptr_eq(&frames[0].config, &frames[1].config));
         // Rate change: new config.
         let f2 = s.process(&adts_frame(&[9], 3, 2)).unwrap();
+        let f2: Vec<_> = f2.into_iter().collect();
+        assert_eq!(f2.len(), 1);
         assert_eq!(f2[0].sample_rate, 48000);
         assert!(!Arc::ptr_eq(&f2[0].config, &frames[0].config));
         // Garbage: error.
@@ -547,7 +617,8 @@ mod tests {
         assert!(s.process(&[1, 2, 3]).is_err());
         let mut s = AacState::new(AacInput::Raw, Some(&[0x11, 0x90])).unwrap();
         assert!(!s.missing_config());
-        let f = s.process(&[1, 2, 3]).unwrap();
+        let f: Vec<_> = s.process(&[1, 2, 3]).unwrap().into_iter().collect();
+        assert_eq!(f.len(), 1);
         assert_eq!(f[0].range, 0..3);
         assert_eq!(f[0].sample_rate, 48000);
         assert_eq!(&*f[0].config, &[0x11, 0x90]);

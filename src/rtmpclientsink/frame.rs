@@ -3,29 +3,86 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::codec::h264::AvccView;
+
+use super::convert::VideoBody;
 use super::queue::{Queued, Track};
 
-/// The bytes of a frame: either a window into the mapped input buffer (zero-copy) or a
-/// converted copy.
+/// A mapped input buffer, shared by the frames cut from it.
+pub type Mapping = Arc<gst::MappedBuffer<gst::buffer::Readable>>;
+
+/// The bytes of a frame. They are never copied out of the input buffer: the frame keeps the
+/// buffer mapped, and the chunk writer borrows slices of the mapping (see
+/// [`FrameData::with_parts`]).
 #[derive(Debug)]
 pub enum FrameData {
     /// Part of a mapped input buffer (AVC access units, raw AAC, the frames of an ADTS buffer).
     Mapped {
-        /// The mapping, shared by the frames cut from one buffer.
-        map: Arc<gst::MappedBuffer<gst::buffer::Readable>>,
+        /// The mapping.
+        map: Mapping,
         /// The frame's bytes within the mapping.
         range: Range<usize>,
     },
-    /// Bytes produced by conversion (Annex-B → AVC).
-    Owned(Vec<u8>),
+    /// An Annex-B access unit in AVC form: the 4-byte length prefixes are held by the view, the
+    /// NAL units are ranges of the mapping.
+    AnnexB {
+        /// The mapping.
+        map: Mapping,
+        /// Length prefixes and NAL unit positions.
+        view: AvccView,
+    },
 }
 
+/// Slices one message is handed to the chunk writer in without allocating: the FLV tag header
+/// and, for an Annex-B access unit, a prefix and a NAL unit per NAL unit the view holds inline.
+const INLINE_PARTS: usize = 1 + 2 * AvccView::INLINE_NALS;
+
 impl FrameData {
-    /// The bytes.
-    pub fn as_slice(&self) -> &[u8] {
+    /// The body of a video frame cut from `map` as `body` says.
+    pub fn video(map: gst::MappedBuffer<gst::buffer::Readable>, body: VideoBody) -> Self {
+        match body {
+            VideoBody::AsIs => {
+                let range = 0..map.as_slice().len();
+                FrameData::Mapped {
+                    map: Arc::new(map),
+                    range,
+                }
+            }
+            VideoBody::AnnexB(view) => FrameData::AnnexB {
+                map: Arc::new(map),
+                view,
+            },
+        }
+    }
+
+    /// Length of the frame body in bytes.
+    pub fn len(&self) -> usize {
         match self {
-            FrameData::Mapped { map, range } => map.as_slice().get(range.clone()).unwrap_or(&[]),
-            FrameData::Owned(v) => v,
+            FrameData::Mapped { range, .. } => range.len(),
+            FrameData::AnnexB { view, .. } => view.len(),
+        }
+    }
+
+    /// Calls `f` with the message body — `header` followed by the frame's bytes — as slices
+    /// borrowed from `header`, the mapping and the view.
+    pub fn with_parts<'a, R>(&'a self, header: &'a [u8], f: impl FnOnce(&[&'a [u8]]) -> R) -> R {
+        match self {
+            FrameData::Mapped { map, range } => {
+                f(&[header, map.as_slice().get(range.clone()).unwrap_or(&[])])
+            }
+            FrameData::AnnexB { map, view } => {
+                let parts = std::iter::once(header).chain(view.parts(map.as_slice()));
+                let n = 1 + 2 * view.nal_count();
+                if n <= INLINE_PARTS {
+                    let mut inline: [&[u8]; INLINE_PARTS] = [&[]; INLINE_PARTS];
+                    for (slot, part) in inline.iter_mut().zip(parts) {
+                        *slot = part;
+                    }
+                    f(&inline[..n])
+                } else {
+                    f(&parts.collect::<Vec<_>>())
+                }
+            }
         }
     }
 }
@@ -58,12 +115,377 @@ impl Queued for Frame {
         self.dts_ms
     }
     fn size(&self) -> usize {
-        self.data.as_slice().len()
+        self.data.len()
     }
     fn keyframe(&self) -> bool {
         self.keyframe
     }
     fn disposable(&self) -> bool {
         self.disposable
+    }
+}
+
+#[cfg(test)]
+mod zero_copy_tests {
+    //! Allocation proof of the element's media path, for every input form: a buffer is
+    //! converted (`convert.rs`), becomes a [`FrameData`] and is chunked into a recycled batch
+    //! as the session thread does it. Every payload byte the chunk writer gets is borrowed from
+    //! the GStreamer buffer's mapped memory, and after the first frame the conversion and the
+    //! chunking allocate nothing; the only allocation per buffer is the `Arc` of its mapping.
+    //!
+    //! The counting allocator counts per thread, so tests running in parallel do not disturb
+    //! each other; it is the allocator of the whole unit-test binary and otherwise just
+    //! forwards to the system allocator.
+
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+    use std::io;
+    use std::sync::Arc;
+
+    use super::{FrameData, Mapping};
+    use crate::rtmp::chunk::{ChunkBatch, ChunkWriter};
+    use crate::rtmpclientsink::convert::{AacInput, AacState, H264Input, H264State, VideoOutcome};
+
+    struct CountingAlloc;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    fn count_one() {
+        // `try_with`: the thread-local may already be gone while a thread ends.
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+    }
+
+    // SAFETY: every call is forwarded unchanged to `System`, which upholds the `GlobalAlloc`
+    // contract; counting touches a const-initialised thread-local without destructor, which
+    // never allocates.
+    unsafe impl GlobalAlloc for CountingAlloc {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count_one();
+            // SAFETY: same contract as the caller's.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as the caller's.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count_one();
+            // SAFETY: same contract as the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: CountingAlloc = CountingAlloc;
+
+    /// Runs `f`, returning its result and the number of heap allocations it made on this thread.
+    fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
+        let before = ALLOCATIONS.with(Cell::get);
+        let r = f();
+        (r, ALLOCATIONS.with(Cell::get) - before)
+    }
+
+    const SPS: &[u8] = &[
+        0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
+        0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
+    ];
+    const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
+    const AUD: &[u8] = &[0x09, 0xf0];
+    const SEI: &[u8] = &[0x06, 0x05, 0x02, 0x11, 0x22, 0x80];
+
+    /// A slice NAL unit of `len` bytes without zero bytes (so no start code can appear in it).
+    fn slice(header: u8, len: usize, seed: usize) -> Vec<u8> {
+        let mut v = vec![header];
+        v.extend((1..len).map(|i| ((i * 131 + seed) % 255 + 1) as u8));
+        v
+    }
+
+    /// Two GOPs of 30 frames, x264enc-style: AUD in every frame when `aud`, SPS/PPS repeated
+    /// with every IDR, an SEI in the first frame. Returns the NAL units and delta flag per frame.
+    fn h264_gops(aud: bool, in_band_parameter_sets: bool) -> Vec<(Vec<Vec<u8>>, bool)> {
+        (0..60)
+            .map(|i| {
+                let key = i % 30 == 0;
+                let mut nals = Vec::new();
+                if aud {
+                    nals.push(AUD.to_vec());
+                }
+                if key && in_band_parameter_sets {
+                    nals.push(SPS.to_vec());
+                    nals.push(PPS.to_vec());
+                }
+                if i == 0 {
+                    nals.push(SEI.to_vec());
+                }
+                nals.push(if key {
+                    slice(0x65, 60_000, i)
+                } else {
+                    slice(0x41, 6_000, i)
+                });
+                (nals, !key)
+            })
+            .collect()
+    }
+
+    fn length_prefixed(nals: &[Vec<u8>]) -> Vec<u8> {
+        nals.iter()
+            .flat_map(|n| (n.len() as u32).to_be_bytes().into_iter().chain(n.clone()))
+            .collect()
+    }
+
+    fn annexb(nals: &[Vec<u8>]) -> Vec<u8> {
+        nals.iter()
+            .flat_map(|n| [0, 0, 0, 1].into_iter().chain(n.clone()))
+            .collect()
+    }
+
+    fn adts(payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() + 7;
+        let mut v = vec![
+            0xff,
+            0xf1,
+            (1 << 6) | (3 << 2), // AAC-LC, 48 kHz
+            (2 << 6) | ((len >> 11) as u8 & 0x3),
+            (len >> 3) as u8,
+            (((len & 7) as u8) << 5) | 0x1f,
+            0xfc,
+        ];
+        v.extend_from_slice(payload);
+        v
+    }
+
+    /// One input buffer: its bytes, its DELTA_UNIT flag, and the message bodies (without FLV
+    /// tag header) it must become.
+    struct Input {
+        bytes: Vec<u8>,
+        delta: bool,
+        bodies: Vec<Vec<u8>>,
+    }
+
+    enum Conv {
+        H264(H264State),
+        Aac(AacState),
+    }
+
+    /// What the proof measured over one stream.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Measured {
+        frames: usize,
+        /// Allocations converting and chunking after the first buffer (the `Arc`s excluded).
+        steady_allocations: u64,
+        /// `Arc`s of mappings, one per buffer.
+        mapping_allocations: u64,
+        /// Payload bytes handed to the chunk writer that were not inside the mapped buffer.
+        copied_payload_bytes: usize,
+    }
+
+    fn run(mut conv: Conv, inputs: Vec<Input>) -> Measured {
+        gst::init().unwrap();
+        let mut writer = ChunkWriter::new();
+        writer.set_chunk_size(4096);
+        let mut batch: ChunkBatch<'static> = ChunkBatch::new();
+        let mut m = Measured {
+            frames: 0,
+            steady_allocations: 0,
+            mapping_allocations: 0,
+            copied_payload_bytes: 0,
+        };
+        for (i, input) in inputs.into_iter().enumerate() {
+            let map = gst::Buffer::from_mut_slice(input.bytes)
+                .into_mapped_buffer_readable()
+                .unwrap();
+            let memory = map.as_slice().as_ptr_range();
+            let mut allocations = 0;
+            // Convert as imp.rs does.
+            let (datas, header): (Vec<FrameData>, &[u8]) = match &mut conv {
+                Conv::H264(h) => {
+                    let (outcome, n) = counted(|| h.process(map.as_slice(), input.delta));
+                    allocations += n;
+                    let VideoOutcome::Frame(au) = outcome.unwrap() else {
+                        panic!("frame {i} not sent")
+                    };
+                    let (data, n) = counted(|| FrameData::video(map, au.body));
+                    m.mapping_allocations += n;
+                    (vec![data], &[0x17, 1, 0, 0, 0])
+                }
+                Conv::Aac(a) => {
+                    let (frames, n) = counted(|| a.process(map.as_slice()));
+                    allocations += n;
+                    let frames = frames.unwrap();
+                    let (map, n) = counted(|| Mapping::new(map));
+                    m.mapping_allocations += n;
+                    let datas = frames
+                        .into_iter()
+                        .map(|f| FrameData::Mapped {
+                            map: Arc::clone(&map),
+                            range: f.range,
+                        })
+                        .collect();
+                    (datas, &[0xaf, 1])
+                }
+            };
+            assert_eq!(datas.len(), input.bodies.len(), "frames of buffer {i}");
+            for (data, expected) in datas.iter().zip(&input.bodies) {
+                assert_eq!(data.len(), expected.len());
+                let body = data.with_parts(&[], |parts| parts.concat());
+                assert_eq!(&body, expected, "body of buffer {i}");
+                // Chunk it as the session thread does, into a recycled batch.
+                let mut b = batch.recycle();
+                let (r, n) = counted(|| {
+                    data.with_parts(header, |parts| {
+                        writer.write_message(6, m.frames as u32 * 33, 9, 1, parts, &mut b)
+                    })
+                });
+                r.unwrap();
+                allocations += n;
+                let borrowed: usize = b
+                    .io_slices()
+                    .iter()
+                    .filter(|s| memory.contains(&s.as_ptr()))
+                    .map(|s| s.len())
+                    .sum();
+                let payload = match data {
+                    FrameData::Mapped { range, .. } => range.len(),
+                    FrameData::AnnexB { view, .. } => view.len() - 4 * view.nal_count(),
+                };
+                m.copied_payload_bytes += payload - borrowed;
+                let (r, n) = counted(|| b.write_to(&mut io::sink()));
+                r.unwrap();
+                allocations += n;
+                batch = b.recycle();
+                m.frames += 1;
+            }
+            if i > 0 {
+                m.steady_allocations += allocations;
+            }
+        }
+        m
+    }
+
+    fn h264_inputs(form: H264Input, aud: bool) -> Vec<Input> {
+        h264_gops(aud, form == H264Input::ByteStream)
+            .into_iter()
+            .map(|(nals, delta)| Input {
+                bytes: match form {
+                    H264Input::Avc => length_prefixed(&nals),
+                    H264Input::ByteStream => annexb(&nals),
+                },
+                delta,
+                bodies: vec![length_prefixed(&nals)],
+            })
+            .collect()
+    }
+
+    fn avc_config() -> Vec<u8> {
+        crate::codec::h264::AvcDecoderConfigurationRecord::from_parameter_sets(
+            &[SPS.to_vec()],
+            &[PPS.to_vec()],
+        )
+        .unwrap()
+        .to_bytes()
+    }
+
+    const NO_COPY: Measured = Measured {
+        frames: 60,
+        steady_allocations: 0,
+        mapping_allocations: 60,
+        copied_payload_bytes: 0,
+    };
+
+    #[test]
+    fn avc_with_aud_is_sent_uncopied_without_allocations() {
+        let conv = H264State::new(H264Input::Avc, Some(&avc_config())).unwrap();
+        let inputs = h264_inputs(H264Input::Avc, true);
+        assert_eq!(run(Conv::H264(conv), inputs), NO_COPY);
+    }
+
+    #[test]
+    fn avc_without_aud_is_sent_uncopied_without_allocations() {
+        let conv = H264State::new(H264Input::Avc, Some(&avc_config())).unwrap();
+        let inputs = h264_inputs(H264Input::Avc, false);
+        assert_eq!(run(Conv::H264(conv), inputs), NO_COPY);
+    }
+
+    #[test]
+    fn byte_stream_is_sent_uncopied_without_allocations() {
+        // SPS/PPS come with every keyframe: compared with the current ones, not copied.
+        let conv = H264State::new(H264Input::ByteStream, None).unwrap();
+        let inputs = h264_inputs(H264Input::ByteStream, true);
+        assert_eq!(run(Conv::H264(conv), inputs), NO_COPY);
+    }
+
+    #[test]
+    fn byte_stream_with_many_slices_allocates_once_per_frame() {
+        // Twelve slices per frame: more than a view holds inline. Still nothing copied.
+        let conv = H264State::new(H264Input::ByteStream, None).unwrap();
+        let inputs = (0..10)
+            .map(|i| {
+                let mut nals = vec![AUD.to_vec()];
+                if i == 0 {
+                    nals.extend([SPS.to_vec(), PPS.to_vec()]);
+                }
+                let header = if i == 0 { 0x65 } else { 0x41 };
+                nals.extend((0..12).map(|s| slice(header, 3000, s)));
+                Input {
+                    bytes: annexb(&nals),
+                    delta: i > 0,
+                    bodies: vec![length_prefixed(&nals)],
+                }
+            })
+            .collect();
+        let m = run(Conv::H264(conv), inputs);
+        assert_eq!(m.copied_payload_bytes, 0);
+        // Per frame: the view's spill vector (it grows twice for five NAL units) and the slice
+        // list handed to the chunk writer; none depends on the frame's size.
+        assert_eq!(m.steady_allocations, 9 * 3);
+    }
+
+    #[test]
+    fn raw_aac_is_sent_uncopied_without_allocations() {
+        let conv = AacState::new(AacInput::Raw, Some(&[0x11, 0x90])).unwrap();
+        let inputs = (0..60)
+            .map(|i| {
+                let bytes = slice(0x21, 300 + i, i);
+                Input {
+                    bodies: vec![bytes.clone()],
+                    bytes,
+                    delta: false,
+                }
+            })
+            .collect();
+        assert_eq!(run(Conv::Aac(conv), inputs), NO_COPY);
+    }
+
+    #[test]
+    fn adts_is_sent_uncopied_without_allocations() {
+        let conv = AacState::new(AacInput::Adts, None).unwrap();
+        let inputs = (0..60)
+            .map(|i| {
+                let payload = slice(0x21, 300 + i, i);
+                Input {
+                    bytes: adts(&payload),
+                    delta: false,
+                    bodies: vec![payload],
+                }
+            })
+            .collect();
+        assert_eq!(run(Conv::Aac(conv), inputs), NO_COPY);
+        // Several frames in one buffer: one vector for the frames after the first.
+        let conv = AacState::new(AacInput::Adts, None).unwrap();
+        let inputs = (0..10)
+            .map(|i| {
+                let payloads: Vec<Vec<u8>> = (0..3).map(|k| slice(0x21, 200 + k, i)).collect();
+                Input {
+                    bytes: payloads.iter().flat_map(|p| adts(p)).collect(),
+                    delta: false,
+                    bodies: payloads,
+                }
+            })
+            .collect();
+        let m = run(Conv::Aac(conv), inputs);
+        assert_eq!((m.frames, m.copied_payload_bytes), (30, 0));
+        assert_eq!(m.steady_allocations, 9);
     }
 }

@@ -26,7 +26,7 @@ use crate::rtmp::session::{DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, StopCo
 use crate::rtmp::tls::{self, TlsOptions};
 use crate::rtmp::url::{RtmpUrl, Scheme, redact_location};
 
-use super::convert::{AAC_FRAME_SAMPLES, AacState, H264State, VideoBody, VideoOutcome};
+use super::convert::{AAC_FRAME_SAMPLES, AacState, H264State, VideoOutcome};
 use super::format::{AudioMeta, MediaFormat, VideoMeta, bitrate_kbps_from_tags};
 use super::frame::{Frame, FrameData};
 use super::messages;
@@ -525,14 +525,6 @@ impl RtmpClientSink {
                     Err(e) => return self.bad_buffer(input, e, pad),
                 };
                 input.bad_in_a_row = 0;
-                if au.dropped_nals > 0 {
-                    gst::trace!(
-                        CAT,
-                        imp = self,
-                        "dropped {} AUD/filler NAL units",
-                        au.dropped_nals
-                    );
-                }
                 if h.take_config_changed()
                     && let Some(sps) = h.sps_info()
                 {
@@ -554,14 +546,7 @@ impl RtmpClientSink {
                         }
                     });
                 }
-                let len = map.as_slice().len();
-                let data = match au.body {
-                    VideoBody::AsIs => FrameData::Mapped {
-                        map: Arc::new(map),
-                        range: 0..len,
-                    },
-                    VideoBody::Converted(v) => FrameData::Owned(v),
-                };
+                let data = FrameData::video(map, au.body);
                 let frame = Frame {
                     track: Track::Video,
                     dts_ms: 0,

@@ -264,7 +264,7 @@ impl Shared {
     ) -> Result<Option<CongestionReport>, gst::FlowError> {
         let track = frame.track;
         let dts = frame.dts_ms;
-        let size = frame.data.as_slice().len();
+        let size = frame.data.len();
         let mut g = self.lock();
         loop {
             if g.shutdown || g.flushing[pad] {
@@ -1772,7 +1772,7 @@ impl SessionThread {
             stamp.timestamp,
             frame.keyframe,
             frame.disposable,
-            frame.data.as_slice().len()
+            frame.data.len()
         );
         Ok(())
     }
@@ -1810,8 +1810,11 @@ impl SessionThread {
             Track::Video => msg_type::VIDEO,
             Track::Audio => msg_type::AUDIO,
         };
-        conn.session
-            .write_media(type_id, ts, &[header, frame.data.as_slice()], batch)
+        frame
+            .data
+            .with_parts(header, |parts| {
+                conn.session.write_media(type_id, ts, parts, batch)
+            })
             .map_err(publishing)?;
         self.write(conn, batch)?;
         conn.frames_sent += 1;
