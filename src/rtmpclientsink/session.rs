@@ -956,7 +956,7 @@ impl SessionThread {
                         gst::ResourceError::OpenWrite,
                         (
                             "The server closed the connection right after the publish started, before any media: \
-                             it probably does not allow publishing to {}",
+                             it probably does not allow publishing to {}; check that the server allows publishing to this application and stream key.",
                             url.redacted()
                         ),
                         ["{}", url.redact_text(&err.to_string())]
@@ -1341,7 +1341,7 @@ impl SessionThread {
                 description,
             } => {
                 let resolved = url.resolve_reconnect(tc_url.as_deref());
-                let target = url.redact_text(&resolved);
+                let target = crate::rtmp::url::RedactedUrl::tc_url(&resolved);
                 let description = url.redact_text(&description);
                 self.post(|el| messages::reconnect_request(el, &target, &description));
                 if role == Role::Standby {
@@ -1384,7 +1384,11 @@ impl SessionThread {
                 }
             }
             other => {
-                gst::debug!(CAT, "server event {:?} ({role:?})", other);
+                gst::debug!(
+                    CAT,
+                    "server event {} ({role:?})",
+                    url.redact_text(&format!("{other:?}"))
+                );
             }
         }
     }
