@@ -172,7 +172,8 @@ fn publish_rejected_reports_code() {
     );
     assert_eq!(
         err.to_string(),
-        "server rejected publish: NetStream.Publish.BadName (Already publishing)"
+        "server rejected publish: NetStream.Publish.BadName (\"Already publishing\"); check the \
+         stream key, and that no other publisher is using it."
     );
 }
 

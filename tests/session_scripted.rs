@@ -558,3 +558,33 @@ fn tls_or_http_answers_give_a_clear_handshake_error() {
         assert!(err.to_string().contains(hint), "{err}");
     }
 }
+
+#[test]
+fn a_key_echoed_in_a_status_code_or_description_is_masked_as_a_whole_word_only() {
+    let mut client = Session::new(config("rtmp://127.0.0.1/live/SkEyZ7741"));
+    let mut server = ServerPeer::new();
+    let err = pump(&mut client, &mut server, |s, msgs| {
+        let (publish, rest): (Vec<Message>, Vec<Message>) = msgs
+            .iter()
+            .cloned()
+            .partition(|m| command_of(m).is_some_and(|c| c.name == "publish"));
+        s.answer_publish_flow(&rest, &[]);
+        if !publish.is_empty() {
+            s.send_status(
+                1,
+                "error",
+                "NetStream.Publish.SkEyZ7741",
+                "SkEyZ7741 is taken; xSkEyZ7741 is another word",
+                vec![],
+            );
+        }
+    })
+    .unwrap_err();
+    match &err {
+        Error::PublishRejected { code, description } => {
+            assert_eq!(code, "NetStream.Publish.****");
+            assert_eq!(description, "**** is taken; xSkEyZ7741 is another word");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -412,7 +412,8 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "truncated ADTS frame: header says 371 bytes, 120 present"
+            "truncated ADTS frame: the header says 371 bytes, 120 present; put aacparse before \
+             the sink so that each buffer is one whole frame."
         );
         assert!(frames.next().is_none());
 

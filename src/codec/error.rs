@@ -1,5 +1,8 @@
 //! Errors of the media-format code: one variant per way a media buffer or record can be
-//! unusable, each worded for the user who reads it in a GStreamer error message.
+//! unusable, each worded for the user who reads it in a GStreamer error message: a plain
+//! sentence (no Rust `Debug` text) that says what is wrong and what to do. Texts start
+//! lower-case (they are embedded in other sentences) and end with a full stop or a question
+//! mark.
 
 /// Result type of the `codec` module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -15,7 +18,10 @@ pub enum Error {
     NoNalUnits,
 
     /// The NAL length-prefix size of an AVC (length-prefixed) stream is not 1, 2 or 4.
-    #[error("invalid H.264 NAL length size {0}: must be 1, 2 or 4 bytes")]
+    #[error(
+        "invalid H.264 NAL length size {0}: it must be 1, 2 or 4 bytes; the codec_data in the \
+         caps is damaged (put h264parse before the sink)."
+    )]
     InvalidNalLengthSize(usize),
 
     /// A length prefix in an AVC (length-prefixed) buffer points past the end of the buffer.
@@ -32,23 +38,33 @@ pub enum Error {
     },
 
     /// A NAL unit is too large to be written with a 4-byte length prefix.
-    #[error("H.264 NAL unit of {0} bytes is too large for a 4-byte length prefix")]
+    #[error(
+        "H.264 NAL unit of {0} bytes is too large for a 4-byte length prefix; lower the bitrate."
+    )]
     NalTooLarge(usize),
 
     /// No sequence parameter set is known where one is required.
-    #[error("H.264 stream has no SPS before its first keyframe")]
+    #[error(
+        "H.264 stream has no SPS before its first keyframe; make the encoder send SPS and PPS \
+         with keyframes (h264parse config-interval=-1 inserts them)."
+    )]
     MissingSps,
 
     /// No picture parameter set is known where one is required.
-    #[error("H.264 stream has no PPS before its first keyframe")]
+    #[error(
+        "H.264 stream has no PPS before its first keyframe; make the encoder send SPS and PPS \
+         with keyframes (h264parse config-interval=-1 inserts them)."
+    )]
     MissingPps,
 
     /// A sequence parameter set could not be parsed.
-    #[error("invalid H.264 SPS: {0}")]
+    #[error("invalid H.264 SPS ({0}); check the encoder's output.")]
     InvalidSps(&'static str),
 
     /// An avcC record (AVCDecoderConfigurationRecord, the H.264 `codec_data`) is malformed.
-    #[error("invalid H.264 codec_data (avcC): {0}")]
+    #[error(
+        "invalid H.264 codec_data (avcC): {0}; check the caps upstream (h264parse rebuilds them)."
+    )]
     InvalidAvcConfig(&'static str),
 
     /// A buffer that should start with an ADTS header does not.
@@ -58,11 +74,14 @@ pub enum Error {
     NotAdts,
 
     /// An ADTS header holds an impossible or unsupported value.
-    #[error("invalid ADTS header: {0}")]
+    #[error("invalid ADTS header ({0}); check the AAC encoder's output.")]
     InvalidAdts(&'static str),
 
     /// A buffer ends inside an ADTS header.
-    #[error("truncated ADTS header: {available} bytes present, {needed} needed")]
+    #[error(
+        "truncated ADTS header: {available} bytes present, {needed} needed; put aacparse before \
+         the sink so that each buffer is one whole frame."
+    )]
     TruncatedAdtsHeader {
         /// Header bytes required (7, or 9 with CRC).
         needed: usize,
@@ -71,7 +90,10 @@ pub enum Error {
     },
 
     /// A buffer ends inside an ADTS frame.
-    #[error("truncated ADTS frame: header says {declared} bytes, {available} present")]
+    #[error(
+        "truncated ADTS frame: the header says {declared} bytes, {available} present; put \
+         aacparse before the sink so that each buffer is one whole frame."
+    )]
     TruncatedAdts {
         /// Frame length from the header, header included.
         declared: usize,
@@ -80,11 +102,17 @@ pub enum Error {
     },
 
     /// An AAC AudioSpecificConfig (the AAC `codec_data`) is malformed.
-    #[error("invalid AAC codec_data (AudioSpecificConfig): {0}")]
+    #[error(
+        "invalid AAC codec_data (AudioSpecificConfig): {0}; check the caps upstream (aacparse \
+         rebuilds them)."
+    )]
     InvalidAudioSpecificConfig(&'static str),
 
     /// An FLV audio or video tag body ends inside one of its fields.
-    #[error("truncated FLV tag body: {field} needs {needed} bytes, {available} left")]
+    #[error(
+        "truncated FLV tag body: {field} needs {needed} bytes, {available} left; pass whole tag \
+         bodies."
+    )]
     TruncatedTag {
         /// Name of the field being read, e.g. "video FourCC".
         field: &'static str,
@@ -95,11 +123,11 @@ pub enum Error {
     },
 
     /// An FLV tag body is empty (RTMP's "silence" message has no header to parse).
-    #[error("empty FLV tag body")]
+    #[error("empty FLV tag body; pass whole tag bodies.")]
     EmptyTag,
 
     /// An FLV tag field holds a reserved or unsupported value.
-    #[error("unsupported {field} value {value} in FLV tag")]
+    #[error("unsupported {field} value {value} in FLV tag; this tag cannot be sent as is.")]
     UnsupportedValue {
         /// Name of the field, e.g. "video frame type".
         field: &'static str,
@@ -109,17 +137,97 @@ pub enum Error {
 
     /// An Enhanced RTMP tag names a codec FourCC this module does not know (or a video FourCC
     /// in an audio tag, or the reverse).
-    #[error("unknown or unsupported codec FourCC \"{}\" in FLV tag", .0.escape_ascii())]
+    #[error(
+        "unknown or unsupported codec FourCC '{}' in FLV tag; Enhanced RTMP defines avc1, \
+         hvc1, av01, vp09, vp08 and vvc1 for video, mp4a, Opus, fLaC, ac-3, ec-3 and .mp3 for \
+         audio.",
+        fourcc_text(.0)
+    )]
     UnsupportedFourCc([u8; 4]),
 
     /// An Enhanced RTMP multitrack tag holds more tracks than [`crate::codec::flv::MAX_TRACKS`].
     #[error(
-        "FLV multitrack tag has more than {} tracks",
+        "FLV multitrack tag has more than {} tracks; send fewer tracks.",
         crate::codec::flv::MAX_TRACKS
     )]
     TooManyTracks,
 
     /// A builder was asked for an FLV tag the format cannot express.
-    #[error("cannot build FLV tag: {0}")]
+    #[error("cannot build FLV tag: {0}.")]
     CannotBuild(&'static str),
+}
+
+/// A FourCC as written (`x264`), or as hex when it is not printable ASCII.
+fn fourcc_text(fourcc: &[u8; 4]) -> String {
+    if fourcc.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        fourcc.iter().map(|b| char::from(*b)).collect()
+    } else {
+        format!("0x{:08x}", u32::from_be_bytes(*fourcc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_is_a_sentence_without_debug_output() {
+        let samples = [
+            Error::NoNalUnits,
+            Error::InvalidNalLengthSize(3),
+            Error::TruncatedNal {
+                offset: 4,
+                needed: 100,
+                available: 20,
+            },
+            Error::NalTooLarge(1 << 33),
+            Error::MissingSps,
+            Error::MissingPps,
+            Error::InvalidSps("seq_parameter_set_id above 31"),
+            Error::InvalidAvcConfig("too short"),
+            Error::NotAdts,
+            Error::InvalidAdts("layer is not 0"),
+            Error::TruncatedAdtsHeader {
+                needed: 7,
+                available: 3,
+            },
+            Error::TruncatedAdts {
+                declared: 371,
+                available: 120,
+            },
+            Error::InvalidAudioSpecificConfig("sample rate is 0"),
+            Error::TruncatedTag {
+                field: "video FourCC",
+                needed: 4,
+                available: 1,
+            },
+            Error::EmptyTag,
+            Error::UnsupportedValue {
+                field: "video frame type",
+                value: 7,
+            },
+            Error::UnsupportedFourCc(*b"x\x00\"4"),
+            Error::UnsupportedFourCc(*b"x264"),
+            Error::TooManyTracks,
+            Error::CannotBuild("ModEx data must be 1..=65536 bytes"),
+        ];
+        assert!(
+            Error::UnsupportedFourCc(*b"x\x00\"4")
+                .to_string()
+                .contains("FourCC '0x78002234'")
+        );
+        for e in samples {
+            let t = e.to_string();
+            assert!(t.ends_with(['.', '?']), "not a sentence: {t}");
+            // A builder's texts state the rule the caller broke.
+            let rule = matches!(e, Error::CannotBuild(_));
+            assert!(
+                rule || t.contains("; "),
+                "says nothing about what to do: {t}"
+            );
+            for debug in ["Some(", "None", "Err(", "{ ", "[", "\\\""] {
+                assert!(!t.contains(debug), "Debug text in: {t}");
+            }
+        }
+    }
 }

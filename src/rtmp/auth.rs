@@ -58,6 +58,18 @@ pub enum Challenge {
     Failed(String),
 }
 
+impl std::fmt::Display for Challenge {
+    /// What the server asks for, in words: `adobe authentication`, ...
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Challenge::NeedUser(m) => write!(f, "{} authentication", m.as_str()),
+            Challenge::Adobe { .. } => f.write_str("adobe authentication"),
+            Challenge::Llnw { .. } => f.write_str("llnw authentication"),
+            Challenge::Failed(reason) => write!(f, "nothing more ({reason})"),
+        }
+    }
+}
+
 /// Reads the authentication request out of a `connect` rejection's description, e.g.
 /// `[ AccessManager.Reject ] : [ authmod=adobe ] : ?reason=needauth&user=u&salt=s&challenge=c`.
 /// `None` when the rejection is not about authentication.

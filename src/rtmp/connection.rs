@@ -182,13 +182,14 @@ pub fn establish(
         };
         if options.authmod == AuthMod::None {
             return Err(Error::AuthenticationFailed(
-                "the server requires authentication but authmod is none".into(),
+                "the server requires authentication, but authmod is none; set authmod to auto."
+                    .into(),
             ));
         }
         let (Some(u), Some(p)) = (&user, &password) else {
             return Err(Error::AuthenticationFailed(
                 "the server requires a user name and password; put them in the URL \
-                 (rtmp://user:pass@host/...) or set username/password"
+                 (rtmp://user:pass@host/...) or set username and password."
                     .into(),
             ));
         };
@@ -210,10 +211,14 @@ pub fn establish(
             Challenge::Llnw { nonce } if mode_allowed(AuthMod::Llnw) => {
                 auth::llnw_query(u, p, &nonce, &url.app, &auth::client_nonce(seed()))
             }
-            Challenge::Failed(reason) => return Err(Error::AuthenticationFailed(reason)),
+            Challenge::Failed(r) => {
+                return Err(Error::AuthenticationFailed(format!(
+                    "{r}; check the user name and password."
+                )));
+            }
             other => {
                 return Err(Error::AuthenticationFailed(format!(
-                    "the server asked for {other:?}, but authmod is {}",
+                    "the server asks for {other}, but authmod is {}; set authmod to auto.",
                     options.authmod.as_str()
                 )));
             }
@@ -222,10 +227,11 @@ pub fn establish(
     }
     Err(match last_error {
         Some(Error::ConnectRejected { description, .. }) => Error::AuthenticationFailed(format!(
-            "the server kept rejecting the credentials ({description})"
+            "the server kept rejecting the credentials ({description}); check the user name \
+             and password."
         )),
         Some(e) => e,
-        None => Error::AuthenticationFailed("no attempt was made".into()),
+        None => Error::AuthenticationFailed("no attempt was made.".into()),
     })
 }
 

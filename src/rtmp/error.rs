@@ -1,7 +1,15 @@
 //! Errors of the RTMP client: one variant per way a publish can fail, each worded for the user
-//! who reads it. No variant ever carries a stream key, password or query token.
+//! who reads it: a plain sentence (no Rust `Debug` text) that says what went wrong and what to
+//! do about it. No variant ever carries a stream key, password or query token: URLs are shown
+//! through [`crate::rtmp::url::RedactedUrl`], and a server's own texts are masked where they
+//! come in ([`crate::rtmp::url::RtmpUrl::redact_text`]).
+//!
+//! Texts start lower-case (they are also embedded in other sentences) and end with a full
+//! stop or a question mark.
 
 use std::io;
+
+use super::chunk::MAX_ENCODABLE_MESSAGE_SIZE;
 
 /// Result type of the `rtmp` module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -10,12 +18,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The URL could not be used (the text never contains the stream key).
+    /// The URL could not be used (the text never contains the stream key; it ends with how to
+    /// write the URL).
     #[error("invalid RTMP URL: {0}")]
     InvalidUrl(String),
 
     /// DNS resolution of the server's host name failed.
-    #[error("could not resolve host {host}: {source}; check the host name in the URL")]
+    #[error("could not resolve host {host} ({source}); check the host name in the URL.")]
     HostNotFound {
         /// Host name from the URL.
         host: String,
@@ -34,7 +43,10 @@ pub enum Error {
     },
 
     /// A step did not complete within the configured timeout.
-    #[error("timed out while {step} (no answer from the server within {timeout_ms} ms)")]
+    #[error(
+        "timed out while {step} (no progress within {timeout_ms} ms); check that the server is \
+         reachable and answers RTMP on this port, or raise the timeout."
+    )]
     TimedOut {
         /// What the client was waiting for, e.g. "connecting to 127.0.0.1:1935".
         step: String,
@@ -42,7 +54,8 @@ pub enum Error {
         timeout_ms: u64,
     },
 
-    /// The RTMP handshake (C0/C1/C2, S0/S1/S2) failed.
+    /// The RTMP handshake (C0/C1/C2, S0/S1/S2) failed (the text says what the server seems to
+    /// speak instead, and what to do).
     #[error("RTMP handshake failed: {0}")]
     Handshake(String),
 
@@ -51,7 +64,11 @@ pub enum Error {
     Tls(String),
 
     /// The server answered `connect` with an error.
-    #[error("server rejected connect: {code} ({description})")]
+    #[error(
+        "server rejected connect: {code}{}; check the application name in the URL, and whether \
+         the server needs a user name and password.",
+        quoted(description)
+    )]
     ConnectRejected {
         /// Status code, e.g. `NetConnection.Connect.Rejected`.
         code: String,
@@ -59,12 +76,16 @@ pub enum Error {
         description: String,
     },
 
-    /// Authentication with the server failed (wrong user name or password).
-    #[error("authentication failed: {0}; check the user name and password")]
+    /// Authentication with the server failed (the text says why and what to change).
+    #[error("authentication failed: {0}")]
     AuthenticationFailed(String),
 
     /// The server refused the publish, e.g. `NetStream.Publish.BadName`.
-    #[error("server rejected publish: {code} ({description})")]
+    #[error(
+        "server rejected publish: {code}{}; check the stream key, and that no other publisher \
+         is using it.",
+        quoted(description)
+    )]
     PublishRejected {
         /// Status code, e.g. `NetStream.Publish.BadName`.
         code: String,
@@ -72,8 +93,9 @@ pub enum Error {
         description: String,
     },
 
-    /// The server sent something that breaks the RTMP rules or our safety limits.
-    #[error("RTMP protocol violation: {0}")]
+    /// The server sent something that breaks the RTMP rules or our safety limits (or a message
+    /// to send is larger than RTMP can carry).
+    #[error("{}", protocol_text(.0))]
     Protocol(#[from] ProtocolError),
 
     /// The operation is not possible in the current state (e.g. sending media before publishing).
@@ -81,15 +103,18 @@ pub enum Error {
     InvalidState(&'static str),
 
     /// The caller cancelled the operation (e.g. the pipeline is stopping).
-    #[error("cancelled")]
+    #[error("the publish was cancelled by the application.")]
     Cancelled,
 
-    /// The server closed the connection.
-    #[error("connection closed by the server{0}")]
+    /// The server closed the connection (the text, if any, says while doing what: ` while ...`).
+    #[error(
+        "the server closed the connection{0}; check the server's log (it may refuse this \
+         application or stream key) and the network."
+    )]
     ConnectionClosed(String),
 
     /// An operating-system I/O error.
-    #[error("I/O error: {0}")]
+    #[error("I/O error: {0}; check the network connection to the server.")]
     Io(#[from] io::Error),
 }
 
@@ -107,6 +132,32 @@ impl Error {
             Error::PublishRejected { code, .. } => code == "NetStream.Publish.BadName",
             _ => false,
         }
+    }
+}
+
+/// ` ("description")`, or nothing for an empty description.
+fn quoted(description: &str) -> String {
+    let d = description.trim();
+    if d.is_empty() {
+        String::new()
+    } else {
+        format!(" (\"{d}\")")
+    }
+}
+
+/// What a protocol error means to the user: a faulty (or non-RTMP) server, or, for a message we
+/// were asked to send, one that is larger than RTMP can carry.
+fn protocol_text(e: &ProtocolError) -> String {
+    match e {
+        ProtocolError::MessageTooLarge { size, max } if *max == MAX_ENCODABLE_MESSAGE_SIZE => {
+            format!(
+                "cannot send a message of {size} bytes: RTMP carries at most {max} bytes in one \
+                 message; lower the bitrate or make keyframes smaller."
+            )
+        }
+        _ => format!(
+            "RTMP protocol violation: {e}; check that the URL points to a working RTMP server."
+        ),
     }
 }
 
@@ -195,4 +246,141 @@ pub enum ProtocolError {
     /// Anything else the peer did wrong.
     #[error("{0}")]
     Other(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One value of every variant (and every protocol error), as a user would see them.
+    fn samples() -> Vec<Error> {
+        let protocol = [
+            ProtocolError::Truncated {
+                what: "AMF0 string",
+            },
+            ProtocolError::InvalidAmfMarker {
+                version: 0,
+                marker: 0x42,
+            },
+            ProtocolError::AmfTooDeep { max: 64 },
+            ProtocolError::AmfTooLarge {
+                what: "array length",
+                len: 1 << 20,
+                max: 65_536,
+            },
+            ProtocolError::InvalidAmfReference {
+                version: 3,
+                table: "string",
+                index: 7,
+            },
+            ProtocolError::MessageTooLarge {
+                size: 0xFF_FFFF,
+                max: 4 << 20,
+            },
+            ProtocolError::MessageTooLarge {
+                size: 20 << 20,
+                max: MAX_ENCODABLE_MESSAGE_SIZE,
+            },
+            ProtocolError::TooManyChunkStreams { max: 64 },
+            ProtocolError::TooMuchBuffered { max: 8 << 20 },
+            ProtocolError::InvalidChunkSize { size: 0 },
+            ProtocolError::MissingChunkHeader { csid: 45 },
+            ProtocolError::MalformedMessage { what: "abort" },
+            ProtocolError::Other("invalid outgoing chunk stream id 1".into()),
+        ];
+        let mut v = vec![
+            Error::InvalidUrl("the URL has no host; write it as rtmp://host/app/streamkey.".into()),
+            Error::HostNotFound {
+                host: "no-such-host.invalid".into(),
+                source: io::Error::new(io::ErrorKind::NotFound, "no address for this name"),
+            },
+            Error::ConnectionRefused {
+                addr: "127.0.0.1:1".into(),
+            },
+            Error::TimedOut {
+                step: "performing the RTMP handshake".into(),
+                timeout_ms: 2000,
+            },
+            Error::Handshake("the server answered with TLS; use an rtmps:// URL.".into()),
+            Error::ConnectRejected {
+                code: "NetConnection.Connect.Rejected".into(),
+                description: String::new(),
+            },
+            Error::ConnectRejected {
+                code: "NetConnection.Connect.Rejected".into(),
+                description: "No such application.".into(),
+            },
+            Error::AuthenticationFailed("wrong password; check the user name and password.".into()),
+            Error::PublishRejected {
+                code: "NetStream.Publish.BadName".into(),
+                description: "Already publishing".into(),
+            },
+            Error::Cancelled,
+            Error::ConnectionClosed(" while performing the RTMP handshake".into()),
+            Error::ConnectionClosed(String::new()),
+            Error::Io(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "failed to write whole buffer",
+            )),
+        ];
+        v.extend(protocol.into_iter().map(Error::Protocol));
+        v
+    }
+
+    #[test]
+    fn every_text_is_a_sentence_without_debug_output() {
+        for e in samples() {
+            let t = e.to_string();
+            assert!(t.ends_with(['.', '?']), "not a sentence: {t}");
+            // Cancelling is what the application asked for: nothing to do.
+            let cancelled = matches!(e, Error::Cancelled);
+            assert!(
+                cancelled || t.contains("; "),
+                "says nothing about what to do: {t}"
+            );
+            for debug in ["Some(", "None", "Err(", "{ ", "Kind(", "Os {", "\\\""] {
+                assert!(!t.contains(debug), "Debug text in: {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn server_descriptions_are_quoted_and_empty_ones_left_out() {
+        let e = Error::PublishRejected {
+            code: "NetStream.Publish.BadName".into(),
+            description: "Already publishing".into(),
+        };
+        assert!(
+            e.to_string().starts_with(
+                "server rejected publish: NetStream.Publish.BadName (\"Already publishing\"); "
+            ),
+            "{e}"
+        );
+        let e = Error::ConnectRejected {
+            code: "NetConnection.Connect.Rejected".into(),
+            description: " ".into(),
+        };
+        assert!(
+            e.to_string()
+                .starts_with("server rejected connect: NetConnection.Connect.Rejected; "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_outgoing_message_too_large_is_not_blamed_on_the_server() {
+        let e = Error::from(ProtocolError::MessageTooLarge {
+            size: 20 << 20,
+            max: MAX_ENCODABLE_MESSAGE_SIZE,
+        });
+        assert!(e.to_string().contains("lower the bitrate"), "{e}");
+        let e = Error::from(ProtocolError::MessageTooLarge {
+            size: 20 << 20,
+            max: 4 << 20,
+        });
+        assert!(
+            e.to_string().starts_with("RTMP protocol violation: "),
+            "{e}"
+        );
+    }
 }

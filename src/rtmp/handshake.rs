@@ -95,9 +95,9 @@ impl Handshake {
         }
         if self.received.is_empty() && data[0] != RTMP_VERSION {
             let msg = match data[0] {
-                0x16 => "the server answered with TLS; use an rtmps:// URL".to_owned(),
+                0x16 => "the server answered with TLS; use an rtmps:// URL.".to_owned(),
                 b'H' => "the server answered with HTTP; is this an RTMP port?".to_owned(),
-                v => format!("unsupported RTMP version {v}"),
+                v => format!("the server speaks RTMP version {v}, not 3; is this an RTMP port?"),
             };
             self.failed = Some(msg.clone());
             return Err(Error::Handshake(msg));
@@ -273,8 +273,8 @@ mod tests {
         for (s0, text) in [
             (0x16u8, "TLS; use an rtmps:// URL"),
             (b'H', "HTTP; is this an RTMP port?"),
-            (6, "unsupported RTMP version 6"),
-            (0, "unsupported RTMP version 0"),
+            (6, "RTMP version 6, not 3"),
+            (0, "RTMP version 0, not 3"),
         ] {
             let mut h = Handshake::new(0, 1);
             let e = h.feed(&[s0, 1, 2, 3]).unwrap_err();

@@ -527,7 +527,7 @@ impl Session {
             let (level, code, description) = cmd.status();
             if level == "error" {
                 return Err(Error::ConnectRejected {
-                    code,
+                    code: self.redact(&code),
                     description: self.redact(&description),
                 });
             }
@@ -594,7 +594,7 @@ impl Session {
     fn handle_error(&mut self, cmd: Command) -> Result<()> {
         let txn = cmd.transaction_id;
         let (_, code, description) = cmd.status();
-        let description = self.redact(&description);
+        let (code, description) = (self.redact(&code), self.redact(&description));
         if self.state == SessionState::Connecting && txn == self.connect_transaction {
             return Err(Error::ConnectRejected {
                 code: or_unknown(code, "NetConnection.Connect.Rejected"),
@@ -638,14 +638,16 @@ impl Session {
             });
             return Ok(());
         }
+        if self.state == SessionState::StartingPublish && code == "NetStream.Publish.Start" {
+            self.state = SessionState::Publishing;
+            self.events.push_back(ClientEvent::Publishing {
+                stream_id: self.stream_id,
+            });
+            return Ok(());
+        }
+        // Matched on the server's code as sent; shown masked like its description.
+        let code = self.redact(&code);
         match self.state {
-            SessionState::StartingPublish if code == "NetStream.Publish.Start" => {
-                self.state = SessionState::Publishing;
-                self.events.push_back(ClientEvent::Publishing {
-                    stream_id: self.stream_id,
-                });
-                return Ok(());
-            }
             SessionState::StartingPublish | SessionState::CreatingStream if level == "error" => {
                 return Err(Error::PublishRejected { code, description });
             }

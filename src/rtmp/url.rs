@@ -42,7 +42,7 @@ impl Scheme {
 ///
 /// The application is every path segment but the last; the stream name is the last segment with
 /// the query string (tokens such as `?s_bl=...` belong to the stream key and pass through).
-/// `Debug` and [`RtmpUrl::redacted`] never show the stream name, the password or the query.
+/// `Debug` and [`RtmpUrl::redacted`] never show the stream name, the credentials or the query.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RtmpUrl {
     /// `rtmp` or `rtmps`.
@@ -63,7 +63,7 @@ pub struct RtmpUrl {
 
 impl std::fmt::Debug for RtmpUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.redacted())
+        std::fmt::Display::fmt(&self.redacted(), f)
     }
 }
 
@@ -72,7 +72,7 @@ impl RtmpUrl {
     pub fn parse(location: &str) -> Result<Self> {
         let parsed = url::Url::parse(location.trim()).map_err(|e| {
             Error::InvalidUrl(format!(
-                "{e}; expected rtmp://host[:port]/app/stream (or rtmps://)"
+                "{e}; write it as rtmp://host[:port]/app/streamkey (or rtmps://...)."
             ))
         })?;
         let scheme = match parsed.scheme() {
@@ -80,7 +80,7 @@ impl RtmpUrl {
             "rtmps" => Scheme::Rtmps,
             other => {
                 return Err(Error::InvalidUrl(format!(
-                    "unsupported scheme '{other}', use rtmp:// or rtmps://"
+                    "unsupported scheme '{other}'; use rtmp:// or rtmps://."
                 )));
             }
         };
@@ -88,10 +88,16 @@ impl RtmpUrl {
             Some(url::Host::Domain(d)) => d.to_string(),
             Some(url::Host::Ipv4(a)) => a.to_string(),
             Some(url::Host::Ipv6(a)) => a.to_string(),
-            None => return Err(Error::InvalidUrl("the URL has no host".into())),
+            None => {
+                return Err(Error::InvalidUrl(
+                    "the URL has no host; write it as rtmp://host/app/streamkey.".into(),
+                ));
+            }
         };
         if host.is_empty() {
-            return Err(Error::InvalidUrl("the URL has no host".into()));
+            return Err(Error::InvalidUrl(
+                "the URL has no host; write it as rtmp://host/app/streamkey.".into(),
+            ));
         }
         let port = parsed.port().unwrap_or(scheme.default_port());
         let mut segments: Vec<String> = parsed
@@ -113,8 +119,8 @@ impl RtmpUrl {
         }
         if segments.len() < 2 {
             return Err(Error::InvalidUrl(format!(
-                "{} has no application and stream name; expected {}://host/app/stream",
-                redact_unparsed(location),
+                "{} has no application and stream name; write it as {}://host/app/streamkey.",
+                RedactedUrl::unparsed(location),
                 scheme.as_str()
             )));
         }
@@ -158,24 +164,20 @@ impl RtmpUrl {
         )
     }
 
-    /// The URL with the stream name, password and query shown as `****`, safe for logs.
-    pub fn redacted(&self) -> String {
-        let user = match &self.username {
-            Some(u) => format!("{u}:{REDACTED}@"),
-            None => String::new(),
-        };
-        format!(
-            "{}://{}{}/{}/{}",
-            self.scheme.as_str(),
-            user,
-            self.authority(),
-            redact_query(&self.app),
-            REDACTED
-        )
+    /// The URL as it may be shown: scheme, host, port and application, with the stream key,
+    /// the credentials and query values as `****` (see [`RedactedUrl`]).
+    pub fn redacted(&self) -> RedactedUrl {
+        RedactedUrl {
+            scheme: Some(self.scheme.as_str().to_string()),
+            credentials: self.username.is_some() || self.password.is_some(),
+            authority: self.authority(),
+            app: redact_query(&self.app),
+            stream: true,
+        }
     }
 
-    /// Every secret this URL carries (stream key, its query tokens, password), for redaction of
-    /// text that may echo them (server descriptions, I/O errors).
+    /// Every secret this URL carries (stream key, its query tokens, password), longest first, for
+    /// [`RtmpUrl::redact_text`].
     pub fn secrets(&self) -> Vec<String> {
         let mut s = Vec::new();
         if !self.stream.is_empty() {
@@ -188,7 +190,7 @@ impl RtmpUrl {
                     query
                         .split('&')
                         .filter_map(|kv| kv.split_once('=').map(|(_, v)| v))
-                        .filter(|v| v.len() >= 3)
+                        .filter(|v| !v.is_empty())
                         .map(str::to_string),
                 );
             }
@@ -200,7 +202,7 @@ impl RtmpUrl {
             s.extend(
                 q.split('&')
                     .filter_map(|kv| kv.split_once('=').map(|(_, v)| v))
-                    .filter(|v| v.len() >= 3)
+                    .filter(|v| !v.is_empty())
                     .map(str::to_string),
             );
         }
@@ -210,7 +212,8 @@ impl RtmpUrl {
         s
     }
 
-    /// Replaces every secret of this URL found in `text` with `****`.
+    /// Masks this URL's secrets where a text that is not ours (a server's description) echoes
+    /// them; see [`redact_secrets`] for which ones and where.
     pub fn redact_text(&self, text: &str) -> String {
         redact_secrets(text, &self.secrets())
     }
@@ -234,32 +237,125 @@ impl RtmpUrl {
     }
 }
 
-/// Redacts a location string that may not even parse: everything after the second path slash
-/// (the stream key), the query and any password are replaced by `****`.
-pub fn redact_location(location: &str) -> String {
-    match RtmpUrl::parse(location) {
-        Ok(u) => u.redacted(),
-        Err(_) => redact_unparsed(location),
-    }
+/// A URL as it may be shown in a log line, an error or a bus message: scheme, host, port and
+/// application, with `****` for the stream key, the credentials (`****@`) and every query value
+/// (`app?token=****`). It is built from the public parts only and holds no secret, so nothing
+/// that formats it can leak one. Every URL the crate shows goes through this type.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedactedUrl {
+    /// `None` when the text did not even look like `scheme://...`.
+    scheme: Option<String>,
+    credentials: bool,
+    authority: String,
+    /// Application with its query values masked (may be empty).
+    app: String,
+    /// Whether a stream key (shown as `****`) follows the application.
+    stream: bool,
 }
 
-/// Keeps only the scheme and host of something that did not parse; the rest may be secret.
-fn redact_unparsed(location: &str) -> String {
-    match location.find("://") {
-        Some(i) => {
-            let rest = &location[i + 3..];
-            let authority = rest.split(['/', '?']).next().unwrap_or("");
-            let authority = match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{REDACTED}@{host}"),
-                None => authority.to_string(),
-            };
-            format!("{}://{authority}/{REDACTED}", &location[..i])
+impl RedactedUrl {
+    /// A `location` (`rtmp://host/app/streamkey`), also one that does not parse: then only
+    /// the scheme and host are kept.
+    pub fn location(text: &str) -> Self {
+        match RtmpUrl::parse(text) {
+            Ok(u) => u.redacted(),
+            Err(_) => Self::unparsed(text),
         }
-        None => REDACTED.to_string(),
+    }
+
+    /// A `tcUrl` (`rtmp://host:port/app[?query]`, no stream key), e.g. a reconnect target sent
+    /// by a server: its query values may be tokens we do not know, so they are masked too.
+    pub fn tc_url(text: &str) -> Self {
+        let Ok(parsed) = url::Url::parse(text.trim()) else {
+            return Self::unparsed(text);
+        };
+        let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) else {
+            return Self::unparsed(text);
+        };
+        let port = parsed.port().or(match parsed.scheme() {
+            "rtmp" => Some(DEFAULT_RTMP_PORT),
+            "rtmps" => Some(DEFAULT_RTMPS_PORT),
+            _ => None,
+        });
+        let mut app = parsed.path().trim_matches('/').to_string();
+        if let Some(q) = parsed.query() {
+            app = redact_query(&format!("{app}?{q}"));
+        }
+        RedactedUrl {
+            scheme: Some(parsed.scheme().to_string()),
+            credentials: !parsed.username().is_empty() || parsed.password().is_some(),
+            authority: match port {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_string(),
+            },
+            app,
+            stream: false,
+        }
+    }
+
+    /// Keeps only the scheme and host of something that did not parse; the rest may be secret.
+    fn unparsed(text: &str) -> Self {
+        let text = text.trim();
+        let Some((scheme, rest)) = text
+            .split_once("://")
+            .filter(|(s, _)| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))
+        else {
+            return RedactedUrl {
+                scheme: None,
+                credentials: false,
+                authority: String::new(),
+                app: String::new(),
+                stream: true,
+            };
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let (credentials, host) = match authority.rsplit_once('@') {
+            Some((_, host)) => (true, host),
+            None => (false, authority),
+        };
+        RedactedUrl {
+            scheme: Some(scheme.to_string()),
+            credentials,
+            authority: host.to_string(),
+            app: String::new(),
+            stream: true,
+        }
     }
 }
 
-/// `app?a=1&b=2` → `app?a=****&b=****`: parameter names stay visible, values do not.
+impl std::fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(scheme) = &self.scheme else {
+            return f.write_str(REDACTED);
+        };
+        write!(f, "{scheme}://")?;
+        if self.credentials {
+            write!(f, "{REDACTED}@")?;
+        }
+        f.write_str(&self.authority)?;
+        if !self.app.is_empty() {
+            write!(f, "/{}", self.app)?;
+        }
+        if self.stream {
+            write!(f, "/{REDACTED}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// [`RedactedUrl::location`] as a string.
+pub fn redact_location(location: &str) -> String {
+    RedactedUrl::location(location).to_string()
+}
+
+/// `app?a=1&b` → `app?a=****&****`: parameter names stay visible, values (and bare parameters,
+/// which may be tokens themselves) do not.
 fn redact_query(app: &str) -> String {
     match app.split_once('?') {
         Some((name, query)) => {
@@ -267,7 +363,8 @@ fn redact_query(app: &str) -> String {
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
                     Some((k, _)) => format!("{k}={REDACTED}"),
-                    None => kv.to_string(),
+                    None if kv.is_empty() => String::new(),
+                    None => REDACTED.to_string(),
                 })
                 .collect();
             format!("{name}?{}", params.join("&"))
@@ -276,14 +373,50 @@ fn redact_query(app: &str) -> String {
     }
 }
 
-/// Replaces each of `secrets` (longest first) found in `text` with `****`.
+/// Shortest secret [`redact_secrets`] masks. Shorter ones (`e`, `test`, `live`) are ordinary
+/// words or parts of them: masking them would garble every text and hide nothing.
+pub const MIN_MASKED_SECRET: usize = 6;
+
+/// The last resort for texts that are not ours and may echo a secret (a server's description):
+/// replaces each of `secrets` (longest first) of at least [`MIN_MASKED_SECRET`] characters with
+/// `****`, but only where it stands as a whole token, not inside a longer alphanumeric word.
+/// URLs are never shown through this: they go through [`RedactedUrl`].
 pub fn redact_secrets(text: &str, secrets: &[String]) -> String {
+    let mut sorted: Vec<&String> = secrets
+        .iter()
+        .filter(|s| s.chars().count() >= MIN_MASKED_SECRET)
+        .collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
+    for s in sorted {
         if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), REDACTED);
+            out = mask_whole_tokens(&out, s);
         }
     }
+    out
+}
+
+/// Replaces the occurrences of `secret` in `text` that have no alphanumeric neighbour.
+fn mask_whole_tokens(text: &str, secret: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    while let Some(found) = text[done..].find(secret) {
+        let start = done + found;
+        let end = start + secret.len();
+        out.push_str(&text[done..start]);
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        if before.is_some_and(char::is_alphanumeric) || after.is_some_and(char::is_alphanumeric) {
+            // Inside a longer word: keep one character and search on.
+            let step = text[start..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&text[start..start + step]);
+            done = start + step;
+        } else {
+            out.push_str(REDACTED);
+            done = end;
+        }
+    }
+    out.push_str(&text[done..]);
     out
 }
 
@@ -323,7 +456,10 @@ mod tests {
         let u = RtmpUrl::parse("rtmp://h/live?token=abc123/key").unwrap();
         assert_eq!(u.app, "live?token=abc123");
         assert_eq!(u.stream, "key");
-        assert!(!u.redacted().contains("abc123"));
+        assert_eq!(
+            u.redacted().to_string(),
+            "rtmp://h:1935/live?token=****/****"
+        );
         assert_eq!(
             u.redact_text("tcUrl rtmp://h/live?token=abc123"),
             "tcUrl rtmp://h/live?token=****"
@@ -349,10 +485,10 @@ mod tests {
         let u = RtmpUrl::parse("rtmp://bob:s%40cret@host/live/streamkey?token=xyz123").unwrap();
         assert_eq!(u.username.as_deref(), Some("bob"));
         assert_eq!(u.password.as_deref(), Some("s@cret"));
-        let r = u.redacted();
-        assert!(!r.contains("s@cret") && !r.contains("streamkey") && !r.contains("xyz123"));
-        assert_eq!(r, "rtmp://bob:****@host:1935/live/****");
+        let r = u.redacted().to_string();
+        assert_eq!(r, "rtmp://****@host:1935/live/****");
         assert_eq!(format!("{u:?}"), r);
+        assert_eq!(format!("{:?}", u.redacted()), r);
         let t = u.redact_text("rejected streamkey?token=xyz123 and s@cret; token xyz123");
         assert_eq!(t, "rejected **** and ****; token ****");
     }
@@ -360,17 +496,109 @@ mod tests {
     #[test]
     fn rejects_bad_urls_without_leaking() {
         for bad in [
-            "http://host/live/key",
-            "rtmp://host/onlyone",
-            "rtmp:///live/key",
-            "not a url",
+            "http://host/live/s3cr3t",
+            "rtmp://host/s3cr3t",
+            "rtmp:///live/s3cr3t",
+            "not a url s3cr3t",
+            "rtmp://host:99999/live/s3cr3t",
         ] {
             let e = RtmpUrl::parse(bad).unwrap_err().to_string();
-            assert!(!e.contains("key") || !bad.contains("key"), "{e}");
+            assert!(!e.contains("s3cr3t"), "{e}");
+            // A sentence that says how to write the URL.
+            assert!(e.ends_with('.') && e.contains("rtmp"), "{e}");
         }
         assert_eq!(
             redact_location("rtmp://u:p@h/onlyone"),
             "rtmp://****@h/****"
+        );
+        assert_eq!(redact_location("secretkey"), "****");
+        assert_eq!(redact_location("rtmp:/ /h/live/secretkey"), "****");
+    }
+
+    #[test]
+    fn redacted_url_shows_scheme_host_port_and_app_only() {
+        for (location, shown) in [
+            ("rtmp://h/live/e", "rtmp://h:1935/live/****"),
+            (
+                "rtmps://[::1]:8443/app/inst/k?s_bl=1",
+                "rtmps://[::1]:8443/app/inst/****",
+            ),
+            (
+                "rtmp://bob:pw@h/live?token=abc&flag/key",
+                "rtmp://****@h:1935/live?token=****&****/****",
+            ),
+            ("rtmp://:pw@h/live/key", "rtmp://****@h:1935/live/****"),
+        ] {
+            assert_eq!(RedactedUrl::location(location).to_string(), shown);
+        }
+        // Something that does not parse keeps scheme and host only.
+        assert_eq!(
+            RedactedUrl::location("rtmp://u:p@h:99999/live/key").to_string(),
+            "rtmp://****@h:99999/****"
+        );
+    }
+
+    #[test]
+    fn redacted_tc_url_masks_tokens_we_do_not_know() {
+        // A reconnect target from the server: its token is not one of ours.
+        for (tc_url, shown) in [
+            ("rtmp://edge.example/live", "rtmp://edge.example:1935/live"),
+            ("rtmps://edge.example/live", "rtmps://edge.example:443/live"),
+            (
+                "rtmp://u:p@edge:1936/app?auth=NEWTOKEN&x=1",
+                "rtmp://****@edge:1936/app?auth=****&x=****",
+            ),
+            (
+                "rtmp://[2001:db8::1]/app/inst",
+                "rtmp://[2001:db8::1]:1935/app/inst",
+            ),
+            ("//no-scheme/app?t=1", "****"),
+        ] {
+            let r = RedactedUrl::tc_url(tc_url).to_string();
+            assert_eq!(r, shown);
+            assert!(!r.contains("NEWTOKEN"));
+        }
+    }
+
+    #[test]
+    fn the_text_mask_takes_whole_tokens_of_six_characters_or_more() {
+        let secrets = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Short secrets are never masked: they are ordinary words or parts of them.
+        let text = "Could not connect to 127.0.0.1:1: connection refused; RTMP handshake";
+        assert_eq!(
+            redact_secrets(text, &secrets(&["e", "k", "test", "live", "demo", "conne"])),
+            text
+        );
+        // A whole token is masked wherever it stands between non-alphanumerics.
+        assert_eq!(
+            redact_secrets(
+                "key s3cr3tK in /live/s3cr3tK?x, (s3cr3tK).",
+                &secrets(&["s3cr3tK"])
+            ),
+            "key **** in /live/****?x, (****)."
+        );
+        // Inside a longer word it is left alone.
+        assert_eq!(
+            redact_secrets("xs3cr3tK s3cr3tKy s3cr3tK", &secrets(&["s3cr3tK"])),
+            "xs3cr3tK s3cr3tKy ****"
+        );
+        // The longest secret wins, whatever the order given; non-ASCII neighbours are fine.
+        assert_eq!(
+            redact_secrets(
+                "«abcdef?tok=123456» abcdef",
+                &secrets(&["abcdef", "abcdef?tok=123456"])
+            ),
+            "«****» ****"
+        );
+        assert_eq!(redact_secrets("", &secrets(&["abcdef"])), "");
+    }
+
+    #[test]
+    fn redact_text_masks_long_url_secrets_only() {
+        let u = RtmpUrl::parse("rtmp://bob:hunter22@h/live/e?token=t0k3n99").unwrap();
+        assert_eq!(
+            u.redact_text("e said hunter22 and t0k3n99 for e?token=t0k3n99"),
+            "e said **** and **** for ****"
         );
     }
 

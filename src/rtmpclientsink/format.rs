@@ -57,7 +57,9 @@ impl MediaFormat {
     /// Reads fixed caps. The pad templates only let H.264 (avc/byte-stream, au) and AAC
     /// (raw/adts) through; anything else here is a programming error reported as `Err`.
     pub fn from_caps(caps: &gst::CapsRef) -> Result<Self, String> {
-        let s = caps.structure(0).ok_or_else(|| "empty caps".to_string())?;
+        let s = caps.structure(0).ok_or_else(|| {
+            "the caps are empty; the upstream element sent no format.".to_string()
+        })?;
         let codec_data = s
             .get::<gst::Buffer>("codec_data")
             .ok()
@@ -69,7 +71,9 @@ impl MediaFormat {
                     Ok("byte-stream") => H264Input::ByteStream,
                     other => {
                         return Err(format!(
-                            "unsupported H.264 stream-format {other:?}: use avc or byte-stream"
+                            "unsupported H.264 stream-format {}; use avc or byte-stream (put \
+                             h264parse before the sink).",
+                            other.unwrap_or("(none)")
                         ));
                     }
                 };
@@ -77,7 +81,8 @@ impl MediaFormat {
                     && al != "au"
                 {
                     return Err(format!(
-                        "unsupported H.264 alignment {al}: whole access units (au) are needed"
+                        "unsupported H.264 alignment {al}: whole access units (au) are needed; put \
+                         h264parse before the sink."
                     ));
                 }
                 let framerate = s
@@ -103,7 +108,8 @@ impl MediaFormat {
                 let version = s.get::<i32>("mpegversion").unwrap_or(0);
                 if version != 2 && version != 4 {
                     return Err(format!(
-                        "unsupported audio/mpeg mpegversion {version}: only AAC (2 or 4) can be sent"
+                        "unsupported audio/mpeg mpegversion {version}: only AAC (2 or 4) can be \
+                         sent; encode the audio as AAC."
                     ));
                 }
                 let input = match s.get::<&str>("stream-format") {
@@ -111,7 +117,9 @@ impl MediaFormat {
                     Ok("adts") => AacInput::Adts,
                     other => {
                         return Err(format!(
-                            "unsupported AAC stream-format {other:?}: use raw or adts"
+                            "unsupported AAC stream-format {}; use raw or adts (put aacparse \
+                             before the sink).",
+                            other.unwrap_or("(none)")
                         ));
                     }
                 };
@@ -128,7 +136,9 @@ impl MediaFormat {
                         .and_then(|v| u32::try_from(v).ok()),
                 })
             }
-            other => Err(format!("unsupported media type {other}")),
+            other => Err(format!(
+                "unsupported media type {other}; send H.264 video and AAC audio."
+            )),
         }
     }
 }

@@ -726,7 +726,7 @@ impl RtmpClientSink {
         if fatal {
             let text = match err {
                 codec::Error::MissingSps | codec::Error::MissingPps => {
-                    "H.264 stream has no SPS/PPS before its first keyframe".to_string()
+                    "H.264 stream has no SPS/PPS before its first keyframe; make the encoder send SPS and PPS with keyframes (h264parse config-interval=-1 inserts them).".to_string()
                 }
                 ref other => capitalize(&other.to_string()),
             };

@@ -6,7 +6,7 @@
 //! | `rtmp-connected` | `url` (redacted), `fms-version`, `caps-ex` (uint), `four-cc-list` (comma-joined) |
 //! | `rtmp-publishing` | `url` (redacted), `stream-id` (uint) |
 //! | `rtmp-status` | `level`, `code`, `description` |
-//! | `rtmp-reconnect-request` | `tc-url`, `description` |
+//! | `rtmp-reconnect-request` | `tc-url` (redacted), `description` |
 //! | `rtmp-ping` | `rtt-ms` (uint) |
 //! | `rtmp-disconnected` | `reason`, `will-reconnect` (bool) |
 //! | `rtmp-reconnecting` | `attempt` (uint, from 1), `max-attempts` (int, -1: unlimited), `delay-ms` (uint64), `url` (redacted) |
@@ -21,6 +21,7 @@
 //! The connection lifecycle is also posted as `GstMessageProgress` with code `connect`.
 
 use crate::rtmp::caps::ConnectCapabilities;
+use crate::rtmp::url::RedactedUrl;
 
 /// Structure name of the message posted when `connect` succeeded.
 pub const CONNECTED: &str = "rtmp-connected";
@@ -50,12 +51,12 @@ fn element_msg(src: &gst::Element, s: gst::Structure) -> gst::Message {
 /// `rtmp-connected`.
 pub fn connected(
     src: &gst::Element,
-    redacted_url: &str,
+    url: &RedactedUrl,
     fms_version: Option<&str>,
     caps: &ConnectCapabilities,
 ) -> gst::Message {
     let s = gst::Structure::builder(CONNECTED)
-        .field("url", redacted_url)
+        .field("url", url.to_string())
         .field("fms-version", fms_version.unwrap_or(""))
         .field("caps-ex", caps.caps_ex.unwrap_or(0))
         .field("four-cc-list", caps.four_cc_list.join(","))
@@ -64,15 +65,16 @@ pub fn connected(
 }
 
 /// `rtmp-publishing`.
-pub fn publishing(src: &gst::Element, redacted_url: &str, stream_id: u32) -> gst::Message {
+pub fn publishing(src: &gst::Element, url: &RedactedUrl, stream_id: u32) -> gst::Message {
     let s = gst::Structure::builder(PUBLISHING)
-        .field("url", redacted_url)
+        .field("url", url.to_string())
         .field("stream-id", stream_id)
         .build();
     element_msg(src, s)
 }
 
-/// `rtmp-status` (texts already redacted by the caller).
+/// `rtmp-status` (the server's description, masked by the caller with
+/// [`crate::rtmp::url::RtmpUrl::redact_text`] in case it echoes a secret).
 pub fn status(src: &gst::Element, level: &str, code: &str, description: &str) -> gst::Message {
     let s = gst::Structure::builder(STATUS)
         .field("level", level)
@@ -82,10 +84,15 @@ pub fn status(src: &gst::Element, level: &str, code: &str, description: &str) ->
     element_msg(src, s)
 }
 
-/// `rtmp-reconnect-request` (`tc_url` resolved and redacted by the caller).
-pub fn reconnect_request(src: &gst::Element, tc_url: &str, description: &str) -> gst::Message {
+/// `rtmp-reconnect-request` (`tc_url` resolved by the caller; `description` as for
+/// [`status`]).
+pub fn reconnect_request(
+    src: &gst::Element,
+    tc_url: &RedactedUrl,
+    description: &str,
+) -> gst::Message {
     let s = gst::Structure::builder(RECONNECT_REQUEST)
-        .field("tc-url", tc_url)
+        .field("tc-url", tc_url.to_string())
         .field("description", description)
         .build();
     element_msg(src, s)
@@ -99,7 +106,7 @@ pub fn ping(src: &gst::Element, rtt_ms: u32) -> gst::Message {
     element_msg(src, s)
 }
 
-/// `rtmp-disconnected` (`reason` already redacted by the caller).
+/// `rtmp-disconnected` (`reason`: an error text, which never carries a secret).
 pub fn disconnected(src: &gst::Element, reason: &str, will_reconnect: bool) -> gst::Message {
     let s = gst::Structure::builder(DISCONNECTED)
         .field("reason", reason)
@@ -114,13 +121,13 @@ pub fn reconnecting(
     attempt: u32,
     max_attempts: i32,
     delay_ms: u64,
-    redacted_url: &str,
+    url: &RedactedUrl,
 ) -> gst::Message {
     let s = gst::Structure::builder(RECONNECTING)
         .field("attempt", attempt)
         .field("max-attempts", max_attempts)
         .field("delay-ms", delay_ms)
-        .field("url", redacted_url)
+        .field("url", url.to_string())
         .build();
     element_msg(src, s)
 }

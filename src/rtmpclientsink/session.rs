@@ -446,7 +446,8 @@ fn publishing(err: RtmpError) -> Failure {
 /// here: OpenWrite while connecting/publishing starts, Write once media flows, NotFound for an
 /// unknown host, Settings for a bad URL.
 pub fn error_message(err: &RtmpError, url: &RtmpUrl, publishing: bool) -> gst::ErrorMessage {
-    let text = url.redact_text(&capitalize(&err.to_string()));
+    // Error texts carry no secret: URLs are redacted, a server's texts masked where they came in.
+    let text = capitalize(&err.to_string());
     let debug = format!("url: {}", url.redacted());
     match err {
         RtmpError::HostNotFound { .. } => {
@@ -882,7 +883,7 @@ impl SessionThread {
             if stable {
                 attempt = 0;
             }
-            let reason = self.url.redact_text(&err.to_string());
+            let reason = err.to_string();
             gst::warning!(CAT, "connection lost: {reason}; reconnecting");
             self.post(|el| messages::disconnected(el, &reason, true));
             self.disconnect_posted = true;
@@ -917,7 +918,7 @@ impl SessionThread {
         match r {
             Ok(()) | Err(Failure::Stopped) => {}
             Err(Failure::GaveUp { err, attempts }) => {
-                let last = url.redact_text(&err.to_string());
+                let last = err.to_string();
                 gst::error!(
                     CAT,
                     "giving up after {attempts} reconnection attempts: {last}"
@@ -935,13 +936,13 @@ impl SessionThread {
                 fail(&self.element, &self.shared, msg);
             }
             Err(Failure::Rtmp { err, publishing }) => {
-                gst::error!(CAT, "session failed: {}", url.redact_text(&err.to_string()));
+                gst::error!(CAT, "session failed: {}", err);
                 if !publishing {
                     self.post(|el| {
                         messages::progress(el, gst::ProgressType::Error, "Could not publish")
                     });
                 } else if !self.disconnect_posted {
-                    let reason = url.redact_text(&err.to_string());
+                    let reason = err.to_string();
                     self.post(|el| messages::disconnected(el, &reason, false));
                 }
                 // A server that drops the connection right after accepting the publish, before
@@ -956,10 +957,10 @@ impl SessionThread {
                         gst::ResourceError::OpenWrite,
                         (
                             "The server closed the connection right after the publish started, before any media: \
-                             it probably does not allow publishing to {}",
+                             it probably does not allow publishing to {}; check that the server allows publishing to this application and stream key.",
                             url.redacted()
                         ),
-                        ["{}", url.redact_text(&err.to_string())]
+                        ["{}", err]
                     );
                 }
                 fail(&self.element, &self.shared, msg);
@@ -1341,7 +1342,7 @@ impl SessionThread {
                 description,
             } => {
                 let resolved = url.resolve_reconnect(tc_url.as_deref());
-                let target = url.redact_text(&resolved);
+                let target = crate::rtmp::url::RedactedUrl::tc_url(&resolved);
                 let description = url.redact_text(&description);
                 self.post(|el| messages::reconnect_request(el, &target, &description));
                 if role == Role::Standby {
@@ -1384,7 +1385,11 @@ impl SessionThread {
                 }
             }
             other => {
-                gst::debug!(CAT, "server event {:?} ({role:?})", other);
+                gst::debug!(
+                    CAT,
+                    "server event {} ({role:?})",
+                    url.redact_text(&format!("{other:?}"))
+                );
             }
         }
     }
