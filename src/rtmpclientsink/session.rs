@@ -117,7 +117,7 @@ pub enum Phase {
     Reconnecting,
     /// EOS drained and the connection closed cleanly.
     Drained,
-    /// Failed; an error was posted (or handed to a waiting `start()`).
+    /// Failed; an error was posted (or handed to a waiting state change).
     Failed,
 }
 
@@ -129,7 +129,7 @@ pub struct Inner {
     /// Raw input from the reader threads, tagged with the connection it belongs to.
     net: VecDeque<(u64, NetEvent)>,
     net_bytes: usize,
-    /// `stop()` asked the session thread to end.
+    /// The publish ends (PAUSED→READY, or a new publish after EOS): the session thread exits.
     pub shutdown: bool,
     /// A pad is flushing (index: [`SINK_PAD`] / [`AUDIO_PAD`]): its producer returns FLUSHING.
     pub flushing: [bool; 2],
@@ -137,10 +137,10 @@ pub struct Inner {
     pub drain: bool,
     /// Connection phase.
     pub phase: Phase,
-    /// A synchronous `start()` (async-connect=false) waits: hand the error to it instead of
+    /// A synchronous publish start (async-connect=false) waits: hand the error to it instead of
     /// posting it.
     pub start_waiting: bool,
-    /// The error for a waiting `start()`.
+    /// The error for a waiting publish start.
     pub start_error: Option<gst::ErrorMessage>,
     /// What onMetaData says; bumped `meta_version` means "send again".
     pub meta: StreamMeta,
@@ -318,7 +318,8 @@ impl Shared {
     }
 }
 
-/// Everything the session thread needs to know, copied from the settings in `start()`.
+/// Everything the session thread needs to know, copied from the settings when the publish
+/// starts.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     /// Where to publish.
@@ -395,7 +396,7 @@ fn thread_tag(name: &str) -> String {
     name.chars().take(7).collect()
 }
 
-/// Marks the session failed and reports `msg` (to a waiting `start()` or on the bus).
+/// Marks the session failed and reports `msg` (to a waiting publish start or on the bus).
 fn fail(weak: &glib::WeakRef<gst::Element>, shared: &Shared, msg: gst::ErrorMessage) {
     {
         let mut g = shared.lock();
@@ -419,7 +420,7 @@ fn fail(weak: &glib::WeakRef<gst::Element>, shared: &Shared, msg: gst::ErrorMess
 /// How the session thread ended abnormally.
 #[derive(Debug)]
 enum Failure {
-    /// `stop()` was called.
+    /// The publish was ended (`shutdown`).
     Stopped,
     /// An RTMP/network error, with the phase it happened in.
     Rtmp { err: RtmpError, publishing: bool },
@@ -1002,7 +1003,7 @@ impl SessionThread {
     }
 
     /// Opens a connection and runs the handshake up to `NetStream.Publish.Start` (TLS and
-    /// authentication included), cancellable by `stop()`.
+    /// authentication included), cancellable by `shutdown`.
     fn connect(&mut self, url: &RtmpUrl) -> Result<Connection, Failure> {
         let opening = |err| Failure::Rtmp {
             err,
@@ -1176,7 +1177,7 @@ impl SessionThread {
         self.shared.notify(&g);
     }
 
-    /// Sleeps `d`, waking for `stop()`.
+    /// Sleeps `d`, waking for `shutdown`.
     fn sleep(&self, d: Duration) -> Result<(), Failure> {
         let deadline = Instant::now() + d;
         let mut g = self.shared.lock();
@@ -1902,7 +1903,7 @@ impl SessionThread {
         self.post(|el| messages::disconnected(el, "end of stream", false));
         self.disconnect_posted = true;
         self.set_phase(Phase::Drained);
-        // Idle until stop() so the element's state stays consistent.
+        // Idle until the publish ends so the element's state stays consistent.
         let mut g = self.shared.lock();
         while !g.shutdown {
             g = self.shared.wait(g, IO_SLICE);
@@ -1910,9 +1911,9 @@ impl SessionThread {
         Ok(())
     }
 
-    /// `stop()` without EOS: tell the server we stop (best effort, one short write), half-close
-    /// and give the server a moment to close its side, so it reads the stop commands instead of
-    /// a reset.
+    /// The end of a publish without EOS: tell the server we stop (best effort, one short
+    /// write), half-close and give the server a moment to close its side, so it reads the stop
+    /// commands instead of a reset.
     fn abort(&mut self, conn: &mut Connection) {
         self.redirect = None;
         self.closing.clear();
