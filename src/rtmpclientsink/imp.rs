@@ -252,15 +252,40 @@ impl Input {
     }
 }
 
+/// Which pads exist and what the `sink` pad carries: what `request_new_pad` and the caps of
+/// the `sink` pad decide together (at most one pad carries audio).
+#[derive(Debug, Default)]
+struct Pads {
+    /// The `audio` request pad.
+    audio: Option<gst::Pad>,
+    /// The track of the `sink` pad's caps (None before caps).
+    sink_track: Option<Track>,
+}
+
+/// The element.
+///
+/// # Lock order
+/// A lock may be taken while holding only locks listed before it:
+/// 1. `lifecycle` (starting and ending a publish; never held across a parent state change,
+///    which waits for the streaming threads);
+/// 2. `sink_in`, `audio_in` (held by a streaming thread while a buffer is converted and
+///    queued, which may block for long: nothing else may wait for them);
+/// 3. `sink_segment`, `audio_segment`;
+/// 4. `pads`, then `settings`, `latency_checked`, `thread` (held briefly);
+/// 5. the session state ([`Shared`]), innermost (its condition variable releases it while
+///    waiting).
+///
+/// The two inputs are never held together, nor the two segments.
 #[derive(Default)]
 pub struct RtmpClientSink {
+    lifecycle: Mutex<()>,
     settings: Mutex<Settings>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     sink_in: Mutex<Option<Input>>,
     /// Segment of the sink pad, kept from the SEGMENT event until caps create the input.
     sink_segment: Mutex<gst::FormattedSegment<gst::ClockTime>>,
-    audio_pad: Mutex<Option<gst::Pad>>,
+    pads: Mutex<Pads>,
     audio_in: Mutex<Option<Input>>,
     audio_segment: Mutex<gst::FormattedSegment<gst::ClockTime>>,
     /// When the branches' latency was last queried.
@@ -378,12 +403,34 @@ impl RtmpClientSink {
         } else {
             Track::Audio
         };
-        if !on_audio_pad && track == Track::Audio && lock(&self.audio_pad).is_some() {
-            return Err(gst::error_msg!(
-                gst::StreamError::Format,
-                ("The sink pad got audio caps while the audio request pad carries the audio; link video to the sink pad")
-            ));
+        if on_audio_pad {
+            return self.apply_format(slot, format, track);
         }
+        {
+            // Decided together with request_new_pad: claim the track before building the input.
+            let mut pads = lock(&self.pads);
+            if track == Track::Audio && pads.audio.is_some() {
+                return Err(gst::error_msg!(
+                    gst::StreamError::Format,
+                    ("The sink pad got audio caps while the audio request pad carries the audio; link video to the sink pad")
+                ));
+            }
+            pads.sink_track = Some(track);
+        }
+        let r = self.apply_format(slot, format, track);
+        if r.is_err() {
+            lock(&self.pads).sink_track = slot.as_ref().map(|i| i.track);
+        }
+        r
+    }
+
+    /// [`Self::apply_caps`] once the track is allowed on the pad.
+    fn apply_format(
+        &self,
+        slot: &mut Option<Input>,
+        format: MediaFormat,
+        track: Track,
+    ) -> Result<(), gst::ErrorMessage> {
         if let Some(input) = slot.as_mut()
             && input.track != track
         {
@@ -764,10 +811,7 @@ impl RtmpClientSink {
 
     /// The track the sink pad carries (video unless its caps said audio).
     fn sink_track(&self) -> Track {
-        lock(&self.sink_in)
-            .as_ref()
-            .map(|i| i.track)
-            .unwrap_or(Track::Video)
+        lock(&self.pads).sink_track.unwrap_or(Track::Video)
     }
 
     /// Sink EOS: wait for the audio pad's EOS (bounded by `timeout`), send everything, close
@@ -781,9 +825,8 @@ impl RtmpClientSink {
             g.queue.set_eos(sink_track);
             self.shared.notify(&g);
         }
-        let audio_linked = lock(&self.audio_pad)
-            .as_ref()
-            .is_some_and(|p| p.is_linked());
+        let audio_pad = lock(&self.pads).audio.clone();
+        let audio_linked = audio_pad.is_some_and(|p| p.is_linked());
         let mut g = self.shared.lock();
         if audio_linked && sink_track == Track::Video {
             let deadline = Instant::now() + timeout;
@@ -858,7 +901,7 @@ impl RtmpClientSink {
             *last = Some(Instant::now());
         }
         let mut pads = vec![self.obj().static_pad("sink")];
-        pads.push(lock(&self.audio_pad).clone());
+        pads.push(lock(&self.pads).audio.clone());
         let mut max = Duration::ZERO;
         let mut live = false;
         for pad in pads.into_iter().flatten() {
@@ -960,6 +1003,7 @@ impl RtmpClientSink {
                 true
             }
             EventView::FlushStop(_) => {
+                self.republish_if_drained();
                 {
                     let mut g = self.shared.lock();
                     g.queue.flush(Track::Audio);
@@ -1331,8 +1375,9 @@ impl ElementImpl for RtmpClientSink {
             gst::warning!(CAT, imp = self, "only the \"audio\" pad can be requested");
             return None;
         }
-        let mut slot = lock(&self.audio_pad);
-        if slot.is_some() {
+        // Only `pads`: `sink_in` may be held for long by a render blocked in the queue.
+        let mut pads = lock(&self.pads);
+        if pads.audio.is_some() {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -1340,10 +1385,7 @@ impl ElementImpl for RtmpClientSink {
             );
             return None;
         }
-        if lock(&self.sink_in)
-            .as_ref()
-            .is_some_and(|i| i.track == Track::Audio)
-        {
+        if pads.sink_track == Some(Track::Audio) {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -1368,30 +1410,32 @@ impl ElementImpl for RtmpClientSink {
                 )
             })
             .build();
+        pads.audio = Some(pad.clone());
+        drop(pads);
         {
             let mut g = self.shared.lock();
             g.flushing[AUDIO_PAD] = false;
             // With an audio pad the sink pad is video: wait for both.
             g.queue.activate(Track::Video);
             g.queue.activate(Track::Audio);
+            self.shared.notify(&g);
         }
-        *slot = Some(pad.clone());
-        drop(slot);
         if let Err(e) = self.obj().add_pad(&pad) {
             gst::error!(CAT, imp = self, "could not add the audio pad: {e}");
-            *lock(&self.audio_pad) = None;
+            lock(&self.pads).audio = None;
             return None;
         }
         Some(pad)
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
-        let mut slot = lock(&self.audio_pad);
-        if slot.as_ref() != Some(pad) {
-            return;
+        {
+            let mut pads = lock(&self.pads);
+            if pads.audio.as_ref() != Some(pad) {
+                return;
+            }
+            pads.audio = None;
         }
-        *slot = None;
-        drop(slot);
         // Unblock the audio streaming thread before deactivating the pad (which waits for it).
         self.shared.set_flushing(AUDIO_PAD, true);
         {
@@ -1417,21 +1461,70 @@ impl ElementImpl for RtmpClientSink {
         self.parent_send_event(event)
     }
 
+    /// A publish runs from READY→PAUSED to PAUSED→READY: each one uses the properties as they
+    /// are when it starts (they may be changed in READY), and going to READY ends it cleanly.
     fn change_state(
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::PausedToReady {
-            // The audio pad is deactivated by the parent, which waits for its streaming thread:
-            // release it from the queue first.
-            self.shared.set_flushing(AUDIO_PAD, true);
+        match transition {
+            gst::StateChange::ReadyToPaused => {
+                // Before the parent activates the pads: buffers may follow right away.
+                let started = {
+                    let _l = lock(&self.lifecycle);
+                    self.begin_publish(true)
+                };
+                if let Err(e) = started {
+                    self.post_error_message(e);
+                    return Err(gst::StateChangeError);
+                }
+            }
+            gst::StateChange::PausedToReady => {
+                // The audio pad is deactivated by the parent, which waits for its streaming
+                // thread: release it from the queue first.
+                self.shared.set_flushing(AUDIO_PAD, true);
+            }
+            _ => {}
         }
-        self.parent_change_state(transition)
+        let result = self.parent_change_state(transition);
+        let ended = match transition {
+            gst::StateChange::PausedToReady => true,
+            gst::StateChange::ReadyToPaused => result.is_err(),
+            _ => false,
+        };
+        if ended {
+            // The streaming threads are stopped (or never started): no input survives.
+            let _l = lock(&self.lifecycle);
+            self.end_publish(true);
+        }
+        result
     }
 }
 
-impl BaseSinkImpl for RtmpClientSink {
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
+impl RtmpClientSink {
+    /// A flushing seek after EOS plays the stream again: it becomes a new publish (the last one
+    /// ended with the EOS, or is ending: a flush interrupts the drain), with the inputs kept (no
+    /// new caps come after a flush).
+    fn republish_if_drained(&self) {
+        let _l = lock(&self.lifecycle);
+        {
+            let g = self.shared.lock();
+            if g.phase != Phase::Drained && !g.drain {
+                return;
+            }
+        }
+        gst::info!(CAT, imp = self, "flushed after EOS: publishing again");
+        self.end_publish(false);
+        // Never blocks a flush: async-connect=false applies to state changes only.
+        if let Err(e) = self.begin_publish(false) {
+            self.post_error_message(e);
+        }
+    }
+
+    /// Starts a publish with the current properties: the session thread connects (and, with
+    /// `async-connect=false` on a state change, this waits until publishing or failed).
+    /// `state_change`: called from READY→PAUSED (the pads are just being activated).
+    fn begin_publish(&self, state_change: bool) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
         let Some(location) = settings.location.as_deref() else {
             return Err(gst::error_msg!(
@@ -1457,11 +1550,20 @@ impl BaseSinkImpl for RtmpClientSink {
             ..QueueConfig::default()
         };
         *lock(&self.latency_checked) = None;
-        self.shared.reset(cfg);
-        if lock(&self.audio_pad).is_some() {
+        self.shared.reset(cfg, state_change);
+        let (has_audio_pad, sink_track) = {
+            let pads = lock(&self.pads);
+            (pads.audio.is_some(), pads.sink_track)
+        };
+        {
+            // The tracks whose pads exist (a republish gets no new caps to activate them).
             let mut g = self.shared.lock();
-            g.queue.activate(Track::Video);
-            g.queue.activate(Track::Audio);
+            if has_audio_pad {
+                g.queue.activate(Track::Video);
+                g.queue.activate(Track::Audio);
+            } else if let Some(t) = sink_track {
+                g.queue.activate(t);
+            }
         }
         let ss = SessionSettings {
             url: url.clone(),
@@ -1516,7 +1618,8 @@ impl BaseSinkImpl for RtmpClientSink {
                 "sync"
             }
         );
-        if !settings.async_connect {
+        let wait = state_change && !settings.async_connect;
+        if wait {
             self.shared.lock().start_waiting = true;
         }
         let handle =
@@ -1527,7 +1630,7 @@ impl BaseSinkImpl for RtmpClientSink {
                 )
             })?;
         *lock(&self.thread) = Some(handle);
-        if settings.async_connect {
+        if !wait {
             return Ok(());
         }
         // async-connect=false: block until publishing or failed. The session thread bounds
@@ -1555,29 +1658,49 @@ impl BaseSinkImpl for RtmpClientSink {
         g.start_waiting = false;
         drop(g);
         if result.is_err() {
-            let _ = self.stop();
+            self.end_publish(true);
         }
         result
     }
 
-    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+    /// Ends the publish: the session thread sends the stop commands, closes the connection
+    /// (bounded by a short linger) and exits. `clear_inputs`: the pads are deactivated (new
+    /// caps will come); otherwise the inputs stay for the next publish.
+    fn end_publish(&self, clear_inputs: bool) {
         {
             let mut g = self.shared.lock();
             g.shutdown = true;
             self.shared.notify(&g);
         }
-        if let Some(h) = lock(&self.thread).take()
-            && h.join().is_err()
-        {
-            gst::error!(CAT, imp = self, "session thread panicked");
+        let handle = lock(&self.thread).take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                gst::error!(CAT, imp = self, "session thread panicked");
+            }
+            gst::info!(CAT, imp = self, "publish ended");
         }
         {
             let mut g = self.shared.lock();
             g.phase = Phase::Idle;
         }
-        *lock(&self.sink_in) = None;
-        *lock(&self.audio_in) = None;
-        gst::info!(CAT, imp = self, "stopped");
+        if clear_inputs {
+            *lock(&self.sink_in) = None;
+            *lock(&self.audio_in) = None;
+            lock(&self.pads).sink_track = None;
+        }
+    }
+}
+
+impl BaseSinkImpl for RtmpClientSink {
+    /// Nothing to do: a publish starts at READY→PAUSED (see `change_state`), so properties set
+    /// in READY apply.
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        let _l = lock(&self.lifecycle);
+        self.end_publish(true);
         Ok(())
     }
 
@@ -1626,6 +1749,7 @@ impl BaseSinkImpl for RtmpClientSink {
                 self.apply_tags(track, t.tag());
             }
             EventView::FlushStop(_) => {
+                self.republish_if_drained();
                 let track = self.sink_track();
                 {
                     let mut g = self.shared.lock();

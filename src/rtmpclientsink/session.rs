@@ -1,8 +1,9 @@
-//! The session thread: one per element, spawned in `start()` and joined in `stop()`. It owns the
-//! connection, drives the sans-IO [`crate::rtmp::session::Session`], sends the frames the
-//! streaming threads queue, answers the server (the core produces pongs/acks; this thread
-//! flushes them), measures RTT, watches the peer and turns everything the server says into bus
-//! messages.
+//! The session thread: one per publish, spawned at READY→PAUSED (or when a flush after EOS
+//! starts the next publish) and joined at PAUSED→READY (see `imp.rs`). It owns the connection,
+//! drives the sans-IO [`crate::rtmp::session::Session`], sends the frames the streaming threads
+//! queue, answers the server (the core produces pongs/acks; this thread flushes them), measures
+//! RTT, watches the peer and turns everything the server says into bus messages. Each
+//! connection's reader thread ends with the connection.
 //!
 //! All waiting happens on one condition variable ([`Shared::cond`]) guarding [`Inner`]: frames
 //! from the streaming threads, raw bytes from the reader threads, finished connection attempts
@@ -28,7 +29,10 @@
 //!   plus our stream key) on a helper thread; at the next video keyframe (any frame for
 //!   audio-only streams) it switches: metadata and sequence headers first on the new connection,
 //!   then the keyframe, while the old connection gets its stop commands, is half-closed and
-//!   lingers until the server closes it. No frame is lost or sent twice.
+//!   lingers until the server closes it. No frame is lost or sent twice. A request that would
+//!   move an `rtmps` publish to `rtmp` is refused (the key would travel in clear), and a target
+//!   that fails (one that never answers does after `timeout`) leaves the publish on the current
+//!   server; both post a WARNING.
 //! * **Dead peers.** A write that makes no progress, or bytes the server's TCP stack does not
 //!   acknowledge (`SIOCOUTQ`), for `timeout` end the connection; so does a PingRequest the server
 //!   did not answer (nor sent anything else) within `timeout` while our bytes are not being
@@ -41,6 +45,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -58,7 +63,7 @@ use crate::rtmp::error::Error as RtmpError;
 use crate::rtmp::message::msg_type;
 use crate::rtmp::session::{ClientEvent, Session, SessionStats, StopCommands};
 use crate::rtmp::tls::TlsOptions;
-use crate::rtmp::url::RtmpUrl;
+use crate::rtmp::url::{RtmpUrl, Scheme};
 
 use super::format::StreamMeta;
 use super::frame::Frame;
@@ -76,6 +81,8 @@ pub const WAIT_SLICE: Duration = IO_SLICE;
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Longest wait for the server to close the connection after our stop commands.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// The same when the element stops (PAUSED→READY): a state change must stay quick.
+const STOP_LINGER: Duration = Duration::from_millis(500);
 /// Most received bytes buffered for the session thread before the reader thread pauses.
 const MAX_NET_BACKLOG: usize = 4 * 1024 * 1024;
 /// Window of the `bitrate` statistic.
@@ -110,7 +117,7 @@ pub enum Phase {
     Reconnecting,
     /// EOS drained and the connection closed cleanly.
     Drained,
-    /// Failed; an error was posted (or handed to a waiting `start()`).
+    /// Failed; an error was posted (or handed to a waiting state change).
     Failed,
 }
 
@@ -122,7 +129,7 @@ pub struct Inner {
     /// Raw input from the reader threads, tagged with the connection it belongs to.
     net: VecDeque<(u64, NetEvent)>,
     net_bytes: usize,
-    /// `stop()` asked the session thread to end.
+    /// The publish ends (PAUSED→READY, or a new publish after EOS): the session thread exits.
     pub shutdown: bool,
     /// A pad is flushing (index: [`SINK_PAD`] / [`AUDIO_PAD`]): its producer returns FLUSHING.
     pub flushing: [bool; 2],
@@ -130,10 +137,10 @@ pub struct Inner {
     pub drain: bool,
     /// Connection phase.
     pub phase: Phase,
-    /// A synchronous `start()` (async-connect=false) waits: hand the error to it instead of
+    /// A synchronous publish start (async-connect=false) waits: hand the error to it instead of
     /// posting it.
     pub start_waiting: bool,
-    /// The error for a waiting `start()`.
+    /// The error for a waiting publish start.
     pub start_error: Option<gst::ErrorMessage>,
     /// What onMetaData says; bumped `meta_version` means "send again".
     pub meta: StreamMeta,
@@ -199,19 +206,23 @@ impl Shared {
         }
     }
 
-    /// Back to the state of a fresh element (called in `start()`), with new queue limits.
-    pub fn reset(&self, cfg: QueueConfig) {
+    /// Back to the state of a new publish, with new queue limits. `fresh`: the pads were just
+    /// activated (flushing cleared, metadata comes again with the caps); otherwise (a new
+    /// publish after EOS, started by a flush) the pads' flushing flags and the metadata stay.
+    pub fn reset(&self, cfg: QueueConfig, fresh: bool) {
         let mut g = self.lock();
         g.queue = Interleaver::new(cfg);
         g.net.clear();
         g.net_bytes = 0;
         g.shutdown = false;
-        g.flushing = [false; 2];
+        if fresh {
+            g.flushing = [false; 2];
+            g.meta = StreamMeta::default();
+        }
         g.drain = false;
         g.phase = Phase::Connecting;
         g.start_waiting = false;
         g.start_error = None;
-        g.meta = StreamMeta::default();
         g.meta_version += 1;
         g.stats = StatsSnapshot::default();
         g.frames_out = 0;
@@ -307,7 +318,8 @@ impl Shared {
     }
 }
 
-/// Everything the session thread needs to know, copied from the settings in `start()`.
+/// Everything the session thread needs to know, copied from the settings when the publish
+/// starts.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     /// Where to publish.
@@ -384,7 +396,7 @@ fn thread_tag(name: &str) -> String {
     name.chars().take(7).collect()
 }
 
-/// Marks the session failed and reports `msg` (to a waiting `start()` or on the bus).
+/// Marks the session failed and reports `msg` (to a waiting publish start or on the bus).
 fn fail(weak: &glib::WeakRef<gst::Element>, shared: &Shared, msg: gst::ErrorMessage) {
     {
         let mut g = shared.lock();
@@ -408,7 +420,7 @@ fn fail(weak: &glib::WeakRef<gst::Element>, shared: &Shared, msg: gst::ErrorMess
 /// How the session thread ended abnormally.
 #[derive(Debug)]
 enum Failure {
-    /// `stop()` was called.
+    /// The publish was ended (`shutdown`).
     Stopped,
     /// An RTMP/network error, with the phase it happened in.
     Rtmp { err: RtmpError, publishing: bool },
@@ -662,6 +674,9 @@ struct Connection {
     transport: Transport,
     session: Session,
     reader: Reader,
+    /// Set when the connection is dropped: its reader thread ends even while it waits for the
+    /// session thread to take its input (which the thread dropping it will never do).
+    ended: Arc<AtomicBool>,
     generation: u64,
     /// Where it goes.
     url: RtmpUrl,
@@ -713,6 +728,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        self.ended.store(true, Ordering::Release);
         self.transport.shutdown();
         self.reader.stop();
     }
@@ -816,6 +832,25 @@ impl SessionThread {
             let msg = f(&el);
             let _ = el.post_message(msg);
         }
+    }
+
+    /// Logs and posts a WARNING (`text` is a redacted, readable sentence).
+    fn warn(&self, text: &str) {
+        gst::warning!(CAT, "{text}");
+        if let Some(el) = self.element.upgrade() {
+            gst::element_warning!(el, gst::ResourceError::Failed, ("{}", text));
+        }
+    }
+
+    /// Warns that a reconnect request to `target` could not be followed because of `err`.
+    fn warn_redirect_failed(&self, target: &RtmpUrl, err: &RtmpError) {
+        let reason = target.redact_text(&err.to_string());
+        self.warn(&format!(
+            "Could not follow the server's reconnect request to {}: {}. Publishing continues on {}.",
+            target.redacted(),
+            reason.trim_end_matches('.'),
+            self.url.redacted()
+        ));
     }
 
     fn set_phase(&self, phase: Phase) {
@@ -969,7 +1004,7 @@ impl SessionThread {
     }
 
     /// Opens a connection and runs the handshake up to `NetStream.Publish.Start` (TLS and
-    /// authentication included), cancellable by `stop()`.
+    /// authentication included), cancellable by `shutdown`.
     fn connect(&mut self, url: &RtmpUrl) -> Result<Connection, Failure> {
         let opening = |err| Failure::Rtmp {
             err,
@@ -1004,13 +1039,18 @@ impl SessionThread {
         let generation = self.generation;
         let raw = transport.raw_reader().map_err(RtmpError::Io)?;
         let shared = self.shared.clone();
+        let ended = Arc::new(AtomicBool::new(false));
+        let ended2 = ended.clone();
         let reader = Reader::spawn(raw, &format!("rtmp-rd-{}", self.tag), move |ev| {
             let mut g = shared.lock();
-            // Pause reading while the session thread is behind (bounded memory).
-            while g.net_bytes > MAX_NET_BACKLOG && !g.shutdown {
+            // Pause reading while the session thread is behind (bounded memory), but not past
+            // the end of this connection: dropping it waits for this thread. (While stopping,
+            // input still flows: the server's close is awaited.)
+            let gone = || ended2.load(Ordering::Acquire);
+            while g.net_bytes > MAX_NET_BACKLOG && !gone() {
                 g = shared.wait(g, IO_SLICE);
             }
-            if g.shutdown {
+            if gone() {
                 return false;
             }
             if let NetEvent::Data(d) = &ev {
@@ -1027,6 +1067,7 @@ impl SessionThread {
             transport,
             session,
             reader,
+            ended,
             generation,
             url: url.clone(),
             sent_config: [None, None],
@@ -1137,7 +1178,7 @@ impl SessionThread {
         self.shared.notify(&g);
     }
 
-    /// Sleeps `d`, waking for `stop()`.
+    /// Sleeps `d`, waking for `shutdown`.
     fn sleep(&self, d: Duration) -> Result<(), Failure> {
         let deadline = Instant::now() + d;
         let mut g = self.shared.lock();
@@ -1209,7 +1250,7 @@ impl SessionThread {
                 None
             }
         };
-        let mut standby_failed = None;
+        let mut standby_failed: Option<RtmpError> = None;
         let mut current_failed = None;
         for (generation, ev) in input {
             if generation == conn.generation {
@@ -1242,13 +1283,10 @@ impl SessionThread {
                 }
             }
         }
-        if let Some(err) = standby_failed {
-            let target = self.url.redact_text(&err.to_string());
-            gst::warning!(
-                CAT,
-                "the reconnect target failed before the switch ({target}); staying on the current server"
-            );
-            standby = None;
+        if let Some(err) = standby_failed
+            && let Some(s) = standby.take()
+        {
+            self.warn_redirect_failed(&s.url, &err);
         }
         if let Some(s) = standby {
             self.redirect = Some(Redirect::Ready(Box::new(s)));
@@ -1355,6 +1393,16 @@ impl SessionThread {
                 } else {
                     let full = format!("{}/{}", resolved.trim_end_matches('/'), url.stream);
                     match RtmpUrl::parse(&full) {
+                        Ok(next) if url.scheme == Scheme::Rtmps && next.scheme != Scheme::Rtmps => {
+                            // The stream key and credentials would travel unencrypted.
+                            self.warn(&format!(
+                                "Refused the server's reconnect request to {}: it would move the \
+                                 publish from rtmps (encrypted) to unencrypted rtmp. Publishing \
+                                 continues on {}.",
+                                next.redacted(),
+                                url.redacted()
+                            ));
+                        }
                         Ok(mut next) => {
                             next.username = url.username.clone();
                             next.password = url.password.clone();
@@ -1411,11 +1459,7 @@ impl SessionThread {
                 let thread_name = format!("rtmp-cn-{}", self.tag);
                 match Transport::start_establish(&url, &self.client_options(), &thread_name, wake) {
                     Ok(p) => self.redirect = Some(Redirect::Connecting(url, p)),
-                    Err(e) => gst::warning!(
-                        CAT,
-                        "cannot connect to the reconnect target: {}",
-                        url.redact_text(&e.to_string())
-                    ),
+                    Err(e) => self.warn_redirect_failed(&url, &e),
                 }
             }
             Some(Redirect::Connecting(url, pending)) => match pending.wait(Duration::ZERO) {
@@ -1428,17 +1472,11 @@ impl SessionThread {
                         );
                         self.redirect = Some(Redirect::Ready(Box::new(c)));
                     }
-                    Err(e) => gst::warning!(
-                        CAT,
-                        "the reconnect target failed: {}",
-                        url.redact_text(&e.to_string())
-                    ),
+                    Err(e) => self.warn_redirect_failed(&url, &e),
                 },
-                Err(e) => gst::warning!(
-                    CAT,
-                    "connecting to the reconnect target failed: {}; staying on the current server",
-                    url.redact_text(&e.to_string())
-                ),
+                // A target that never answers ends here after `timeout` (establishing bounds
+                // every step by it).
+                Err(e) => self.warn_redirect_failed(&url, &e),
             },
             other => self.redirect = other,
         }
@@ -1873,7 +1911,7 @@ impl SessionThread {
         self.post(|el| messages::disconnected(el, "end of stream", false));
         self.disconnect_posted = true;
         self.set_phase(Phase::Drained);
-        // Idle until stop() so the element's state stays consistent.
+        // Idle until the publish ends so the element's state stays consistent.
         let mut g = self.shared.lock();
         while !g.shutdown {
             g = self.shared.wait(g, IO_SLICE);
@@ -1881,7 +1919,9 @@ impl SessionThread {
         Ok(())
     }
 
-    /// `stop()` without EOS: tell the server we stop (best effort, one short write), then close.
+    /// The end of a publish without EOS: tell the server we stop (best effort, one short
+    /// write), half-close and give the server a moment to close its side, so it reads the stop
+    /// commands instead of a reset.
     fn abort(&mut self, conn: &mut Connection) {
         self.redirect = None;
         self.closing.clear();
@@ -1889,12 +1929,42 @@ impl SessionThread {
         let mut batch = self.spare.take().unwrap_or_default();
         conn.session.drain_transmit(&mut batch);
         let deadline = Instant::now() + IO_SLICE;
-        let _ = conn
+        let sent = conn
             .transport
-            .write_batch(&mut batch, IO_SLICE, &|| Instant::now() > deadline);
+            .write_batch(&mut batch, IO_SLICE, &|| Instant::now() > deadline)
+            .is_ok();
         self.spare = Some(batch.recycle());
+        if sent {
+            conn.transport.shutdown_write();
+            self.linger(
+                conn,
+                Instant::now() + STOP_LINGER.min(self.settings.timeout / 2),
+            );
+        }
         self.post(|el| messages::disconnected(el, "stopped", false));
         self.disconnect_posted = true;
+    }
+
+    /// Discards input until the server closed `conn` or `deadline` (while stopping).
+    fn linger(&self, conn: &Connection, deadline: Instant) {
+        let mut g = self.shared.lock();
+        loop {
+            while let Some((generation, ev)) = g.net.pop_front() {
+                if let NetEvent::Data(d) = &ev {
+                    g.net_bytes = g.net_bytes.saturating_sub(d.len());
+                }
+                if generation == conn.generation && matches!(ev, NetEvent::Closed(_)) {
+                    return;
+                }
+            }
+            // The reader threads may wait for space.
+            self.shared.notify(&g);
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            g = self.shared.wait(g, (deadline - now).min(IO_SLICE));
+        }
     }
 
     fn update_stats(&mut self, conn: &Connection, force: bool) {
