@@ -31,7 +31,8 @@ const MAX_AUTH_ATTEMPTS: usize = 3;
 pub(crate) const READ_BUFFER: usize = 64 * 1024;
 
 /// How to connect and publish.
-#[derive(Debug, Clone)]
+// Debug is written by hand so that the password can never reach a log line.
+#[derive(Clone)]
 pub struct ClientOptions {
     /// `live`, `record` or `append`.
     pub publish_type: String,
@@ -55,6 +56,24 @@ pub struct ClientOptions {
     pub username: Option<String>,
     /// Password (overrides the one in the URL).
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("publish_type", &self.publish_type)
+            .field("capabilities", &self.capabilities)
+            .field("timeout", &self.timeout)
+            .field("chunk_size", &self.chunk_size)
+            .field("flash_version", &self.flash_version)
+            .field("stop_commands", &self.stop_commands)
+            .field("extra_connect_args", &self.extra_connect_args.len())
+            .field("tls", &self.tls)
+            .field("authmod", &self.authmod)
+            .field("username", &self.username.as_ref().map(|_| "****"))
+            .field("password", &self.password.as_ref().map(|_| "****"))
+            .finish()
+    }
 }
 
 impl Default for ClientOptions {
@@ -336,4 +355,24 @@ fn seed() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
     nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_credentials() {
+        let options = ClientOptions {
+            username: Some("bob-the-user".into()),
+            password: Some("hunter2-secret".into()),
+            extra_connect_args: vec![Amf0Value::String("token-abcdef".into())],
+            ..ClientOptions::default()
+        };
+        let text = format!("{options:?}");
+        for secret in ["bob-the-user", "hunter2-secret", "token-abcdef"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("password: Some(\"****\")"), "{text}");
+    }
 }
