@@ -9,8 +9,10 @@ pub mod aac;
 pub mod error;
 pub mod flv;
 pub mod h264;
+pub mod id;
 
 pub use error::{Error, Result};
+pub use id::{Codec, MediaKind};
 
 #[cfg(test)]
 mod robustness_tests {
