@@ -6,9 +6,12 @@
 #![deny(missing_docs)]
 
 pub mod aac;
+mod bits;
+pub mod colour;
 pub mod error;
 pub mod flv;
 pub mod h264;
+pub mod hevc;
 
 pub use error::{Error, Result};
 
