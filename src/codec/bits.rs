@@ -22,11 +22,6 @@ impl<'a> Bits<'a> {
         (self.data.len() * 8).saturating_sub(self.pos)
     }
 
-    /// Position in bits from the start.
-    pub(super) fn position(&self) -> usize {
-        self.pos
-    }
-
     pub(super) fn bit(&mut self) -> Option<bool> {
         let byte = self.data.get(self.pos / 8)?;
         let bit = (byte >> (7 - self.pos % 8)) & 1;
@@ -127,7 +122,7 @@ mod tests {
         assert_eq!(r.ue(), Some(2));
         assert_eq!(r.ue(), Some(3));
         assert_eq!(r.ue(), Some(4));
-        assert_eq!(r.position(), 17);
+        assert_eq!(r.remaining(), 24 - 17);
         let mut r = Bits::new(&[0b0100_1100]);
         assert_eq!(r.se(), Some(1));
         assert_eq!(r.se(), Some(-1));

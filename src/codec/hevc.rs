@@ -1181,7 +1181,7 @@ mod tests {
         let info = annexb_to_length_prefixed(&annexb, &mut out).unwrap();
         assert!(info.keyframe && info.has_parameter_sets());
         assert_eq!((info.nal_units, info.dropped_nals), (5, 1));
-        assert_eq!(info.sps, [sps.clone()]);
+        assert_eq!(info.sps, std::slice::from_ref(&sps));
         let back = length_prefixed_info(&out, 4).unwrap();
         assert_eq!((back.nal_units, back.dropped_nals), (4, 0));
         assert_eq!(back.vps, info.vps);
@@ -1229,7 +1229,7 @@ mod tests {
         }
         fn nal(mut self, header: [u8; 2]) -> Vec<u8> {
             self.bits.push(true);
-            while self.bits.len() % 8 != 0 {
+            while !self.bits.len().is_multiple_of(8) {
                 self.bits.push(false);
             }
             let rbsp: Vec<u8> = self

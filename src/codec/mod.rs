@@ -6,12 +6,18 @@
 #![deny(missing_docs)]
 
 pub mod aac;
+pub mod ac3;
+pub mod av1;
 mod bits;
 pub mod colour;
 pub mod error;
+pub mod flac;
 pub mod flv;
 pub mod h264;
 pub mod hevc;
+pub mod mp3;
+pub mod opus;
+pub mod vp9;
 
 pub use error::{Error, Result};
 
