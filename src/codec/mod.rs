@@ -19,6 +19,9 @@ pub mod mp3;
 pub mod opus;
 pub mod vp9;
 
+#[cfg(test)]
+mod robustness_enhanced;
+
 pub use error::{Error, Result};
 
 #[cfg(test)]
