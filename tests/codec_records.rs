@@ -198,7 +198,6 @@ fn iso_colour(colorimetry: &str) -> ColourDescription {
     let (p, t, m) = match colorimetry {
         "bt601" => (6, 6, 6),
         "bt709" => (1, 1, 1),
-        "bt2020" | "bt2020-10" => (9, 14, 9),
         other => panic!("colorimetry {other}: extend the test's table"),
     };
     ColourDescription {
@@ -220,15 +219,17 @@ fn hevc_hvcc_from_in_band_parameter_sets_equals_h265parse() {
     // 66x38 is coded as 72x40 with a conformance window; 4:2:2 and 4:4:4 are range-extension
     // profiles with other chroma formats and bit depths. (x265 3.5 corrupts its heap on 48x32
     // I422_10LE, hence 64x64 there.)
-    for (format, w, h) in [
-        ("I420", 64, 48),
-        ("I420", 66, 38),
-        ("I420_10LE", 64, 48),
-        ("I422_10LE", 64, 64),
-        ("Y444", 32, 32),
+    for (format, w, h, colorimetry) in [
+        ("I420", 64, 48, None),
+        ("I420", 66, 38, None),
+        ("I420", 64, 48, Some("bt709")),
+        ("I420_10LE", 64, 48, None),
+        ("I422_10LE", 64, 64, None),
+        ("Y444", 32, 32, None),
     ] {
+        let colorimetry_caps = colorimetry.map_or(String::new(), |c| format!(",colorimetry={c}"));
         let launch = format!(
-            "videotestsrc num-buffers=3 ! video/x-raw,format={format},width={w},height={h},framerate=30/1 \
+            "videotestsrc num-buffers=3 ! video/x-raw,format={format},width={w},height={h},framerate=30/1{colorimetry_caps} \
              ! x265enc speed-preset=ultrafast key-int-max=2 ! video/x-h265,stream-format=byte-stream,alignment=au \
              ! tee name=t t. ! queue ! appsink name=raw sync=false \
              t. ! queue ! h265parse ! video/x-h265,stream-format=hvc1,alignment=au ! appsink name=hvc1 sync=false"
@@ -272,6 +273,14 @@ fn hevc_hvcc_from_in_band_parameter_sets_equals_h265parse() {
             s.get::<u32>("bit-depth-chroma").unwrap(),
             u32::from(sps.bit_depth_chroma)
         );
+        // The VUI: x265 writes timing info, and the colour description when the input caps
+        // have one (h265parse's caps colorimetry comes from it).
+        let vui = sps.vui.as_ref().expect("x265 writes a VUI");
+        assert_eq!(vui.frame_rate, Some((30, 1)));
+        if let Some(c) = colorimetry {
+            assert_eq!(s.get::<&str>("colorimetry").unwrap(), c);
+            assert_eq!(vui.colour, Some(iso_colour(c)), "{format} {w}x{h}");
+        }
         // The hvc1 access units check out without copying, keyframes as GStreamer flags them.
         assert_eq!(parsed.buffers.len(), raw.buffers.len());
         for (i, (au, key)) in parsed.buffers.iter().enumerate() {
