@@ -155,6 +155,42 @@ pub enum Error {
     /// A builder was asked for an FLV tag the format cannot express.
     #[error("cannot build FLV tag: {0}.")]
     CannotBuild(&'static str),
+
+    /// An H.265 (HEVC) NAL unit, parameter set or access unit is malformed.
+    #[error("invalid H.265 (HEVC) data: {0}")]
+    InvalidHevc(&'static str),
+
+    /// An hvcC record (HEVCDecoderConfigurationRecord, the H.265 `codec_data`) is malformed.
+    #[error("invalid H.265 codec_data (hvcC): {0}")]
+    InvalidHevcConfig(&'static str),
+
+    /// An AV1 OBU or sequence header is malformed.
+    #[error("invalid AV1 data: {0}")]
+    InvalidAv1(&'static str),
+
+    /// An av1C record (AV1CodecConfigurationRecord, the AV1 `codec_data`) is malformed.
+    #[error("invalid AV1 codec_data (av1C): {0}")]
+    InvalidAv1Config(&'static str),
+
+    /// A VP9 frame header or vpcC record is malformed.
+    #[error("invalid VP9 data: {0}")]
+    InvalidVp9(&'static str),
+
+    /// An Opus ID header (OpusHead, RFC 7845 §5.1) is malformed or missing.
+    #[error("invalid Opus header (OpusHead): {0}")]
+    InvalidOpusHead(&'static str),
+
+    /// A FLAC stream header or STREAMINFO block is malformed or missing.
+    #[error("invalid FLAC header (STREAMINFO): {0}")]
+    InvalidFlac(&'static str),
+
+    /// An AC-3 or E-AC-3 syncframe header is malformed.
+    #[error("invalid AC-3/E-AC-3 frame header: {0}")]
+    InvalidAc3(&'static str),
+
+    /// An MPEG audio (MP3) frame header is malformed.
+    #[error("invalid MP3 frame header: {0}")]
+    InvalidMp3(&'static str),
 }
 
 /// A FourCC as written (`x264`), or as hex when it is not printable ASCII.

@@ -1,15 +1,29 @@
 //! Media-format records for RTMP publishing, free of GStreamer: H.264 (Annex-B/AVCC, avcC),
-//! AAC (ADTS, AudioSpecificConfig) and FLV tag bodies (legacy and Enhanced RTMP).
+//! H.265 (hvcC), AV1 (OBUs, av1C), VP9 (frame header, vpcC), AAC (ADTS, AudioSpecificConfig),
+//! Opus (OpusHead), FLAC (STREAMINFO), AC-3/E-AC-3 and MP3 frame headers, the codec list
+//! ([`Codec`]) and FLV tag bodies (legacy and Enhanced RTMP).
 //!
 //! Everything here works on plain byte slices. Input is treated as untrusted: every parser
 //! returns [`Result`], never panics and never allocates more than a small multiple of its input.
 #![deny(missing_docs)]
 
 pub mod aac;
+pub mod ac3;
+pub mod av1;
+mod bits;
+pub mod colour;
 pub mod error;
+pub mod flac;
 pub mod flv;
 pub mod h264;
+pub mod hevc;
 pub mod id;
+pub mod mp3;
+pub mod opus;
+pub mod vp9;
+
+#[cfg(test)]
+mod robustness_enhanced;
 
 pub use error::{Error, Result};
 pub use id::{Codec, MediaKind};
