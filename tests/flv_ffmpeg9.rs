@@ -114,7 +114,6 @@ fn extradata(frames: &FrameMd5, codec: &str) -> Option<(usize, String)> {
 }
 
 /// A coded frame's payload is FFmpeg's packet, and its timestamps FFmpeg's.
-#[allow(clippy::too_many_arguments)]
 fn check_frame(
     label: &str,
     packets: &mut Packets<'_>,

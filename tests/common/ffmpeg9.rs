@@ -665,9 +665,22 @@ pub fn sequence_starts(flv: &Path) -> Vec<SequenceStart> {
     out
 }
 
-/// The framemd5 of the decoded frames of `path` (`-i FILE -map 0 -f framemd5 -`, no copy):
-/// one line per frame that decoded.
+/// The framemd5 of the decoded frames of `path` (`-i FILE -map 0 -fps_mode passthrough -f
+/// framemd5 -`, no copy): one line per frame that decoded (passthrough: no frame duplicated or
+/// dropped to make a constant rate).
 pub fn decoded_frames(ff: &Path, path: &Path) -> FrameMd5 {
-    let a = args(path, &[&["-map", "0", "-f", "framemd5", "-"]], None);
+    let a = args(
+        path,
+        &[&[
+            "-map",
+            "0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "framemd5",
+            "-",
+        ]],
+        None,
+    );
     FrameMd5::parse(&run(ff, &a, RUN_TIMEOUT))
 }

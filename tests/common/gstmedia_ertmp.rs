@@ -336,6 +336,8 @@ pub struct Demuxed {
     pub caps: gst::Caps,
     pub buffers: Vec<Vec<u8>>,
     pub pts_ms: Vec<i64>,
+    /// Buffers flagged HEADER, left out of `buffers`.
+    pub headers: usize,
 }
 
 /// Demuxes the named pads of `path` (e.g. `["video_0", "audio_0"]`) the way the publish
@@ -360,7 +362,7 @@ pub fn demux(path: &std::path::Path, pads: &[&str]) -> Vec<Demuxed> {
         .map(|pad| {
             let sink = p.by_name(pad).unwrap();
             let mut caps = None;
-            let (mut buffers, mut pts_ms) = (Vec::new(), Vec::new());
+            let (mut buffers, mut pts_ms, mut headers) = (Vec::new(), Vec::new(), 0);
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let timeout = gst::ClockTime::from_nseconds(left.as_nanos() as u64);
@@ -377,6 +379,12 @@ pub fn demux(path: &std::path::Path, pads: &[&str]) -> Vec<Demuxed> {
                 };
                 caps.get_or_insert_with(|| sample.caps().expect("sample caps").to_owned());
                 let b = sample.buffer().expect("sample buffer");
+                // In-band headers (FLAC's "fLaC", STREAMINFO and VORBIS_COMMENT, without PTS)
+                // repeat the caps' streamheader: configuration, not frames.
+                if b.flags().contains(gst::BufferFlags::HEADER) {
+                    headers += 1;
+                    continue;
+                }
                 let seg = sample
                     .segment()
                     .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned())
@@ -392,6 +400,7 @@ pub fn demux(path: &std::path::Path, pads: &[&str]) -> Vec<Demuxed> {
                 caps: caps.unwrap_or_else(|| panic!("{}: no buffer on {pad}", path.display())),
                 buffers,
                 pts_ms,
+                headers,
             }
         })
         .collect();
