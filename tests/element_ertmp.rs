@@ -270,15 +270,18 @@ fn reference_ffmpeg9_publisher_passes_the_same_checks() {
     for c in Combo::ALL {
         let Some(mkv) = combo_mkv(c) else { return };
         let label = format!("FFmpeg 9 publishing {}", c.name());
-        let file = framemd5_of_file(&ff, &mkv, &[]);
-        let ref_pts: Vec<Vec<i64>> = (0..file.streams.len()).map(|i| file.pts_ms(i)).collect();
+        let src = Source::new(&ff, &label, &mkv, &["video_0", "audio_0"]);
+        let ref_pts: Vec<Vec<i64>> = (0..src.file.streams.len())
+            .map(|i| src.file.pts_ms(i))
+            .collect();
         let dir = TempDir::new(c.name());
         let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
             return;
         };
         ffmpeg9::publish(&ff, &mkv, &srv.url());
         srv.finish(SERVER_EXIT_TIMEOUT);
-        check_received(&ff, &label, &file, &ref_pts, &srv);
+        check_received(&ff, &label, &src.file, &ref_pts, &srv);
+        check_configs(c, &src, &srv);
     }
 }
 
