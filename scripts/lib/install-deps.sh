@@ -18,6 +18,7 @@
 RTMPCLIENT_GST_ELEMENTS=(
   # core
   filesrc:libgstreamer1.0-0
+  filesink:libgstreamer1.0-0
   fakesrc:libgstreamer1.0-0
   fakesink:libgstreamer1.0-0
   queue:libgstreamer1.0-0
@@ -30,6 +31,7 @@ RTMPCLIENT_GST_ELEMENTS=(
   videoconvert:gstreamer1.0-plugins-base
   appsrc:gstreamer1.0-plugins-base
   appsink:gstreamer1.0-plugins-base
+  compositor:gstreamer1.0-plugins-base
   # x (the pango plugin)
   timeoverlay:gstreamer1.0-x
   # good
@@ -39,6 +41,7 @@ RTMPCLIENT_GST_ELEMENTS=(
   flvmux:gstreamer1.0-plugins-good
   flvdemux:gstreamer1.0-plugins-good
   qtdemux:gstreamer1.0-plugins-good
+  imagefreeze:gstreamer1.0-plugins-good
   # bad
   h264parse:gstreamer1.0-plugins-bad
   h265parse:gstreamer1.0-plugins-bad
