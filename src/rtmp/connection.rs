@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::amf0::Amf0Value;
 use super::auth::{self, AuthMod, Challenge};
-use super::caps::ConnectCapabilities;
+use super::caps::{ConnectCapabilities, Wanted};
 use super::chunk::ChunkBatch;
 use super::error::{Error, Result};
 use super::session::{
@@ -36,8 +36,12 @@ pub(crate) const READ_BUFFER: usize = 64 * 1024;
 pub struct ClientOptions {
     /// `live`, `record` or `append`.
     pub publish_type: String,
-    /// Enhanced RTMP block advertised in `connect` (empty: none).
+    /// Enhanced RTMP block advertised in `connect` (empty: none, or the one of `media`).
     pub capabilities: ConnectCapabilities,
+    /// The codecs and tracks the publish will send: `connect` advertises them and the
+    /// server's answer is checked before `createStream` (see
+    /// [`crate::rtmp::session::PublishConfig::media`]).
+    pub media: Option<Wanted>,
     /// Time allowed for connecting (each attempt) and for each later blocking write.
     pub timeout: Duration,
     /// Outgoing chunk size.
@@ -63,6 +67,7 @@ impl std::fmt::Debug for ClientOptions {
         f.debug_struct("ClientOptions")
             .field("publish_type", &self.publish_type)
             .field("capabilities", &self.capabilities)
+            .field("media", &self.media)
             .field("timeout", &self.timeout)
             .field("chunk_size", &self.chunk_size)
             .field("flash_version", &self.flash_version)
@@ -81,6 +86,7 @@ impl Default for ClientOptions {
         ClientOptions {
             publish_type: "live".into(),
             capabilities: ConnectCapabilities::default(),
+            media: None,
             timeout: DEFAULT_TIMEOUT,
             chunk_size: DEFAULT_OUT_CHUNK_SIZE,
             flash_version: DEFAULT_FLASH_VERSION.into(),
@@ -281,6 +287,7 @@ fn attempt(
         publish_type: options.publish_type.clone(),
         flash_version: options.flash_version.clone(),
         capabilities: options.capabilities.clone(),
+        media: options.media.clone(),
         chunk_size: options.chunk_size,
         extra_connect_args: options.extra_connect_args.clone(),
         stop_commands: options.stop_commands,
