@@ -419,8 +419,8 @@ fn certificate_sentence(ce: &CertificateError, host: &str) -> String {
     use CertificateError as C;
     let what = match ce {
         C::UnknownIssuer => format!(
-            "the certificate of {host} is not signed by a trusted authority (unknown CA); give \
-             the certificate of the CA that signed it with tls-ca-file"
+            "the certificate of {host} is not signed by a trusted authority (unknown CA); add \
+             the CA with tls-ca-file"
         ),
         C::NotValidForName => format!(
             "the certificate of the server is not valid for the host name {host}; connect with \
