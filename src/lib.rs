@@ -7,6 +7,12 @@ pub mod codec;
 pub mod rtmp;
 mod rtmpclientsink;
 
+// Compiles every ```rust block of the README as a doc test, so its library example cannot
+// drift from the API. Blocks marked `sh` or `text` are not compiled.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
+
 use gst::glib;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

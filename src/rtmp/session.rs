@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 use super::amf0::{self, Amf0Value};
 use super::amf3::Amf3Value;
-use super::caps::ConnectCapabilities;
+use super::caps::{self, ConnectCapabilities, Negotiated, Wanted};
 use super::chunk::{ChunkBatch, ChunkReader, ChunkWriter, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
 use super::command::{self, Command, ConnectParams};
 use super::error::{Error, ProtocolError, Result};
@@ -56,8 +56,14 @@ pub struct PublishConfig {
     pub publish_type: String,
     /// flashVer of `connect`.
     pub flash_version: String,
-    /// Enhanced RTMP block appended to `connect` (empty: none).
+    /// Enhanced RTMP block appended to `connect` (empty: none, or the one of `media`).
     pub capabilities: ConnectCapabilities,
+    /// What this publish will send. When set, `connect` advertises
+    /// [`Wanted::capabilities`] (unless `capabilities` is non-empty: then that is sent as
+    /// given), and the server's `_result(connect)` is judged with [`caps::negotiate`] before
+    /// `createStream`: a refusal ends the session with [`Error::NotAccepted`], so the server
+    /// sees no publish; otherwise the result is [`Session::negotiated`].
+    pub media: Option<Wanted>,
     /// Outgoing chunk size announced after the handshake.
     pub chunk_size: u32,
     /// Extra AMF0 values appended to `connect` after the command object.
@@ -81,6 +87,7 @@ impl PublishConfig {
             publish_type: "live".into(),
             flash_version: DEFAULT_FLASH_VERSION.into(),
             capabilities: ConnectCapabilities::default(),
+            media: None,
             chunk_size: DEFAULT_OUT_CHUNK_SIZE,
             extra_connect_args: Vec::new(),
             stop_commands: StopCommands::default(),
@@ -234,6 +241,8 @@ pub struct Session {
     events: VecDeque<ClientEvent>,
     stream_id: u32,
     server_caps: ConnectCapabilities,
+    /// The judgement of the server's capabilities (when `config.media` is set).
+    negotiated: Option<Negotiated>,
     next_transaction: f64,
     connect_transaction: f64,
     create_stream_transaction: f64,
@@ -277,6 +286,7 @@ impl Session {
             events: VecDeque::new(),
             stream_id: 0,
             server_caps: ConnectCapabilities::default(),
+            negotiated: None,
             next_transaction: 1.0,
             connect_transaction: 0.0,
             create_stream_transaction: 0.0,
@@ -339,19 +349,32 @@ impl Session {
 
         self.connect_transaction = self.take_transaction();
         let app = with_query(&self.config.url.app, self.config.app_query.as_deref());
+        let capabilities = self.advertised_capabilities();
         let cmd = command::connect(
             self.connect_transaction,
             &ConnectParams {
                 app: &app,
                 flash_version: &self.config.flash_version,
                 tc_url: &self.tc_url,
-                capabilities: &self.config.capabilities,
+                capabilities: &capabilities,
                 extra_args: &self.config.extra_connect_args,
             },
         );
         self.queue_command(CSID_COMMAND, 0, &cmd)?;
         self.state = SessionState::Connecting;
         Ok(())
+    }
+
+    /// The block `connect` carries: `capabilities` as given, or the one of `media` when
+    /// `capabilities` has no Enhanced RTMP field (its `objectEncoding` is kept).
+    pub fn advertised_capabilities(&self) -> ConnectCapabilities {
+        match &self.config.media {
+            Some(media) if self.config.capabilities.is_empty() => ConnectCapabilities {
+                object_encoding: self.config.capabilities.object_encoding,
+                ..media.capabilities()
+            },
+            _ => self.config.capabilities.clone(),
+        }
     }
 
     fn take_transaction(&mut self) -> f64 {
@@ -558,6 +581,10 @@ impl Session {
                 fms_version,
                 capabilities: caps,
             });
+            // Judged before createStream: a refused publish never reaches the server.
+            if let Some(media) = &self.config.media {
+                self.negotiated = Some(caps::negotiate(&self.server_caps, media)?);
+            }
             return self.start_publish_stream();
         }
         if self.state == SessionState::CreatingStream && txn == self.create_stream_transaction {
@@ -746,6 +773,12 @@ impl Session {
     /// Capabilities from the server's `_result(connect)`.
     pub fn server_capabilities(&self) -> &ConnectCapabilities {
         &self.server_caps
+    }
+
+    /// The judgement of the server's `_result(connect)` against [`PublishConfig::media`]
+    /// (None before the answer, or without `media`).
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
     }
 
     /// The tcUrl sent in connect.

@@ -886,6 +886,7 @@ impl SessionThread {
                 caps_ex: Some(CAPS_EX_RECONNECT),
                 ..ConnectCapabilities::default()
             },
+            media: None,
         }
     }
 
