@@ -6,9 +6,11 @@
 
 pub mod authserver;
 pub mod ffmpeg;
+pub mod ffmpeg9;
 pub mod ffprobe;
 pub mod flv;
 pub mod flvpublish;
+pub mod gstmedia_ertmp;
 pub mod gstsrc;
 pub mod media;
 pub mod nginx;
