@@ -9,6 +9,7 @@ pub mod ffmpeg;
 pub mod ffprobe;
 pub mod flv;
 pub mod flvpublish;
+pub mod gstmedia;
 pub mod gstsrc;
 pub mod media;
 pub mod nginx;
