@@ -24,6 +24,7 @@ RTMPCLIENT_GST_ELEMENTS=(
   queue:libgstreamer1.0-0
   capsfilter:libgstreamer1.0-0
   identity:libgstreamer1.0-0
+  tee:libgstreamer1.0-0
   # base
   videotestsrc:gstreamer1.0-plugins-base
   audiotestsrc:gstreamer1.0-plugins-base
@@ -32,6 +33,7 @@ RTMPCLIENT_GST_ELEMENTS=(
   appsrc:gstreamer1.0-plugins-base
   appsink:gstreamer1.0-plugins-base
   compositor:gstreamer1.0-plugins-base
+  opusenc:gstreamer1.0-plugins-base
   # x (the pango plugin)
   timeoverlay:gstreamer1.0-x
   # good
@@ -42,16 +44,26 @@ RTMPCLIENT_GST_ELEMENTS=(
   flvdemux:gstreamer1.0-plugins-good
   qtdemux:gstreamer1.0-plugins-good
   imagefreeze:gstreamer1.0-plugins-good
+  vp9enc:gstreamer1.0-plugins-good
+  flacenc:gstreamer1.0-plugins-good
+  ac3parse:gstreamer1.0-plugins-good
+  lamemp3enc:gstreamer1.0-plugins-good
+  mpegaudioparse:gstreamer1.0-plugins-good
   # bad
   h264parse:gstreamer1.0-plugins-bad
   h265parse:gstreamer1.0-plugins-bad
   x265enc:gstreamer1.0-plugins-bad
   voaacenc:gstreamer1.0-plugins-bad
   rtmp2sink:gstreamer1.0-plugins-bad
+  av1enc:gstreamer1.0-plugins-bad
+  av1parse:gstreamer1.0-plugins-bad
+  vp9parse:gstreamer1.0-plugins-bad
   # ugly
   x264enc:gstreamer1.0-plugins-ugly
   # libav
   avenc_aac:gstreamer1.0-libav
+  avenc_ac3:gstreamer1.0-libav
+  avenc_eac3:gstreamer1.0-libav
 )
 
 # Commands the scripts and tests run, each with its Debian package.

@@ -10,6 +10,7 @@ pub mod ffmpeg9;
 pub mod ffprobe;
 pub mod flv;
 pub mod flvpublish;
+pub mod gstmedia;
 pub mod gstmedia_ertmp;
 pub mod gstsrc;
 pub mod media;
