@@ -57,7 +57,7 @@ fn key_words(key: &str) -> [u32; 4] {
 /// as lowercase hex of its little-endian words.
 fn challenge_for(key: &str, text: &str) -> String {
     assert!(
-        text.len() % 4 == 0 && text.len() >= 8,
+        text.len().is_multiple_of(4) && text.len() >= 8,
         "two whole words at least"
     );
     let k = key_words(key);

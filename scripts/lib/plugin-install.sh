@@ -94,5 +94,6 @@ pi_inspect() {
 pi_found_file() {
   local out
   out=$(pi_inspect "$RTMPCLIENT_ELEMENT" 2>/dev/null) || return 1
-  printf '%s\n' "$out" | awk '$1 == "Filename" { print $2; exit }'
+  # awk reads all of it: an early exit would break the pipe (pipefail).
+  awk '$1 == "Filename" && !done { print $2; done = 1 }' <<<"$out"
 }
