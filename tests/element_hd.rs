@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! `rtmpclientsink` fed what users feed it: GStreamer's own encoders at their defaults
 //! (x264enc with an access-unit delimiter in every frame and B-frames, voaacenc) at HD bitrates,
 //! over rtmp and rtmps, into nginx-rtmp and `ffmpeg -listen 1`.

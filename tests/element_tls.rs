@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! `rtmpclientsink` over `rtmps://`: a real TLS terminator (nginx `stream` module, certificate
 //! made at test time) in front of the real nginx-rtmp. A full A/V publish is verified frame by
 //! frame; each certificate problem ends with a clear error within `timeout`, and no publish

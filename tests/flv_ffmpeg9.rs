@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! Round trips of every FLV / Enhanced RTMP tag form FFmpeg 9 writes, against the crate's
 //! `codec::flv`: FFmpeg 9 remuxes the GStreamer-made Matroska files to FLV at test time
 //! (`-c copy -copyinkf -f flv`, one file per codec and two multitrack ones from the four-track

@@ -58,6 +58,7 @@ RTMPCLIENT_GST_ELEMENTS=(
   av1enc:gstreamer1.0-plugins-bad
   av1parse:gstreamer1.0-plugins-bad
   vp9parse:gstreamer1.0-plugins-bad
+  rtmpsink:gstreamer1.0-plugins-bad     # librtmp, a reference client in tests/secure_token.rs
   # ugly
   x264enc:gstreamer1.0-plugins-ugly
   # libav
@@ -110,6 +111,9 @@ RTMPCLIENT_DEB_PACKAGES=(
   ca-certificates
   python3
   python3-venv
+  # examples/publish.py (PyGObject) and tests/python_example.rs
+  python3-gi
+  gir1.2-gstreamer-1.0
 )
 
 # FFmpeg 9 from the imageio-ffmpeg wheel: this version bundles FFmpeg 9.0.x.

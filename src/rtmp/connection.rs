@@ -13,6 +13,7 @@ use super::auth::{self, AuthMod, Challenge};
 use super::caps::{ConnectCapabilities, Wanted};
 use super::chunk::ChunkBatch;
 use super::error::{Error, Result};
+use super::securetoken::SecureToken;
 use super::session::{
     ClientEvent, DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, PublishConfig, Session,
     SessionState, StopCommands,
@@ -60,6 +61,9 @@ pub struct ClientOptions {
     pub username: Option<String>,
     /// Password (overrides the one in the URL).
     pub password: Option<String>,
+    /// Shared secret for a server's `secureToken` challenge (rtmp2sink's `secure-token`; see
+    /// [`crate::rtmp::securetoken`]).
+    pub secure_token: Option<String>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -77,6 +81,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("authmod", &self.authmod)
             .field("username", &self.username.as_ref().map(|_| "****"))
             .field("password", &self.password.as_ref().map(|_| "****"))
+            .field("secure_token", &self.secure_token.as_ref().map(|_| "****"))
             .finish()
     }
 }
@@ -96,6 +101,7 @@ impl Default for ClientOptions {
             authmod: AuthMod::Auto,
             username: None,
             password: None,
+            secure_token: None,
         }
     }
 }
@@ -330,6 +336,7 @@ fn attempt(
         handshake_epoch: 0,
         handshake_seed: seed(),
         app_query,
+        secure_token: options.secure_token.clone().map(SecureToken::new),
         ..PublishConfig::new(url.clone())
     };
     let mut session = Session::new(config);
@@ -407,11 +414,17 @@ mod tests {
         let options = ClientOptions {
             username: Some("bob-the-user".into()),
             password: Some("hunter2-secret".into()),
+            secure_token: Some("tea-key-secret".into()),
             extra_connect_args: vec![Amf0Value::String("token-abcdef".into())],
             ..ClientOptions::default()
         };
         let text = format!("{options:?}");
-        for secret in ["bob-the-user", "hunter2-secret", "token-abcdef"] {
+        for secret in [
+            "bob-the-user",
+            "hunter2-secret",
+            "token-abcdef",
+            "tea-key-secret",
+        ] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(text.contains("password: Some(\"****\")"), "{text}");

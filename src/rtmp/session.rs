@@ -19,6 +19,7 @@ use super::command::{self, Command, ConnectParams};
 use super::error::{Error, ProtocolError, Result};
 use super::handshake::Handshake;
 use super::message::{Message, UserControl, build_aggregate, msg_type, parse_aggregate};
+use super::securetoken::{self, SecureToken};
 use super::url::RtmpUrl;
 
 /// Default outgoing chunk size requested with SetChunkSize after the handshake.
@@ -77,6 +78,11 @@ pub struct PublishConfig {
     /// Parameters appended to the application name and tcUrl in `connect` (`?a=b&c=d`, or
     /// `&a=b...` when the application already has a query): authentication responses.
     pub app_query: Option<String>,
+    /// Shared secret answering a server's `secureToken` challenge in `_result(connect)` with
+    /// `secureTokenResponse` (rtmp2sink's `secure-token`, librtmp's `token`; see
+    /// [`securetoken`]). Without it a challenge is left unanswered, as librtmp does; see
+    /// [`Session::secure_token_challenged`].
+    pub secure_token: Option<SecureToken>,
 }
 
 impl PublishConfig {
@@ -94,6 +100,7 @@ impl PublishConfig {
             handshake_epoch: 0,
             handshake_seed: 0x5eed,
             app_query: None,
+            secure_token: None,
         }
     }
 }
@@ -261,6 +268,8 @@ pub struct Session {
     ack_window_request: Option<u32>,
     /// Set once the core failed; every later input is refused.
     failed: bool,
+    /// The server's `_result(connect)` carried a `secureToken` challenge.
+    secure_token_challenged: bool,
 }
 
 impl Session {
@@ -298,6 +307,7 @@ impl Session {
             announced_window: None,
             ack_window_request: None,
             failed: false,
+            secure_token_challenged: false,
         }
     }
 
@@ -581,6 +591,7 @@ impl Session {
                 fms_version,
                 capabilities: caps,
             });
+            self.answer_secure_token(&cmd)?;
             // Judged before createStream: a refused publish never reaches the server.
             if let Some(media) = &self.config.media {
                 self.negotiated = Some(caps::negotiate(&self.server_caps, media)?);
@@ -691,6 +702,33 @@ impl Session {
         Ok(())
     }
 
+    /// Answers a `secureToken` challenge of `_result(connect)` before anything else is sent,
+    /// as librtmp does. The challenge sits in the information object (where rtmp2 looks), or
+    /// in the properties (librtmp looks everywhere).
+    fn answer_secure_token(&mut self, result: &Command) -> Result<()> {
+        let challenge = [result.info_object(), Some(&result.command_object)]
+            .into_iter()
+            .flatten()
+            .find_map(|o| o.get("secureToken").and_then(Amf0Value::as_str))
+            .map(String::from);
+        let Some(challenge) = challenge else {
+            return Ok(());
+        };
+        self.secure_token_challenged = true;
+        let Some(secret) = &self.config.secure_token else {
+            return Ok(());
+        };
+        let response = securetoken::answer(secret.expose(), &challenge)
+            .map_err(|e| Error::AuthenticationFailed(e.to_string()))?;
+        // Transaction 0: no answer is expected.
+        let cmd = Command::new(
+            "secureTokenResponse",
+            0.0,
+            vec![Amf0Value::String(response)],
+        );
+        self.queue_command(CSID_COMMAND, 0, &cmd)
+    }
+
     fn take_ignored(&mut self, txn: f64) -> bool {
         match self.ignored_transactions.iter().position(|t| *t == txn) {
             Some(i) => {
@@ -779,6 +817,12 @@ impl Session {
     /// (None before the answer, or without `media`).
     pub fn negotiated(&self) -> Option<&Negotiated> {
         self.negotiated.as_ref()
+    }
+
+    /// True when the server's `_result(connect)` carried a `secureToken` challenge; it was
+    /// answered if [`PublishConfig::secure_token`] is set (an application can warn when not).
+    pub fn secure_token_challenged(&self) -> bool {
+        self.secure_token_challenged
     }
 
     /// The tcUrl sent in connect.

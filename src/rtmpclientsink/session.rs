@@ -880,6 +880,7 @@ impl SessionThread {
             authmod: self.settings.authmod,
             username: self.settings.username.clone(),
             password: self.settings.password.clone(),
+            secure_token: None, // the `secure-token` property is not wired yet
             extra_connect_args: self.settings.extra_connect_args.clone(),
             // Enhanced RTMP v2: we follow NetConnection.Connect.ReconnectRequest.
             capabilities: ConnectCapabilities {
