@@ -13,10 +13,10 @@
 //!   a full queue (otherwise a single-threaded demuxer feeding both pads could deadlock).
 //!
 //! The wall-clock bound grows by the pipeline latency (see [`Interleaver::set_latency`]). For a
-//! track that has not delivered anything yet it is `max_time_ms` (if longer; at most
-//! [`MAX_START_WAIT`]) from the first frame of the publish: encoders can take seconds to give
-//! their first frame, more than the latency they report, and once the other track has gone
-//! ahead the late track's first frames can only be clamped.
+//! track that has not delivered anything yet it is [`START_WAIT`] from the first frame of the
+//! publish, unless a producer is blocked: encoders can take seconds to give their first frame,
+//! more than the latency they report, and once the other track has gone ahead the late track's
+//! first frames can only be clamped.
 //!
 //! Requiring both bounds means a fast (non-live) source never gives up on a track that is only
 //! slow to start (e.g. an audio encoder warming up), and a live source never waits more than
@@ -59,8 +59,9 @@ pub const DEFAULT_MAX_INTERLEAVE_MS: u32 = 500;
 pub const MAX_QUEUE_BYTES: usize = 32 * 1024 * 1024;
 /// Default of the `max-queue-time` property, in milliseconds.
 pub const DEFAULT_MAX_QUEUE_TIME_MS: u32 = 3000;
-/// Longest wait for a track to deliver its first frame, whatever `max-queue-time` is.
-pub const MAX_START_WAIT: Duration = Duration::from_secs(10);
+/// How long (plus the latency) a track that has not delivered its first frame is waited for,
+/// from the first frame of the publish (see [`Interleaver::pop`]).
+pub const START_WAIT: Duration = Duration::from_secs(5);
 /// Shortest interval between two congestion reports.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -706,14 +707,17 @@ impl<T: Queued> Interleaver<T> {
     }
 
     /// How long (plus the latency) a track that has not delivered its first frame is waited
-    /// for from the first frame of the publish: an encoder's first output can come well after
-    /// its reported latency (x264enc's look-ahead on a loaded machine: seconds), and frames sent
-    /// before it would leave its first frames behind the timeline for good. Up to
-    /// `max_time_ms`, the backlog the queue may hold anyway (capped at [`MAX_START_WAIT`]), and
-    /// never less than `max_interleave`.
+    /// for from the first frame of the publish. An encoder's first output can come well after
+    /// its reported latency (x264enc's look-ahead on a loaded machine: 2 to 5 s after the first
+    /// audio frame), and frames sent before it would leave its first frames behind the timeline
+    /// for good; the drop policy bounds what queues meanwhile. A blocked producer may be the one
+    /// that would deliver it (a demuxer feeding both pads): then the usual bound applies.
     fn start_wait(&self) -> Duration {
-        let queue_time = Duration::from_millis(u64::try_from(self.cfg.max_time_ms).unwrap_or(0));
-        self.cfg.max_interleave.max(queue_time.min(MAX_START_WAIT))
+        if self.producer_blocked {
+            self.cfg.max_interleave
+        } else {
+            self.cfg.max_interleave.max(START_WAIT)
+        }
     }
 
     fn candidate(&self) -> Option<Track> {
@@ -865,7 +869,7 @@ mod tests {
     }
 
     #[test]
-    fn a_track_that_has_not_started_is_waited_for_up_to_the_queue_time() {
+    fn a_track_that_has_not_started_is_waited_for_longer() {
         // A live pipeline whose video encoder (x264enc with its look-ahead, on a loaded machine)
         // gives its first frame 2.3 s after the first audio frame, with the latency not known
         // yet: audio must not leave alone, or video's first frames land behind the timeline.
@@ -876,7 +880,7 @@ mod tests {
         }
         let t1 = t0 + Duration::from_millis(2300);
         match q.pop(t1) {
-            Pop::Wait(Some(d)) => assert_eq!(d, t0 + Duration::from_millis(3000)),
+            Pop::Wait(Some(d)) => assert_eq!(d, t0 + START_WAIT),
             other => panic!("{other:?}"),
         }
         for i in 0..10 {
@@ -891,14 +895,24 @@ mod tests {
         for i in 0..100 {
             q.push(a(i * 20), t0);
         }
+        let latency = Duration::from_millis(1500);
         match q.pop(t0 + Duration::from_millis(600)) {
-            Pop::Wait(Some(d)) => assert_eq!(d, t0 + Duration::from_millis(4500)),
+            Pop::Wait(Some(d)) => assert_eq!(d, t0 + START_WAIT + latency),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            q.pop(t0 + Duration::from_millis(4501)),
-            Pop::Ready(_)
-        ));
+        let after = t0 + START_WAIT + latency + Duration::from_millis(1);
+        assert!(matches!(q.pop(after), Pop::Ready(_)));
+        // A blocked producer may be the one that would deliver it: the usual bound.
+        let mut q = both();
+        q.set_latency(latency);
+        for i in 0..100 {
+            q.push(a(i * 20), t0);
+        }
+        q.set_producer_blocked(true);
+        match q.pop(t0 + Duration::from_millis(600)) {
+            Pop::Wait(Some(d)) => assert_eq!(d, t0 + Duration::from_millis(2000)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
