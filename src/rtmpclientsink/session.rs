@@ -70,7 +70,7 @@ use super::frame::Frame;
 use super::imp::CAT;
 use super::messages::{self, StatsSnapshot};
 use super::queue::{CongestionReport, Interleaver, Policy, Pop, QueueConfig, Released, Track};
-use super::timeline::clamp_cts;
+use super::timeline::late_cts;
 use super::transport::{
     EstablishedParts, Establishing, IO_SLICE, NetEvent, Reader, Transport, WriteError,
 };
@@ -1777,8 +1777,8 @@ impl SessionThread {
                 );
             }
         }
-        // Keep PTS where it was when a late frame's DTS was moved forward.
-        let cts = clamp_cts(frame.cts_ms - stamp.clamped_by);
+        // Keep PTS where it was when a late frame's DTS was moved forward, but never before it.
+        let cts = late_cts(frame.cts_ms, stamp.clamped_by);
         let mut hdr_buf = [0u8; 5];
         let header: &[u8] = match frame.track {
             Track::Video => {
