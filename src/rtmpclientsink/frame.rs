@@ -4,6 +4,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::codec::h264::AvccView;
+use crate::codec::{Codec, flv};
 
 use super::convert::VideoBody;
 use super::queue::{Queued, Track};
@@ -87,11 +88,49 @@ impl FrameData {
     }
 }
 
+/// What a track's decoder needs before its frames, as it goes on the wire: the sequence start
+/// and the packets that accompany it. The session thread sends it before the track's first
+/// frame on every connection, and again whenever a frame carries a different one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackConfig {
+    /// Body of the SequenceStart packet (avcC, AudioSpecificConfig, hvcC, OpusHead, ...);
+    /// `None` when the codec's wire form has none (legacy MP3).
+    pub sequence_start: Option<Vec<u8>>,
+    /// Packets sent right after the sequence start, in order (a MultichannelConfig, a
+    /// `colorInfo` Metadata), each with its body.
+    pub extra: Vec<(flv::Packet, Vec<u8>)>,
+    /// MP3 on track 0: the legacy header's flags (see [`flv::TagTrack::legacy_sound`]).
+    pub legacy_sound: Option<flv::SoundFlags>,
+}
+
+impl TrackConfig {
+    /// A configuration that is just a sequence start.
+    pub fn sequence_start(bytes: Vec<u8>) -> Self {
+        TrackConfig {
+            sequence_start: Some(bytes),
+            ..TrackConfig::default()
+        }
+    }
+
+    /// The sequence start's bytes, if any.
+    pub fn start(&self) -> Option<&[u8]> {
+        self.sequence_start.as_deref()
+    }
+
+    /// Payload bytes of all its packets (for logs).
+    pub fn len(&self) -> usize {
+        self.sequence_start.as_ref().map_or(0, Vec::len)
+            + self.extra.iter().map(|(_, b)| b.len()).sum::<usize>()
+    }
+}
+
 /// One RTMP media message to be.
 #[derive(Debug)]
 pub struct Frame {
-    /// Video or audio.
+    /// Its track: media kind and track id.
     pub track: Track,
+    /// Its codec (decides the tag form with the track id, see [`flv::TagTrack::form`]).
+    pub codec: Codec,
     /// Decode time, milliseconds of running time.
     pub dts_ms: i64,
     /// Composition time offset (PTS − DTS) in ms, signed; 0 for audio.
@@ -100,11 +139,22 @@ pub struct Frame {
     pub keyframe: bool,
     /// Nothing references it (may be dropped under congestion).
     pub disposable: bool,
-    /// The sequence header (avcC / ASC) that decodes it; the session thread sends it again
-    /// whenever a frame carries a different one (and after every (re)connect).
-    pub config: Arc<[u8]>,
+    /// The configuration that decodes it; the session thread sends it again whenever a frame
+    /// carries a different one (and after every (re)connect).
+    pub config: Arc<TrackConfig>,
     /// The frame body without FLV tag header.
     pub data: FrameData,
+}
+
+impl Frame {
+    /// Whose tags it goes out in: codec, track id and legacy flags.
+    pub fn tag_track(&self) -> flv::TagTrack {
+        flv::TagTrack {
+            codec: self.codec,
+            track_id: self.track.id,
+            legacy_sound: self.config.legacy_sound,
+        }
+    }
 }
 
 impl Queued for Frame {
@@ -143,6 +193,7 @@ mod zero_copy_tests {
     use std::sync::Arc;
 
     use super::{FrameData, Mapping};
+    use crate::codec::{Codec, flv};
     use crate::rtmp::chunk::{ChunkBatch, ChunkWriter};
     use crate::rtmpclientsink::convert::{AacInput, AacState, H264Input, H264State, VideoOutcome};
 
@@ -299,7 +350,7 @@ mod zero_copy_tests {
             let memory = map.as_slice().as_ptr_range();
             let mut allocations = 0;
             // Convert as imp.rs does.
-            let (datas, header): (Vec<FrameData>, &[u8]) = match &mut conv {
+            let (datas, tag, legacy): (Vec<FrameData>, _, &[u8]) = match &mut conv {
                 Conv::H264(h) => {
                     let (outcome, n) = counted(|| h.process(map.as_slice(), input.delta));
                     allocations += n;
@@ -308,7 +359,8 @@ mod zero_copy_tests {
                     };
                     let (data, n) = counted(|| FrameData::video(map, au.body));
                     m.mapping_allocations += n;
-                    (vec![data], &[0x17, 1, 0, 0, 0])
+                    let tag = flv::TagTrack::new(Codec::H264, 0);
+                    (vec![data], tag, &[0x17, 1, 0, 0, 0])
                 }
                 Conv::Aac(a) => {
                     let (frames, n) = counted(|| a.process(map.as_slice()));
@@ -323,7 +375,7 @@ mod zero_copy_tests {
                             range: f.range,
                         })
                         .collect();
-                    (datas, &[0xaf, 1])
+                    (datas, flv::TagTrack::new(Codec::Aac, 0), &[0xaf, 1])
                 }
             };
             assert_eq!(datas.len(), input.bodies.len(), "frames of buffer {i}");
@@ -331,10 +383,15 @@ mod zero_copy_tests {
                 assert_eq!(data.len(), expected.len());
                 let body = data.with_parts(&[], |parts| parts.concat());
                 assert_eq!(&body, expected, "body of buffer {i}");
+                // The tag header as the session thread builds it: today's legacy bytes.
+                let (header, n) =
+                    counted(|| flv::tag_header(tag, flv::Packet::frame(true, 0), None).unwrap());
+                allocations += n;
+                assert_eq!(&*header, legacy);
                 // Chunk it as the session thread does, into a recycled batch.
                 let mut b = batch.recycle();
                 let (r, n) = counted(|| {
-                    data.with_parts(header, |parts| {
+                    data.with_parts(&header, |parts| {
                         writer.write_message(6, m.frames as u32 * 33, 9, 1, parts, &mut b)
                     })
                 });

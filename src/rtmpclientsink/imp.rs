@@ -19,7 +19,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::codec;
+use crate::codec::{self, Codec, MediaKind};
 use crate::rtmp::auth::AuthMod;
 use crate::rtmp::command::parse_connect_args;
 use crate::rtmp::session::{DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, StopCommands};
@@ -351,19 +351,19 @@ impl RtmpClientSink {
     }
 
     fn report_congestion(&self, r: &CongestionReport) {
-        let max_ms = u64::from(lock(&self.settings).max_queue_time_ms);
         gst::warning!(
             CAT,
             imp = self,
-            "congestion: dropped {} frames (video {} / audio {} in total), queue time {} ms of {} ms",
+            "congestion: dropped {} frames (video {} / audio {} in total; per track {:?}), queue time {} ms of {} ms",
             r.new_drops,
             r.dropped_video,
             r.dropped_audio,
+            r.dropped_per_track,
             r.queue_time_ms,
-            max_ms
+            r.max_queue_time_ms
         );
         let obj = self.obj();
-        let msg = messages::congestion(obj.upcast_ref(), r, max_ms);
+        let msg = messages::congestion(obj.upcast_ref(), r);
         let _ = obj.post_message(msg);
     }
 
@@ -373,8 +373,8 @@ impl RtmpClientSink {
         s.queue_depth_ms = u64::try_from(g.queue.depth_ms()).unwrap_or(0);
         s.queue_bytes = g.queue.bytes() as u64;
         s.late_frames = g.queue.late_frames();
-        s.dropped_video = g.queue.dropped(Track::Video);
-        s.dropped_audio = g.queue.dropped(Track::Audio);
+        s.dropped_video = g.queue.dropped_kind(MediaKind::Video);
+        s.dropped_audio = g.queue.dropped_kind(MediaKind::Audio);
         s.queue_time_ms = u64::try_from(g.queue.queue_time_ms(Instant::now())).unwrap_or(0);
         drop(g);
         s.bad_buffers = [&self.sink_in, &self.audio_in]
@@ -399,9 +399,9 @@ impl RtmpClientSink {
         let format = MediaFormat::from_caps(caps)
             .map_err(|e| gst::error_msg!(gst::StreamError::Format, ("Unsupported caps: {}", e)))?;
         let track = if format.is_video() {
-            Track::Video
+            Track::VIDEO
         } else {
-            Track::Audio
+            Track::AUDIO
         };
         if on_audio_pad {
             return self.apply_format(slot, format, track);
@@ -409,7 +409,7 @@ impl RtmpClientSink {
         {
             // Decided together with request_new_pad: claim the track before building the input.
             let mut pads = lock(&self.pads);
-            if track == Track::Audio && pads.audio.is_some() {
+            if track == Track::AUDIO && pads.audio.is_some() {
                 return Err(gst::error_msg!(
                     gst::StreamError::Format,
                     ("The sink pad got audio caps while the audio request pad carries the audio; link video to the sink pad")
@@ -439,9 +439,9 @@ impl RtmpClientSink {
                     gst::StreamError::Format,
                     (
                         "Cannot switch from {} to {} in the middle of an RTMP publish",
-                        match input.track {
-                            Track::Video => "H.264",
-                            Track::Audio => "AAC",
+                        match input.conv {
+                            Conv::H264(_) => "H.264",
+                            Conv::Aac(_) => "AAC",
                         },
                         format.codec_name()
                     )
@@ -484,7 +484,7 @@ impl RtmpClientSink {
                 _,
             ) => {
                 let h = H264State::new(*input, codec_data.as_deref()).map_err(codec_err)?;
-                *slot = Some(Input::new(Track::Video, Conv::H264(h)));
+                *slot = Some(Input::new(Track::VIDEO, Conv::H264(h)));
             }
             (
                 MediaFormat::Aac {
@@ -493,7 +493,7 @@ impl RtmpClientSink {
                 _,
             ) => {
                 let a = AacState::new(*input, codec_data.as_deref()).map_err(codec_err)?;
-                *slot = Some(Input::new(Track::Audio, Conv::Aac(a)));
+                *slot = Some(Input::new(Track::AUDIO, Conv::Aac(a)));
             }
         }
         {
@@ -525,11 +525,11 @@ impl RtmpClientSink {
 
     fn apply_tags(&self, track: Track, tags: &gst::TagListRef) {
         if let Some(kbps) = bitrate_kbps_from_tags(tags) {
-            self.shared.update_meta(|m| match track {
-                Track::Video => {
+            self.shared.update_meta(|m| match track.kind {
+                MediaKind::Video => {
                     m.video.get_or_insert_with(VideoMeta::default).datarate_kbps = Some(kbps)
                 }
-                Track::Audio => {
+                MediaKind::Audio => {
                     m.audio.get_or_insert_with(AudioMeta::default).datarate_kbps = Some(kbps)
                 }
             });
@@ -595,7 +595,8 @@ impl RtmpClientSink {
                 }
                 let data = FrameData::video(map, au.body);
                 let frame = Frame {
-                    track: Track::Video,
+                    track: Track::VIDEO,
+                    codec: Codec::H264,
                     dts_ms: 0,
                     cts_ms: 0,
                     keyframe: au.keyframe,
@@ -638,7 +639,8 @@ impl RtmpClientSink {
                     let dts_ns = base + offset;
                     input.last_dts_ns = Some(dts_ns);
                     let frame = Frame {
-                        track: Track::Audio,
+                        track: Track::AUDIO,
+                        codec: Codec::Aac,
                         dts_ms: ns_to_ms(dts_ns),
                         cts_ms: 0,
                         keyframe: true,
@@ -787,9 +789,9 @@ impl RtmpClientSink {
                 (
                     "{} consecutive invalid {} buffers: {}",
                     input.bad_in_a_row,
-                    match input.track {
-                        Track::Video => "H.264",
-                        Track::Audio => "AAC",
+                    match input.conv {
+                        Conv::H264(_) => "H.264",
+                        Conv::Aac(_) => "AAC",
                     },
                     capitalize(&err.to_string())
                 )
@@ -801,7 +803,7 @@ impl RtmpClientSink {
                 CAT,
                 imp = self,
                 "dropping invalid {} buffer ({} so far): {}",
-                input.track.name(),
+                input.track,
                 input.bad_total,
                 err
             );
@@ -811,7 +813,7 @@ impl RtmpClientSink {
 
     /// The track the sink pad carries (video unless its caps said audio).
     fn sink_track(&self) -> Track {
-        lock(&self.pads).sink_track.unwrap_or(Track::Video)
+        lock(&self.pads).sink_track.unwrap_or(Track::VIDEO)
     }
 
     /// Sink EOS: wait for the audio pad's EOS (bounded by `timeout`), send everything, close
@@ -828,10 +830,10 @@ impl RtmpClientSink {
         let audio_pad = lock(&self.pads).audio.clone();
         let audio_linked = audio_pad.is_some_and(|p| p.is_linked());
         let mut g = self.shared.lock();
-        if audio_linked && sink_track == Track::Video {
+        if audio_linked && sink_track == Track::VIDEO {
             let deadline = Instant::now() + timeout;
-            while !g.queue.is_eos(Track::Audio) {
-                if g.flushing[SINK_PAD] || g.shutdown {
+            while !g.queue.is_eos(Track::AUDIO) {
+                if g.is_flushing(SINK_PAD) || g.shutdown {
                     return false;
                 }
                 let now = Instant::now();
@@ -860,7 +862,7 @@ impl RtmpClientSink {
                 Phase::Failed | Phase::Idle => return false,
                 _ => {}
             }
-            if g.flushing[SINK_PAD] || g.shutdown {
+            if g.is_flushing(SINK_PAD) || g.shutdown {
                 return false;
             }
             let now = Instant::now();
@@ -988,13 +990,13 @@ impl RtmpClientSink {
                 }
             },
             EventView::Tag(t) => {
-                self.apply_tags(Track::Audio, t.tag());
+                self.apply_tags(Track::AUDIO, t.tag());
                 true
             }
             EventView::Eos(_) => {
                 gst::debug!(CAT, obj = pad, "audio EOS");
                 let mut g = self.shared.lock();
-                g.queue.set_eos(Track::Audio);
+                g.queue.set_eos(Track::AUDIO);
                 self.shared.notify(&g);
                 true
             }
@@ -1006,8 +1008,8 @@ impl RtmpClientSink {
                 self.republish_if_drained();
                 {
                     let mut g = self.shared.lock();
-                    g.queue.flush(Track::Audio);
-                    g.flushing[AUDIO_PAD] = false;
+                    g.queue.flush(Track::AUDIO);
+                    g.set_flushing(AUDIO_PAD, false);
                     self.shared.notify(&g);
                 }
                 if let Some(i) = lock(&self.audio_in).as_mut() {
@@ -1385,7 +1387,7 @@ impl ElementImpl for RtmpClientSink {
             );
             return None;
         }
-        if pads.sink_track == Some(Track::Audio) {
+        if pads.sink_track == Some(Track::AUDIO) {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -1414,10 +1416,10 @@ impl ElementImpl for RtmpClientSink {
         drop(pads);
         {
             let mut g = self.shared.lock();
-            g.flushing[AUDIO_PAD] = false;
+            g.set_flushing(AUDIO_PAD, false);
             // With an audio pad the sink pad is video: wait for both.
-            g.queue.activate(Track::Video);
-            g.queue.activate(Track::Audio);
+            g.queue.activate(Track::VIDEO);
+            g.queue.activate(Track::AUDIO);
             self.shared.notify(&g);
         }
         if let Err(e) = self.obj().add_pad(&pad) {
@@ -1440,7 +1442,7 @@ impl ElementImpl for RtmpClientSink {
         self.shared.set_flushing(AUDIO_PAD, true);
         {
             let mut g = self.shared.lock();
-            g.queue.deactivate(Track::Audio);
+            g.queue.deactivate(Track::AUDIO);
             self.shared.notify(&g);
         }
         let _ = pad.set_active(false);
@@ -1559,8 +1561,8 @@ impl RtmpClientSink {
             // The tracks whose pads exist (a republish gets no new caps to activate them).
             let mut g = self.shared.lock();
             if has_audio_pad {
-                g.queue.activate(Track::Video);
-                g.queue.activate(Track::Audio);
+                g.queue.activate(Track::VIDEO);
+                g.queue.activate(Track::AUDIO);
             } else if let Some(t) = sink_track {
                 g.queue.activate(t);
             }
