@@ -256,27 +256,28 @@ pub enum AacInput {
     Adts,
 }
 
-/// One raw AAC frame found in a buffer.
+/// One audio frame found in a buffer (any audio codec).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AacFrame {
-    /// Bytes of the raw frame within the buffer.
+pub struct AudioFrame {
+    /// Bytes of the frame within the buffer, as they go on the wire.
     pub range: Range<usize>,
-    /// The ASC that decodes it.
+    /// The configuration that decodes it.
     pub config: Arc<TrackConfig>,
-    /// Sample rate (for the timestamps of later frames in the same buffer).
-    pub sample_rate: u32,
+    /// Its time after the buffer's timestamp, ns (frames after the first of a buffer).
+    pub offset_ns: i64,
 }
 
-/// The raw AAC frames of one buffer. Nearly every buffer holds one frame, which is kept
-/// without allocating; only further frames of an ADTS buffer go into a vector.
+/// The audio frames of one buffer. Nearly every buffer holds one frame, which is kept
+/// without allocating; only further frames (of an ADTS buffer, say) go into a vector.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct AacFrames {
-    first: Option<AacFrame>,
-    rest: Vec<AacFrame>,
+pub struct AudioFrames {
+    first: Option<AudioFrame>,
+    rest: Vec<AudioFrame>,
 }
 
-impl AacFrames {
-    fn push(&mut self, frame: AacFrame) {
+impl AudioFrames {
+    /// Adds the next frame of the buffer.
+    pub fn push(&mut self, frame: AudioFrame) {
         if self.first.is_none() {
             self.first = Some(frame);
         } else {
@@ -285,9 +286,10 @@ impl AacFrames {
     }
 }
 
-impl IntoIterator for AacFrames {
-    type Item = AacFrame;
-    type IntoIter = std::iter::Chain<std::option::IntoIter<AacFrame>, std::vec::IntoIter<AacFrame>>;
+impl IntoIterator for AudioFrames {
+    type Item = AudioFrame;
+    type IntoIter =
+        std::iter::Chain<std::option::IntoIter<AudioFrame>, std::vec::IntoIter<AudioFrame>>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.first.into_iter().chain(self.rest)
@@ -345,29 +347,30 @@ impl AacState {
     }
 
     /// Splits a buffer into raw AAC frames: ranges of `data` (raw input whole, ADTS input
-    /// without its headers), never copies. Allocates nothing unless an ADTS buffer holds
-    /// several frames or the ADTS headers change the config.
-    pub fn process(&mut self, data: &[u8]) -> Result<AacFrames, codec::Error> {
+    /// without its headers), never copies; frames after the first are 1024 samples apart.
+    /// Allocates nothing unless an ADTS buffer holds several frames or the ADTS headers change
+    /// the config.
+    pub fn process(&mut self, data: &[u8]) -> Result<AudioFrames, codec::Error> {
         match self.input {
             AacInput::Raw => {
-                let (Some(config), Some(asc)) = (self.config.clone(), self.asc.as_ref()) else {
+                let Some(config) = self.config.clone() else {
                     return Err(codec::Error::InvalidAudioSpecificConfig(
                         "raw AAC without codec_data (AudioSpecificConfig) in the caps",
                     ));
                 };
-                Ok(AacFrames {
-                    first: Some(AacFrame {
+                Ok(AudioFrames {
+                    first: Some(AudioFrame {
                         range: 0..data.len(),
                         config,
-                        sample_rate: asc.sample_rate,
+                        offset_ns: 0,
                     }),
                     rest: Vec::new(),
                 })
             }
             AacInput::Adts => {
-                let mut frames = AacFrames::default();
+                let mut frames = AudioFrames::default();
                 let base = data.as_ptr() as usize;
-                for f in aac::adts_frames(data) {
+                for (i, f) in aac::adts_frames(data).enumerate() {
                     let (header, payload) = f?;
                     if header.raw_data_blocks > 1 {
                         return Err(codec::Error::InvalidAudioSpecificConfig(
@@ -380,10 +383,16 @@ impl AacState {
                         self.asc = Some(asc);
                     }
                     let start = payload.as_ptr() as usize - base;
-                    frames.push(AacFrame {
+                    let offset_ns = if header.sample_rate > 0 {
+                        (i as u64 * AAC_FRAME_SAMPLES * 1_000_000_000
+                            / u64::from(header.sample_rate)) as i64
+                    } else {
+                        0
+                    };
+                    frames.push(AudioFrame {
                         range: start..start + payload.len(),
                         config: self.config.clone().unwrap_or_default(),
-                        sample_rate: header.sample_rate,
+                        offset_ns,
                     });
                 }
                 Ok(frames)
@@ -598,7 +607,8 @@ mod tests {
         assert_eq!(frames.len(), 2);
         assert_eq!(&buf[frames[0].range.clone()], &[1, 2, 3]);
         assert_eq!(&buf[frames[1].range.clone()], &[4, 5]);
-        assert_eq!(frames[0].sample_rate, 44100);
+        // The second frame is 1024 samples at 44.1 kHz after the first.
+        assert_eq!((frames[0].offset_ns, frames[1].offset_ns), (0, 23_219_954));
         // AAC-LC 44.1 kHz stereo.
         assert_eq!(frames[0].config.start(), Some(&[0x12, 0x10][..]));
         assert!(Arc::ptr_eq(&frames[0].config, &frames[1].config));
@@ -606,7 +616,7 @@ mod tests {
         let f2 = s.process(&adts_frame(&[9], 3, 2)).unwrap();
         let f2: Vec<_> = f2.into_iter().collect();
         assert_eq!(f2.len(), 1);
-        assert_eq!(f2[0].sample_rate, 48000);
+        assert_eq!(s.asc().map(|a| a.sample_rate), Some(48000));
         assert!(!Arc::ptr_eq(&f2[0].config, &frames[0].config));
         // Garbage: error.
         assert!(s.process(&[0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0]).is_err());
@@ -622,7 +632,7 @@ mod tests {
         let f: Vec<_> = s.process(&[1, 2, 3]).unwrap().into_iter().collect();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].range, 0..3);
-        assert_eq!(f[0].sample_rate, 48000);
+        assert_eq!(f[0].offset_ns, 0);
         assert_eq!(f[0].config.start(), Some(&[0x11, 0x90][..]));
         assert!(AacState::new(AacInput::Raw, Some(&[])).is_err());
     }

@@ -178,10 +178,12 @@ impl Queued for Frame {
 #[cfg(test)]
 mod zero_copy_tests {
     //! Allocation proof of the element's media path, for every input form: a buffer is
-    //! converted (`convert.rs`), becomes a [`FrameData`] and is chunked into a recycled batch
-    //! as the session thread does it. Every payload byte the chunk writer gets is borrowed from
-    //! the GStreamer buffer's mapped memory, and after the first frame the conversion and the
-    //! chunking allocate nothing; the only allocation per buffer is the `Arc` of its mapping.
+    //! converted by the pad's codec state (`input.rs` over `convert.rs`), becomes a
+    //! [`FrameData`], gets its tag header from `codec::flv::tag_header` and is chunked into a
+    //! recycled batch as the session thread does it. Every payload byte the chunk writer gets
+    //! is borrowed from the GStreamer buffer's mapped memory, and after the first frame the
+    //! conversion, the header and the chunking allocate nothing; the only allocation per buffer
+    //! is the `Arc` of its mapping.
     //!
     //! The counting allocator counts per thread, so tests running in parallel do not disturb
     //! each other; it is the allocator of the whole unit-test binary and otherwise just
@@ -193,9 +195,10 @@ mod zero_copy_tests {
     use std::sync::Arc;
 
     use super::{FrameData, Mapping};
-    use crate::codec::{Codec, flv};
+    use crate::codec::flv;
     use crate::rtmp::chunk::{ChunkBatch, ChunkWriter};
-    use crate::rtmpclientsink::convert::{AacInput, AacState, H264Input, H264State, VideoOutcome};
+    use crate::rtmpclientsink::convert::{AacInput, AacState, H264Input, H264State};
+    use crate::rtmpclientsink::input::{CodecState, Converted};
 
     struct CountingAlloc;
 
@@ -315,11 +318,6 @@ mod zero_copy_tests {
         bodies: Vec<Vec<u8>>,
     }
 
-    enum Conv {
-        H264(H264State),
-        Aac(AacState),
-    }
-
     /// What the proof measured over one stream.
     #[derive(Debug, PartialEq, Eq)]
     struct Measured {
@@ -332,7 +330,7 @@ mod zero_copy_tests {
         copied_payload_bytes: usize,
     }
 
-    fn run(mut conv: Conv, inputs: Vec<Input>) -> Measured {
+    fn run(mut conv: CodecState, inputs: Vec<Input>) -> Measured {
         gst::init().unwrap();
         let mut writer = ChunkWriter::new();
         writer.set_chunk_size(4096);
@@ -349,23 +347,18 @@ mod zero_copy_tests {
                 .unwrap();
             let memory = map.as_slice().as_ptr_range();
             let mut allocations = 0;
-            // Convert as imp.rs does.
-            let (datas, tag, legacy): (Vec<FrameData>, _, &[u8]) = match &mut conv {
-                Conv::H264(h) => {
-                    let (outcome, n) = counted(|| h.process(map.as_slice(), input.delta));
-                    allocations += n;
-                    let VideoOutcome::Frame(au) = outcome.unwrap() else {
-                        panic!("frame {i} not sent")
-                    };
+            // Convert as input.rs does.
+            let (converted, n) = counted(|| conv.convert(map.as_slice(), input.delta));
+            allocations += n;
+            let tag = flv::TagTrack::new(conv.codec(), 0);
+            let (datas, legacy): (Vec<FrameData>, &[u8]) = match converted.unwrap() {
+                Converted::Video(au) => {
                     let (data, n) = counted(|| FrameData::video(map, au.body));
                     m.mapping_allocations += n;
-                    let tag = flv::TagTrack::new(Codec::H264, 0);
-                    (vec![data], tag, &[0x17, 1, 0, 0, 0])
+                    (vec![data], &[0x17, 1, 0, 0, 0])
                 }
-                Conv::Aac(a) => {
-                    let (frames, n) = counted(|| a.process(map.as_slice()));
-                    allocations += n;
-                    let frames = frames.unwrap();
+                Converted::BeforeKeyframe => panic!("frame {i} not sent"),
+                Converted::Audio(frames) => {
                     let (map, n) = counted(|| Mapping::new(map));
                     m.mapping_allocations += n;
                     let datas = frames
@@ -375,7 +368,7 @@ mod zero_copy_tests {
                             range: f.range,
                         })
                         .collect();
-                    (datas, flv::TagTrack::new(Codec::Aac, 0), &[0xaf, 1])
+                    (datas, &[0xaf, 1])
                 }
             };
             assert_eq!(datas.len(), input.bodies.len(), "frames of buffer {i}");
@@ -455,14 +448,14 @@ mod zero_copy_tests {
     fn avc_with_aud_is_sent_uncopied_without_allocations() {
         let conv = H264State::new(H264Input::Avc, Some(&avc_config())).unwrap();
         let inputs = h264_inputs(H264Input::Avc, true);
-        assert_eq!(run(Conv::H264(conv), inputs), NO_COPY);
+        assert_eq!(run(CodecState::H264(conv), inputs), NO_COPY);
     }
 
     #[test]
     fn avc_without_aud_is_sent_uncopied_without_allocations() {
         let conv = H264State::new(H264Input::Avc, Some(&avc_config())).unwrap();
         let inputs = h264_inputs(H264Input::Avc, false);
-        assert_eq!(run(Conv::H264(conv), inputs), NO_COPY);
+        assert_eq!(run(CodecState::H264(conv), inputs), NO_COPY);
     }
 
     #[test]
@@ -470,7 +463,7 @@ mod zero_copy_tests {
         // SPS/PPS come with every keyframe: compared with the current ones, not copied.
         let conv = H264State::new(H264Input::ByteStream, None).unwrap();
         let inputs = h264_inputs(H264Input::ByteStream, true);
-        assert_eq!(run(Conv::H264(conv), inputs), NO_COPY);
+        assert_eq!(run(CodecState::H264(conv), inputs), NO_COPY);
     }
 
     #[test]
@@ -492,7 +485,7 @@ mod zero_copy_tests {
                 }
             })
             .collect();
-        let m = run(Conv::H264(conv), inputs);
+        let m = run(CodecState::H264(conv), inputs);
         assert_eq!(m.copied_payload_bytes, 0);
         // Per frame: the view's spill vector (it grows twice for five NAL units) and the slice
         // list handed to the chunk writer; none depends on the frame's size.
@@ -512,7 +505,7 @@ mod zero_copy_tests {
                 }
             })
             .collect();
-        assert_eq!(run(Conv::Aac(conv), inputs), NO_COPY);
+        assert_eq!(run(CodecState::Aac(conv), inputs), NO_COPY);
     }
 
     #[test]
@@ -528,7 +521,7 @@ mod zero_copy_tests {
                 }
             })
             .collect();
-        assert_eq!(run(Conv::Aac(conv), inputs), NO_COPY);
+        assert_eq!(run(CodecState::Aac(conv), inputs), NO_COPY);
         // Several frames in one buffer: one vector for the frames after the first.
         let conv = AacState::new(AacInput::Adts, None).unwrap();
         let inputs = (0..10)
@@ -541,7 +534,7 @@ mod zero_copy_tests {
                 }
             })
             .collect();
-        let m = run(Conv::Aac(conv), inputs);
+        let m = run(CodecState::Aac(conv), inputs);
         assert_eq!((m.frames, m.copied_payload_bytes), (30, 0));
         assert_eq!(m.steady_allocations, 9);
     }

@@ -31,10 +31,12 @@
 //!   (see `timeline.rs`).
 //!
 //! Layout: `imp.rs` is the GObject/GStreamer glue (properties, pads, BaseSink vfuncs, the audio
-//! request pad); the streaming threads turn buffers into [`frame::Frame`]s (`format.rs`,
-//! `convert.rs`, `timeline.rs`) and hand them to a bounded [`queue`] that one session thread per
-//! element (`session.rs`) drains onto the connection (`transport.rs`). Everything the element
-//! says on the bus is built in `messages.rs`.
+//! request pad); each pad's streaming thread turns caps and buffers into [`frame::Frame`]s of
+//! its track in `input.rs` (with `format.rs`, `convert.rs`, `timeline.rs`) and hands them to a
+//! bounded [`queue`], keyed by track, that one session thread per element (`session.rs`) drains
+//! onto the connection (`transport.rs`), every FLV tag header built by
+//! [`crate::codec::flv::tag_header`]. Everything the element says on the bus is built in
+//! `messages.rs`.
 
 use gst::glib;
 use gst::prelude::*;
@@ -43,6 +45,7 @@ mod convert;
 mod format;
 mod frame;
 mod imp;
+mod input;
 mod messages;
 mod queue;
 mod session;
