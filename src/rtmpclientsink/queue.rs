@@ -660,15 +660,11 @@ impl<T: Queued> Interleaver<T> {
     fn enforce_bound(&mut self, now: Instant) {
         let bound = self.cfg.max_time_ms.max(1);
         let qt = self.queue_time_ms(now);
-        let videos = self
-            .tracks
-            .iter()
-            .filter(|(track, t)| track.is_video() && t.present())
-            .count() as i64;
-        // Present video tracks in ascending id; the last one (highest id) has drop rank 0.
+        let videos = self.tracks.tracks().filter(|t| t.is_video()).count() as i64;
+        // Video tracks in ascending id; the last one (highest id) has drop rank 0.
         let mut seen = 0;
         for (track, t) in self.tracks.iter_mut() {
-            if !track.is_video() || !t.present() {
+            if !track.is_video() {
                 continue;
             }
             let rank = videos - 1 - seen;
