@@ -24,7 +24,7 @@
 //!   Enhanced RTMP reconnect requests are followed without losing or repeating a frame; what
 //!   waits to be sent is bounded by `max-queue-time` with `congestion-policy` block or drop;
 //!   dead peers are detected within `timeout`; stopping never waits longer than that.
-//! * Timeline: RTMP timestamps are running-time DTS in ms, both tracks on one base (the
+//! * Timeline: RTMP timestamps are running-time DTS in ms, all tracks on one base (the
 //!   first message is at 0); tracks are interleaved by DTS, waiting at most
 //!   `max-interleave-time` (stream time and wall-clock time, plus the pipeline latency) for a
 //!   silent track (see `queue.rs`). Video without usable DTS gets DTS derived from PTS

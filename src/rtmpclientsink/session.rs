@@ -17,17 +17,19 @@
 //!   `NetStream.Publish.BadName` because it still holds the old one), the thread reconnects with
 //!   exponential backoff and jitter (`reconnect-delay` × 2^(n−1), at most `reconnect-delay-max`,
 //!   ±20 %), at most `reconnect-attempts` times in a row (−1: forever). The queue, the timeline,
-//!   the metadata and the sequence headers survive; [`Interleaver::resync`] makes the new
-//!   connection start at a video keyframe (both tracks resume at its DTS, older audio is
-//!   dropped), preceded by onMetaData and both sequence headers. Timestamps continue the same
+//!   the metadata and every track's configuration survive; [`Interleaver::resync`] makes the
+//!   new connection start at a video keyframe (every video track resumes at its own keyframe,
+//!   audio at the keyframe of the primary video track, older audio is dropped), preceded by
+//!   onMetaData and the sequence headers of every track. Timestamps continue the same
 //!   timeline. Errors retrying cannot fix (bad URL, authentication, TLS certificates, publish
 //!   refused for another reason than BadName, protocol violations), a first connection that
 //!   never carried media, and a spent budget end with an ERROR.
 //! * **Enhanced RTMP reconnect request.** `capsEx` Reconnect is advertised in `connect`. On
 //!   `NetConnection.Connect.ReconnectRequest` the thread keeps publishing to the current server
 //!   while it connects and publishes to the target (the request's `tcUrl` resolved against ours,
-//!   plus our stream key) on a helper thread; at the next video keyframe (any frame for
-//!   audio-only streams) it switches: metadata and sequence headers first on the new connection,
+//!   plus our stream key) on a helper thread; at the next keyframe of the primary video track
+//!   ([`Interleaver::primary_video`]; any frame for audio-only streams) it switches: metadata
+//!   and every track's sequence headers first on the new connection,
 //!   then the keyframe, while the old connection gets its stop commands, is half-closed and
 //!   lingers until the server closes it. No frame is lost or sent twice. A request that would
 //!   move an `rtmps` publish to `rtmp` is refused (the key would travel in clear), and a target
