@@ -46,7 +46,8 @@
 //!      and the frames that depend on it) of every video track and audio.
 //!
 //!   Steps 1 and 2 go through the video tracks by priority: the highest track id first (the
-//!   lowest rendition by convention), track 0 last. With `n` video tracks the `2n` thresholds
+//!   lowest rendition by convention), track 0 last. With `n` video tracks (every one the queue
+//!   knows) the `2n` thresholds
 //!   are spread evenly up to `max_time_ms`, so a track is down to keyframes before the next one
 //!   loses anything; with one video track they are `max_time_ms / 2` and `max_time_ms`.
 //!
