@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! The Enhanced RTMP codec records of `codec::{hevc, av1, vp9, opus, flac, ac3, mp3}` against
 //! independent references made at test time: GStreamer's encoders and parsers (h265parse's
 //! hvcC, the caps of av1parse/vp9parse/ac3parse/mpegaudioparse, the streamheaders of

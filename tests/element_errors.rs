@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! `rtmpclientsink` failures: each ends with a clear error on the bus within its time bound,
 //! never hangs, never leaks the stream key, and the pipeline always reaches NULL quickly.
 

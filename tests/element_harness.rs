@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! `rtmpclientsink` without a real RTMP server: registration, properties, URI handler, caps,
 //! the `audio` request pad, failure without a server, and — against the scripted in-process
 //! RTMP peer — exactly what the element puts on the wire (metadata, sequence headers, converted

@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! `rtmpclientsink` publishing to a real nginx-rtmp (`record all`); the recordings are compared
 //! with what the element was given.
 

@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! Errors a person can read: the bus error of `rtmpclientsink` for short stream keys (a refused
 //! port, a real nginx-rtmp that denies the publish) and for hostile servers is a plain sentence
 //! that says what to do. No text is garbled by redaction (`****` inside a word), none carries

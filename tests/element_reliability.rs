@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! `rtmpclientsink` staying live through faults, against real nginx-rtmp, the fault-injecting
 //! proxy and scripted RTMP servers (loopback only, every wait bounded): reconnect after a server
 //! restart, congestion (stall and throttle) with both policies, Enhanced RTMP reconnect

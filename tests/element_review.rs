@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! The code-review findings of issue 8, one test each (every one of them failed before its
 //! fix): the reader thread ends with its connection; the element publishes again, on both pads
 //! and to a `location` changed in READY, after PLAYING → READY → PLAYING, after EOS and after a

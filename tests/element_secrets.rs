@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! Secrets never leak: stream keys, query tokens and passwords must not appear in any log line
 //! at any debug level, any error or any bus message. A child process runs real publishes
 //! (rtmp and rtmps to nginx-rtmp, a refused connection, a rejected publish, Adobe

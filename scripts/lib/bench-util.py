@@ -13,8 +13,9 @@
 
   bench-util.py summarize RESULTS_TSV ELEMENT_CPU_GOAL FFMPEG_CPU_GOAL
       RESULTS_TSV has lines "variant<TAB>run<TAB>ok<TAB>cpu<TAB>wall<TAB>user<TAB>sys<TAB>maxrss_kb"
-      (ok: 1 success, 0 failed run, NA variant not available).
-      Prints the table, the ratios with PASS/FAIL, and a machine-readable BENCH line.
+      (ok: 1 success, 0 failed run, NA variant not available). A variant named V@SOURCE ran on
+      another source file than the plain names; each source gets its own table and ratios.
+      Prints the tables, the ratios with PASS/FAIL, and a machine-readable BENCH line.
       Exit status: 0 goals met, 3 a goal missed, 4 goals not evaluable (element or a
       baseline has no successful run).
 """
@@ -93,6 +94,18 @@ LABELS = {
 }
 
 
+SOURCE_LABELS = {
+    "": "ffmpeg-made file (libx264 ultrafast, no AUD)",
+    "x264enc": "x264enc-made file (GStreamer defaults: AUD in every frame, B-frames)",
+}
+
+
+def split_name(name):
+    """'element@x264enc' -> ('element', 'x264enc'); 'element' -> ('element', '')."""
+    v, _, src = name.partition("@")
+    return v, src
+
+
 def cmd_summarize(argv):
     path, goal_rtmp2sink, goal_ffmpeg = argv[0], float(argv[1]), float(argv[2])
     runs = {}
@@ -109,33 +122,41 @@ def cmd_summarize(argv):
         else:
             r["failed"] += 1
 
+    # Source groups in a fixed order: the plain names (ffmpeg-made file) first.
+    sources = sorted({split_name(v)[1] for v in runs}, key=lambda s: (s != "", s))
+
+    def names_of(src):
+        order = [v for v in ORDER if (v + ("@" + src if src else "")) in runs]
+        extra = sorted(v for v, s in map(split_name, runs) if s == src and v not in ORDER)
+        return [(v, v + ("@" + src if src else "")) for v in order + extra]
+
     med = {}
     hdr = (f"{'variant':<38} {'runs':>5} {'CPU s med':>9} {'(min-max)':>13} "
            f"{'user':>6} {'sys':>6} {'wall s med':>10} {'(min-max)':>13}")
-    print(hdr)
-    print("-" * len(hdr))
-    for v in ORDER + sorted(set(runs) - set(ORDER)):
-        if v not in runs:
-            continue
-        r = runs[v]
-        ok = r["ok"]
-        n = f"{len(ok)}/{len(ok) + r['failed']}"
-        if r["na"]:
-            print(f"{LABELS.get(v, v):<38} {'-':>5}  NOT AVAILABLE (plugin missing or without element)")
-            continue
-        if not ok:
-            print(f"{LABELS.get(v, v):<38} {n:>5}  (no successful run)")
-            continue
-        cpu = [x[0] for x in ok]
-        wall = [x[1] for x in ok]
-        med[v] = (statistics.median(cpu), statistics.median(wall))
-        print(f"{LABELS.get(v, v):<38} {n:>5} {med[v][0]:9.3f} "
-              f"{'(' + f'{min(cpu):.2f}-{max(cpu):.2f}' + ')':>13} "
-              f"{statistics.median(x[2] for x in ok):6.2f} "
-              f"{statistics.median(x[3] for x in ok):6.2f} "
-              f"{med[v][1]:10.3f} "
-              f"{'(' + f'{min(wall):.2f}-{max(wall):.2f}' + ')':>13}")
-    print()
+    for src in sources:
+        print(f"Source: {SOURCE_LABELS.get(src, src)}")
+        print(hdr)
+        print("-" * len(hdr))
+        for v, name in names_of(src):
+            r = runs[name]
+            ok = r["ok"]
+            n = f"{len(ok)}/{len(ok) + r['failed']}"
+            if r["na"]:
+                print(f"{LABELS.get(v, v):<38} {'-':>5}  NOT AVAILABLE (plugin missing or without element)")
+                continue
+            if not ok:
+                print(f"{LABELS.get(v, v):<38} {n:>5}  (no successful run)")
+                continue
+            cpu = [x[0] for x in ok]
+            wall = [x[1] for x in ok]
+            med[name] = (statistics.median(cpu), statistics.median(wall))
+            print(f"{LABELS.get(v, v):<38} {n:>5} {med[name][0]:9.3f} "
+                  f"{'(' + f'{min(cpu):.2f}-{max(cpu):.2f}' + ')':>13} "
+                  f"{statistics.median(x[2] for x in ok):6.2f} "
+                  f"{statistics.median(x[3] for x in ok):6.2f} "
+                  f"{med[name][1]:10.3f} "
+                  f"{'(' + f'{min(wall):.2f}-{max(wall):.2f}' + ')':>13}")
+        print()
 
     def ratio(a, b, idx):
         if a in med and b in med and med[b][idx] > 0:
@@ -145,41 +166,51 @@ def cmd_summarize(argv):
     def fmt(x):
         return "n/a" if x is None else f"{x:.3f}"
 
+    def at(v, src):
+        return v + ("@" + src if src else "")
+
     verdicts = []
-    checks = [("rtmp2sink", goal_rtmp2sink), ("ffmpeg", goal_ffmpeg)]
-    for base, goal in checks:
-        rc, rw = ratio("element", base, 0), ratio("element", base, 1)
-        if rc is None:
-            verdict = "n/a (no element or baseline figures)"
-        elif rc <= goal:
-            verdict = "PASS"
-        else:
-            verdict = "FAIL"
-        verdicts.append(verdict)
-        print(f"element/{base:<9} CPU ratio {fmt(rc):>6} (goal <= {goal:.2f}): {verdict}"
-              f"   wall ratio {fmt(rw)}")
-    # The part of each pipeline's CPU that is not demuxing (informative).
-    for v in ("element", "rtmp2sink"):
-        if v in med and "demux" in med:
-            print(f"{v} CPU above the gst demux floor: {med[v][0] - med['demux'][0]:.3f} s")
-    if "element" in med and "demux" in med and "rtmp2sink" in med:
-        floor = med["demux"][0] / med["rtmp2sink"][0]
-        print(f"gst demux floor alone = {floor:.3f} x rtmp2sink CPU")
+    ratio_kv = []
+    for src in sources:
+        if at("element", src) not in runs:
+            continue
+        tag = f" [{src}]" if src else ""
+        for base, goal in (("rtmp2sink", goal_rtmp2sink), ("ffmpeg", goal_ffmpeg)):
+            rc = ratio(at("element", src), at(base, src), 0)
+            rw = ratio(at("element", src), at(base, src), 1)
+            if rc is None:
+                verdict = "n/a (no element or baseline figures)"
+            elif rc <= goal:
+                verdict = "PASS"
+            else:
+                verdict = "FAIL"
+            verdicts.append(verdict)
+            print(f"element/{base:<9}{tag} CPU ratio {fmt(rc):>6} (goal <= {goal:.2f}): {verdict}"
+                  f"   wall ratio {fmt(rw)}")
+            suffix = f"_{src}" if src else ""
+            ratio_kv.append(f"ratio_cpu_{base}{suffix}={fmt(rc)}")
+            ratio_kv.append(f"ratio_wall_{base}{suffix}={fmt(rw)}")
+        # The part of each pipeline's CPU that is not demuxing (informative).
+        for v in ("element", "rtmp2sink"):
+            if at(v, src) in med and at("demux", src) in med:
+                above = med[at(v, src)][0] - med[at("demux", src)][0]
+                print(f"{v}{tag} CPU above the gst demux floor: {above:.3f} s")
+        if at("demux", src) in med and at("rtmp2sink", src) in med:
+            floor = med[at("demux", src)][0] / med[at("rtmp2sink", src)][0]
+            print(f"gst demux floor alone{tag} = {floor:.3f} x rtmp2sink CPU")
 
     kv = []
-    for v in ORDER + sorted(set(runs) - set(ORDER)):
-        key = v.replace("-", "_")
-        if v in med:
-            kv.append(f"{key}_cpu={med[v][0]:.3f} {key}_wall={med[v][1]:.3f}")
-        elif v in runs:
-            kv.append(f"{key}_cpu=NA {key}_wall=NA")
-    kv.append(f"ratio_cpu_rtmp2sink={fmt(ratio('element', 'rtmp2sink', 0))}")
-    kv.append(f"ratio_cpu_ffmpeg={fmt(ratio('element', 'ffmpeg', 0))}")
-    kv.append(f"ratio_wall_rtmp2sink={fmt(ratio('element', 'rtmp2sink', 1))}")
-    kv.append(f"ratio_wall_ffmpeg={fmt(ratio('element', 'ffmpeg', 1))}")
+    for src in sources:
+        for v, name in names_of(src):
+            key = name.replace("-", "_").replace("@", "_")
+            if name in med:
+                kv.append(f"{key}_cpu={med[name][0]:.3f} {key}_wall={med[name][1]:.3f}")
+            else:
+                kv.append(f"{key}_cpu=NA {key}_wall=NA")
+    kv.extend(ratio_kv)
     if "FAIL" in verdicts:
         status, goal = 3, "FAIL"
-    elif all(v == "PASS" for v in verdicts):
+    elif verdicts and all(v == "PASS" for v in verdicts):
         status, goal = 0, "PASS"
     else:
         status, goal = 4, "NA"

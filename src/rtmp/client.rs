@@ -16,7 +16,6 @@ use super::connection::{READ_BUFFER, Stream, establish};
 use super::error::{Error, Result};
 use super::message::{Message, msg_type};
 use super::session::{ClientEvent, Session, SessionStats};
-use super::transport;
 use super::url::RtmpUrl;
 use crate::codec::{self, Codec, MediaKind, flv};
 
@@ -120,10 +119,9 @@ impl RtmpClient {
                 "an earlier write failed; the connection must be closed",
             ));
         }
-        batch.write_to(&mut self.stream).map_err(|e| {
-            self.broken = true;
-            transport::stream_error(e, "sending to the server", self.timeout)
-        })
+        self.stream
+            .write_batch(batch, self.timeout)
+            .inspect_err(|_| self.broken = true)
     }
 
     /// Sends one media (or data) message made of `parts`, without copying them.

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use super::amf0::Amf0Value;
 use super::auth::{self, AuthMod, Challenge};
-use super::caps::ConnectCapabilities;
+use super::caps::{ConnectCapabilities, Wanted};
 use super::chunk::ChunkBatch;
 use super::error::{Error, Result};
+use super::securetoken::SecureToken;
 use super::session::{
     ClientEvent, DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, PublishConfig, Session,
     SessionState, StopCommands,
@@ -36,8 +37,12 @@ pub(crate) const READ_BUFFER: usize = 64 * 1024;
 pub struct ClientOptions {
     /// `live`, `record` or `append`.
     pub publish_type: String,
-    /// Enhanced RTMP block advertised in `connect` (empty: none).
+    /// Enhanced RTMP block advertised in `connect` (empty: none, or the one of `media`).
     pub capabilities: ConnectCapabilities,
+    /// The codecs and tracks the publish will send: `connect` advertises them and the
+    /// server's answer is checked before `createStream` (see
+    /// [`crate::rtmp::session::PublishConfig::media`]).
+    pub media: Option<Wanted>,
     /// Time allowed for connecting (each attempt) and for each later blocking write.
     pub timeout: Duration,
     /// Outgoing chunk size.
@@ -56,6 +61,9 @@ pub struct ClientOptions {
     pub username: Option<String>,
     /// Password (overrides the one in the URL).
     pub password: Option<String>,
+    /// Shared secret for a server's `secureToken` challenge (rtmp2sink's `secure-token`; see
+    /// [`crate::rtmp::securetoken`]).
+    pub secure_token: Option<String>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -63,6 +71,7 @@ impl std::fmt::Debug for ClientOptions {
         f.debug_struct("ClientOptions")
             .field("publish_type", &self.publish_type)
             .field("capabilities", &self.capabilities)
+            .field("media", &self.media)
             .field("timeout", &self.timeout)
             .field("chunk_size", &self.chunk_size)
             .field("flash_version", &self.flash_version)
@@ -72,6 +81,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("authmod", &self.authmod)
             .field("username", &self.username.as_ref().map(|_| "****"))
             .field("password", &self.password.as_ref().map(|_| "****"))
+            .field("secure_token", &self.secure_token.as_ref().map(|_| "****"))
             .finish()
     }
 }
@@ -81,6 +91,7 @@ impl Default for ClientOptions {
         ClientOptions {
             publish_type: "live".into(),
             capabilities: ConnectCapabilities::default(),
+            media: None,
             timeout: DEFAULT_TIMEOUT,
             chunk_size: DEFAULT_OUT_CHUNK_SIZE,
             flash_version: DEFAULT_FLASH_VERSION.into(),
@@ -90,6 +101,7 @@ impl Default for ClientOptions {
             authmod: AuthMod::Auto,
             username: None,
             password: None,
+            secure_token: None,
         }
     }
 }
@@ -120,6 +132,30 @@ impl Stream {
         }
     }
 
+    /// Writes all of `batch`: vectored writes on TCP; over TLS the batch's slices go straight
+    /// into rustls and its records are sent as its buffer fills ([`tls::write_batch`], shared
+    /// with the element). Fails with [`Error::TimedOut`] when nothing could be written for
+    /// `timeout` (the socket's write timeout must be set, as [`establish`] does).
+    pub fn write_batch(&mut self, batch: &mut ChunkBatch<'_>, timeout: Duration) -> Result<()> {
+        const STEP: &str = "sending to the server";
+        match self {
+            Stream::Tcp(s) => batch
+                .write_to(s)
+                .map_err(|e| transport::stream_error(e, STEP, timeout)),
+            Stream::Tls(s) => {
+                let rustls::StreamOwned { conn, sock } = &mut **s;
+                tls::write_batch(conn, sock, batch, timeout, &|| false).map_err(|e| match e {
+                    tls::WriteError::Stalled(_) => Error::TimedOut {
+                        step: STEP.into(),
+                        timeout_ms: timeout.as_millis() as u64,
+                    },
+                    tls::WriteError::Cancelled => Error::Cancelled,
+                    tls::WriteError::Io(e) => transport::stream_error(e, STEP, timeout),
+                })
+            }
+        }
+    }
+
     /// Ends the TLS session (close_notify) if there is one; plain TCP has nothing to do.
     pub fn send_close_notify(&mut self) {
         if let Stream::Tls(s) = self {
@@ -133,30 +169,42 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf).map_err(tls::plain_io_error),
         }
     }
 }
 
+/// Plain byte writes (chunk batches go through [`Stream::write_batch`]). Over TLS each call
+/// takes what rustls accepts, sending records to make room ([`tls::RecordWriter`]), and sends
+/// the records it produced before returning.
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-        }
+        self.write_vectored(&[io::IoSlice::new(buf)])
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
-            Stream::Tls(s) => s.write_vectored(bufs),
+            Stream::Tls(s) => {
+                let rustls::StreamOwned { conn, sock } = &mut **s;
+                let mut out = tls::RecordWriter::new(conn, sock);
+                // Records left by an earlier failed call go first; nothing is taken on error.
+                out.send_records()?;
+                let n = out.write_vectored(bufs)?;
+                // `n` bytes are taken whatever happens now; a failure shows on the next call.
+                let _ = out.send_records();
+                Ok(n)
+            }
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
+            Stream::Tls(s) => {
+                let rustls::StreamOwned { conn, sock } = &mut **s;
+                tls::RecordWriter::new(conn, sock).flush()
+            }
         }
     }
 }
@@ -281,12 +329,14 @@ fn attempt(
         publish_type: options.publish_type.clone(),
         flash_version: options.flash_version.clone(),
         capabilities: options.capabilities.clone(),
+        media: options.media.clone(),
         chunk_size: options.chunk_size,
         extra_connect_args: options.extra_connect_args.clone(),
         stop_commands: options.stop_commands,
         handshake_epoch: 0,
         handshake_seed: seed(),
         app_query,
+        secure_token: options.secure_token.clone().map(SecureToken::new),
         ..PublishConfig::new(url.clone())
     };
     let mut session = Session::new(config);
@@ -296,9 +346,7 @@ fn attempt(
     loop {
         if session.has_transmit() {
             session.drain_transmit(&mut batch);
-            batch.write_to(&mut stream).map_err(|e| {
-                transport::stream_error(e, "sending to the server", options.timeout)
-            })?;
+            stream.write_batch(&mut batch, options.timeout)?;
         }
         events.extend(std::iter::from_fn(|| session.poll_event()));
         if session.state() == SessionState::Publishing {
@@ -366,11 +414,17 @@ mod tests {
         let options = ClientOptions {
             username: Some("bob-the-user".into()),
             password: Some("hunter2-secret".into()),
+            secure_token: Some("tea-key-secret".into()),
             extra_connect_args: vec![Amf0Value::String("token-abcdef".into())],
             ..ClientOptions::default()
         };
         let text = format!("{options:?}");
-        for secret in ["bob-the-user", "hunter2-secret", "token-abcdef"] {
+        for secret in [
+            "bob-the-user",
+            "hunter2-secret",
+            "token-abcdef",
+            "tea-key-secret",
+        ] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(text.contains("password: Some(\"****\")"), "{text}");

@@ -9,6 +9,7 @@
 
 use std::io;
 
+use super::caps::Refusal;
 use super::chunk::MAX_ENCODABLE_MESSAGE_SIZE;
 
 /// Result type of the `rtmp` module.
@@ -92,6 +93,11 @@ pub enum Error {
         /// Server's description (secrets redacted).
         description: String,
     },
+
+    /// The server's `_result(connect)` excludes a codec, or multitrack, that the publish is to
+    /// send ([`crate::rtmp::caps::negotiate`]); nothing was published.
+    #[error("{0}")]
+    NotAccepted(#[from] Refusal),
 
     /// The server sent something that breaks the RTMP rules or our safety limits (or a message
     /// to send is larger than RTMP can carry).
@@ -316,6 +322,17 @@ mod tests {
                 description: "Already publishing".into(),
             },
             Error::Cancelled,
+            Error::NotAccepted(Refusal::Codec {
+                codec: crate::codec::Codec::H265,
+                track_id: 0,
+                listed: vec!["avc1".into(), "av01".into()],
+            }),
+            Error::NotAccepted(Refusal::Codec {
+                codec: crate::codec::Codec::Opus,
+                track_id: 2,
+                listed: Vec::new(),
+            }),
+            Error::NotAccepted(Refusal::Multitrack { caps_ex: 1 }),
             Error::ConnectionClosed(" while performing the RTMP handshake".into()),
             Error::ConnectionClosed(String::new()),
             Error::Io(io::Error::new(

@@ -17,6 +17,7 @@ pub mod connection;
 pub mod error;
 pub mod handshake;
 pub mod message;
+pub mod securetoken;
 pub mod session;
 pub mod tls;
 pub mod transport;

@@ -13,12 +13,13 @@ use std::collections::VecDeque;
 
 use super::amf0::{self, Amf0Value};
 use super::amf3::Amf3Value;
-use super::caps::ConnectCapabilities;
+use super::caps::{self, ConnectCapabilities, Negotiated, Wanted};
 use super::chunk::{ChunkBatch, ChunkReader, ChunkWriter, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
 use super::command::{self, Command, ConnectParams};
 use super::error::{Error, ProtocolError, Result};
 use super::handshake::Handshake;
 use super::message::{Message, UserControl, build_aggregate, msg_type, parse_aggregate};
+use super::securetoken::{self, SecureToken};
 use super::url::RtmpUrl;
 
 /// Default outgoing chunk size requested with SetChunkSize after the handshake.
@@ -56,8 +57,14 @@ pub struct PublishConfig {
     pub publish_type: String,
     /// flashVer of `connect`.
     pub flash_version: String,
-    /// Enhanced RTMP block appended to `connect` (empty: none).
+    /// Enhanced RTMP block appended to `connect` (empty: none, or the one of `media`).
     pub capabilities: ConnectCapabilities,
+    /// What this publish will send. When set, `connect` advertises
+    /// [`Wanted::capabilities`] (unless `capabilities` is non-empty: then that is sent as
+    /// given), and the server's `_result(connect)` is judged with [`caps::negotiate`] before
+    /// `createStream`: a refusal ends the session with [`Error::NotAccepted`], so the server
+    /// sees no publish; otherwise the result is [`Session::negotiated`].
+    pub media: Option<Wanted>,
     /// Outgoing chunk size announced after the handshake.
     pub chunk_size: u32,
     /// Extra AMF0 values appended to `connect` after the command object.
@@ -71,6 +78,11 @@ pub struct PublishConfig {
     /// Parameters appended to the application name and tcUrl in `connect` (`?a=b&c=d`, or
     /// `&a=b...` when the application already has a query): authentication responses.
     pub app_query: Option<String>,
+    /// Shared secret answering a server's `secureToken` challenge in `_result(connect)` with
+    /// `secureTokenResponse` (rtmp2sink's `secure-token`, librtmp's `token`; see
+    /// [`securetoken`]). Without it a challenge is left unanswered, as librtmp does; see
+    /// [`Session::secure_token_challenged`].
+    pub secure_token: Option<SecureToken>,
 }
 
 impl PublishConfig {
@@ -81,12 +93,14 @@ impl PublishConfig {
             publish_type: "live".into(),
             flash_version: DEFAULT_FLASH_VERSION.into(),
             capabilities: ConnectCapabilities::default(),
+            media: None,
             chunk_size: DEFAULT_OUT_CHUNK_SIZE,
             extra_connect_args: Vec::new(),
             stop_commands: StopCommands::default(),
             handshake_epoch: 0,
             handshake_seed: 0x5eed,
             app_query: None,
+            secure_token: None,
         }
     }
 }
@@ -234,6 +248,8 @@ pub struct Session {
     events: VecDeque<ClientEvent>,
     stream_id: u32,
     server_caps: ConnectCapabilities,
+    /// The judgement of the server's capabilities (when `config.media` is set).
+    negotiated: Option<Negotiated>,
     next_transaction: f64,
     connect_transaction: f64,
     create_stream_transaction: f64,
@@ -252,6 +268,8 @@ pub struct Session {
     ack_window_request: Option<u32>,
     /// Set once the core failed; every later input is refused.
     failed: bool,
+    /// The server's `_result(connect)` carried a `secureToken` challenge.
+    secure_token_challenged: bool,
 }
 
 impl Session {
@@ -277,6 +295,7 @@ impl Session {
             events: VecDeque::new(),
             stream_id: 0,
             server_caps: ConnectCapabilities::default(),
+            negotiated: None,
             next_transaction: 1.0,
             connect_transaction: 0.0,
             create_stream_transaction: 0.0,
@@ -288,6 +307,7 @@ impl Session {
             announced_window: None,
             ack_window_request: None,
             failed: false,
+            secure_token_challenged: false,
         }
     }
 
@@ -339,19 +359,32 @@ impl Session {
 
         self.connect_transaction = self.take_transaction();
         let app = with_query(&self.config.url.app, self.config.app_query.as_deref());
+        let capabilities = self.advertised_capabilities();
         let cmd = command::connect(
             self.connect_transaction,
             &ConnectParams {
                 app: &app,
                 flash_version: &self.config.flash_version,
                 tc_url: &self.tc_url,
-                capabilities: &self.config.capabilities,
+                capabilities: &capabilities,
                 extra_args: &self.config.extra_connect_args,
             },
         );
         self.queue_command(CSID_COMMAND, 0, &cmd)?;
         self.state = SessionState::Connecting;
         Ok(())
+    }
+
+    /// The block `connect` carries: `capabilities` as given, or the one of `media` when
+    /// `capabilities` has no Enhanced RTMP field (its `objectEncoding` is kept).
+    pub fn advertised_capabilities(&self) -> ConnectCapabilities {
+        match &self.config.media {
+            Some(media) if self.config.capabilities.is_empty() => ConnectCapabilities {
+                object_encoding: self.config.capabilities.object_encoding,
+                ..media.capabilities()
+            },
+            _ => self.config.capabilities.clone(),
+        }
     }
 
     fn take_transaction(&mut self) -> f64 {
@@ -558,6 +591,11 @@ impl Session {
                 fms_version,
                 capabilities: caps,
             });
+            self.answer_secure_token(&cmd)?;
+            // Judged before createStream: a refused publish never reaches the server.
+            if let Some(media) = &self.config.media {
+                self.negotiated = Some(caps::negotiate(&self.server_caps, media)?);
+            }
             return self.start_publish_stream();
         }
         if self.state == SessionState::CreatingStream && txn == self.create_stream_transaction {
@@ -664,6 +702,33 @@ impl Session {
         Ok(())
     }
 
+    /// Answers a `secureToken` challenge of `_result(connect)` before anything else is sent,
+    /// as librtmp does. The challenge sits in the information object (where rtmp2 looks), or
+    /// in the properties (librtmp looks everywhere).
+    fn answer_secure_token(&mut self, result: &Command) -> Result<()> {
+        let challenge = [result.info_object(), Some(&result.command_object)]
+            .into_iter()
+            .flatten()
+            .find_map(|o| o.get("secureToken").and_then(Amf0Value::as_str))
+            .map(String::from);
+        let Some(challenge) = challenge else {
+            return Ok(());
+        };
+        self.secure_token_challenged = true;
+        let Some(secret) = &self.config.secure_token else {
+            return Ok(());
+        };
+        let response = securetoken::answer(secret.expose(), &challenge)
+            .map_err(|e| Error::AuthenticationFailed(e.to_string()))?;
+        // Transaction 0: no answer is expected.
+        let cmd = Command::new(
+            "secureTokenResponse",
+            0.0,
+            vec![Amf0Value::String(response)],
+        );
+        self.queue_command(CSID_COMMAND, 0, &cmd)
+    }
+
     fn take_ignored(&mut self, txn: f64) -> bool {
         match self.ignored_transactions.iter().position(|t| *t == txn) {
             Some(i) => {
@@ -746,6 +811,18 @@ impl Session {
     /// Capabilities from the server's `_result(connect)`.
     pub fn server_capabilities(&self) -> &ConnectCapabilities {
         &self.server_caps
+    }
+
+    /// The judgement of the server's `_result(connect)` against [`PublishConfig::media`]
+    /// (None before the answer, or without `media`).
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    /// True when the server's `_result(connect)` carried a `secureToken` challenge; it was
+    /// answered if [`PublishConfig::secure_token`] is set (an application can warn when not).
+    pub fn secure_token_challenged(&self) -> bool {
+        self.secure_token_challenged
     }
 
     /// The tcUrl sent in connect.

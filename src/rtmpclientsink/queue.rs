@@ -16,7 +16,11 @@
 //!   frame is more than `max_interleave` of stream time ahead of it, or a producer is blocked on
 //!   a full queue (otherwise a single-threaded demuxer feeding several pads could deadlock).
 //!
-//! The wall-clock bound grows by the pipeline latency (see [`Interleaver::set_latency`]).
+//! The wall-clock bound grows by the pipeline latency (see [`Interleaver::set_latency`]). For a
+//! track that has not delivered anything yet it is [`START_WAIT`] from the first frame of the
+//! publish, unless a producer is blocked: encoders can take seconds to give their first frame,
+//! more than the latency they report, and once the other track has gone ahead the late track's
+//! first frames can only be clamped.
 //!
 //! Requiring both bounds means a fast (non-live) source never gives up on a track that is only
 //! slow to start (e.g. an audio encoder warming up), and a live source never waits more than
@@ -70,6 +74,9 @@ pub const DEFAULT_MAX_INTERLEAVE_MS: u32 = 500;
 pub const MAX_QUEUE_BYTES: usize = 32 * 1024 * 1024;
 /// Default of the `max-queue-time` property, in milliseconds.
 pub const DEFAULT_MAX_QUEUE_TIME_MS: u32 = 3000;
+/// How long (plus the latency) a track that has not delivered its first frame is waited for,
+/// from the first frame of the publish (see [`Interleaver::pop`]).
+pub const START_WAIT: Duration = Duration::from_secs(5);
 /// Shortest interval between two congestion reports.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -887,8 +894,10 @@ impl<T: Queued> Interleaver<T> {
                 self.waiting_for = Some(other);
                 return Pop::Wait(None);
             }
-            let silent_since = o.last_push_at.or(self.start_at).unwrap_or(now);
-            let wall_deadline = silent_since + self.cfg.max_interleave + self.latency;
+            let wall_deadline = match o.last_push_at {
+                Some(at) => at + self.cfg.max_interleave + self.latency,
+                None => self.start_at.unwrap_or(now) + self.start_wait() + self.latency,
+            };
             if now < wall_deadline && deadline.is_none_or(|(d, _)| wall_deadline < d) {
                 deadline = Some((wall_deadline, other));
             }
@@ -900,6 +909,20 @@ impl<T: Queued> Interleaver<T> {
         match self.release(track) {
             Some(r) => Pop::Ready(r),
             None => Pop::Empty,
+        }
+    }
+
+    /// How long (plus the latency) a track that has not delivered its first frame is waited
+    /// for from the first frame of the publish. An encoder's first output can come well after
+    /// its reported latency (x264enc's look-ahead on a loaded machine: 2 to 5 s after the first
+    /// audio frame), and frames sent before it would leave its first frames behind the timeline
+    /// for good; the drop policy bounds what queues meanwhile. A blocked producer may be the one
+    /// that would deliver it (a demuxer feeding both pads): then the usual bound applies.
+    fn start_wait(&self) -> Duration {
+        if self.producer_blocked {
+            self.cfg.max_interleave
+        } else {
+            self.cfg.max_interleave.max(START_WAIT)
         }
     }
 
@@ -1048,13 +1071,63 @@ mod tests {
     }
 
     #[test]
+    fn a_track_that_has_not_started_is_waited_for_longer() {
+        // A live pipeline whose video encoder (x264enc with its look-ahead, on a loaded machine)
+        // gives its first frame 2.3 s after the first audio frame, with the latency not known
+        // yet: audio must not leave alone, or video's first frames land behind the timeline.
+        let mut q = both();
+        let t0 = Instant::now();
+        for i in 0..110 {
+            q.push(a(i * 21), t0 + Duration::from_millis(i as u64 * 21));
+        }
+        let t1 = t0 + Duration::from_millis(2300);
+        match q.pop(t1) {
+            Pop::Wait(Some(d)) => assert_eq!(d, t0 + START_WAIT),
+            other => panic!("{other:?}"),
+        }
+        for i in 0..10 {
+            q.push(v(-66 + i * 33), t1);
+        }
+        let out = drain_ready(&mut q, t1);
+        assert_eq!(out[0], (Track::VIDEO, -66, 0));
+        assert_eq!(q.late_frames(), 0);
+        // Bounded: a track that never starts is given up on.
+        let mut q = both();
+        q.set_latency(Duration::from_millis(1500));
+        for i in 0..100 {
+            q.push(a(i * 20), t0);
+        }
+        let latency = Duration::from_millis(1500);
+        match q.pop(t0 + Duration::from_millis(600)) {
+            Pop::Wait(Some(d)) => assert_eq!(d, t0 + START_WAIT + latency),
+            other => panic!("{other:?}"),
+        }
+        let after = t0 + START_WAIT + latency + Duration::from_millis(1);
+        assert!(matches!(q.pop(after), Pop::Ready(_)));
+        // A blocked producer may be the one that would deliver it: the usual bound.
+        let mut q = both();
+        q.set_latency(latency);
+        for i in 0..100 {
+            q.push(a(i * 20), t0);
+        }
+        q.set_producer_blocked(true);
+        match q.pop(t0 + Duration::from_millis(600)) {
+            Pop::Wait(Some(d)) => assert_eq!(d, t0 + Duration::from_millis(2000)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn latency_extends_the_wall_clock_bound() {
         let mut q = both();
         q.set_latency(Duration::from_millis(1500));
         let t0 = Instant::now();
+        // Video delivered its first frame, then went silent.
+        q.push(v(0), t0);
         for i in 0..100 {
             q.push(a(i * 20), t0);
         }
+        assert_eq!(drain_ready(&mut q, t0).len(), 2);
         match q.pop(t0 + Duration::from_millis(600)) {
             Pop::Wait(Some(d)) => assert_eq!(d, t0 + Duration::from_millis(2000)),
             other => panic!("{other:?}"),

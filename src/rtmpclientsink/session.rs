@@ -74,7 +74,7 @@ use super::messages::{self, StatsSnapshot};
 use super::queue::{
     CongestionReport, Interleaver, Policy, Pop, QueueConfig, Released, Track, TrackMap,
 };
-use super::timeline::clamp_cts;
+use super::timeline::late_cts;
 use super::transport::{
     EstablishedParts, Establishing, IO_SLICE, NetEvent, Reader, Transport, WriteError,
 };
@@ -901,12 +901,14 @@ impl SessionThread {
             authmod: self.settings.authmod,
             username: self.settings.username.clone(),
             password: self.settings.password.clone(),
+            secure_token: None, // the `secure-token` property is not wired yet
             extra_connect_args: self.settings.extra_connect_args.clone(),
             // Enhanced RTMP v2: we follow NetConnection.Connect.ReconnectRequest.
             capabilities: ConnectCapabilities {
                 caps_ex: Some(CAPS_EX_RECONNECT),
                 ..ConnectCapabilities::default()
             },
+            media: None,
         }
     }
 
@@ -1798,8 +1800,8 @@ impl SessionThread {
                 );
             }
         }
-        // Keep PTS where it was when a late frame's DTS was moved forward.
-        let cts = clamp_cts(frame.cts_ms - stamp.clamped_by);
+        // Keep PTS where it was when a late frame's DTS was moved forward, but never before it.
+        let cts = late_cts(frame.cts_ms, stamp.clamped_by);
         let header = tag_header(frame.tag_track(), flv::Packet::frame(frame.keyframe, cts))?;
         let mut batch = self.spare.take().unwrap_or_default();
         let result = self.write_frame(

@@ -227,6 +227,14 @@ pub fn clamp_cts(cts_ms: i64) -> i32 {
     cts_ms.clamp(-(1 << 23), (1 << 23) - 1) as i32
 }
 
+/// The composition time to send for a frame whose DTS [`RtmpTimeline::stamp`] moved forward by
+/// `clamped_by` ms: PTS stays where it was while that is not before the new DTS, otherwise it
+/// moves to the DTS, since a PTS before the DTS is invalid (decoders and muxers reject it). A
+/// negative composition time given by the source is kept as it is.
+pub fn late_cts(cts_ms: i64, clamped_by: i64) -> i32 {
+    clamp_cts(cts_ms.saturating_sub(clamped_by.max(0)).max(cts_ms.min(0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,6 +428,20 @@ mod tests {
         assert_eq!(t.stamp(near + 10).timestamp, 0);
         assert_eq!(t.stamp(near + 25).timestamp, 15);
         assert_eq!(wrap_ms(-1), u32::MAX);
+    }
+
+    #[test]
+    fn late_frames_never_get_a_pts_before_their_dts() {
+        // In time: unchanged, negative source composition times included.
+        assert_eq!(late_cts(66, 0), 66);
+        assert_eq!(late_cts(-20, 0), -20);
+        // Moved forward less than its composition time: PTS kept.
+        assert_eq!(late_cts(133, 100), 33);
+        // Moved past its PTS (a video track that started 2.5 s after audio left): PTS = DTS,
+        // not 2485 ms before it.
+        assert_eq!(late_cts(66, 2551), 0);
+        assert_eq!(late_cts(0, 1860), 0);
+        assert_eq!(late_cts(-20, 100), -20);
     }
 
     #[test]

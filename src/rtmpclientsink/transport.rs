@@ -4,11 +4,12 @@
 //! per-connection reader thread.
 //!
 //! The reader thread only moves raw socket bytes; for `rtmps://` the session thread decrypts
-//! them in [`Transport::on_raw_input`] and [`Transport::write_batch`] encrypts, so the TLS state
-//! is owned by one thread only.
+//! them in [`Transport::on_raw_input`] and [`Transport::write_batch`] encrypts (through
+//! [`crate::rtmp::tls::write_batch`], the library's own TLS write path), so the TLS state is
+//! owned by one thread only.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,7 @@ use crate::rtmp::chunk::ChunkBatch;
 use crate::rtmp::connection::{self, ClientOptions, Established, Stream};
 use crate::rtmp::error::Error as RtmpError;
 use crate::rtmp::session::{ClientEvent, Session};
+use crate::rtmp::tls;
 use crate::rtmp::transport::is_retryable;
 use crate::rtmp::url::RtmpUrl;
 
@@ -29,16 +31,7 @@ pub const IO_SLICE: Duration = Duration::from_millis(100);
 /// Largest read of the reader thread.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Why a write did not complete.
-#[derive(Debug)]
-pub enum WriteError {
-    /// The session thread was asked to stop.
-    Cancelled,
-    /// No byte could be written for the whole timeout: the server or the network is dead.
-    Stalled(Duration),
-    /// The socket (or TLS) failed.
-    Io(io::Error),
-}
+pub use crate::rtmp::tls::WriteError;
 
 /// The connection to the server.
 #[derive(Debug)]
@@ -51,6 +44,8 @@ pub enum Transport {
         conn: Box<rustls::ClientConnection>,
         /// The TCP socket.
         sock: TcpStream,
+        /// Server host name, for error texts.
+        host: String,
     },
 }
 
@@ -65,6 +60,7 @@ pub struct Establishing {
     give_up: Arc<AtomicBool>,
     deadline: Instant,
     authority: String,
+    host: String,
     timeout: Duration,
 }
 
@@ -93,6 +89,7 @@ impl Establishing {
                         Transport::Tls {
                             conn: Box::new(conn),
                             sock,
+                            host: self.host.clone(),
                         }
                     }
                 };
@@ -151,6 +148,7 @@ impl Transport {
             // three attempts. This bound only guards against a helper that never returns.
             deadline: Instant::now() + options.timeout * 4 + IO_SLICE * 10,
             authority: url.authority(),
+            host: url.host.clone(),
             timeout: options.timeout,
         })
     }
@@ -219,13 +217,13 @@ impl Transport {
     pub fn on_raw_input(&mut self, raw: Vec<u8>) -> Result<Vec<u8>, RtmpError> {
         match self {
             Transport::Plain(_) => Ok(raw),
-            Transport::Tls { conn, .. } => {
+            Transport::Tls { conn, host, .. } => {
                 let mut rest = raw.as_slice();
                 let mut out = Vec::new();
                 while !rest.is_empty() {
                     conn.read_tls(&mut rest).map_err(RtmpError::Io)?;
                     conn.process_new_packets()
-                        .map_err(|e| RtmpError::Tls(e.to_string()))?;
+                        .map_err(|e| tls::describe(&e, host))?;
                     read_plaintext(conn, &mut out).map_err(RtmpError::Io)?;
                 }
                 Ok(out)
@@ -251,12 +249,8 @@ impl Transport {
                     }
                 })?;
             }
-            Transport::Tls { conn, sock } => {
-                // Encryption copies anyway: hand rustls one contiguous buffer.
-                let plain = batch.to_vec();
-                batch.advance(plain.len());
-                conn.writer().write_all(&plain).map_err(WriteError::Io)?;
-                flush_tls(conn, sock, stall_timeout, cancelled)?;
+            Transport::Tls { conn, sock, .. } => {
+                tls::write_batch(conn, sock, batch, stall_timeout, cancelled)?;
             }
         }
         Ok(total)
@@ -264,9 +258,10 @@ impl Transport {
 
     /// Half-closes: the server sees end of stream after the bytes already written.
     pub fn shutdown_write(&mut self) {
-        if let Transport::Tls { conn, sock } = self {
+        if let Transport::Tls { conn, sock, .. } = self {
             conn.send_close_notify();
-            let _ = flush_tls(conn, sock, IO_SLICE * 5, &|| false);
+            // An empty batch: only the pending records (close_notify last) are sent.
+            let _ = tls::write_batch(conn, sock, &mut ChunkBatch::new(), IO_SLICE * 5, &|| false);
         }
         let _ = self.sock().shutdown(Shutdown::Write);
     }
@@ -303,31 +298,6 @@ fn write_with_stall_detection(
             Err((e, _)) => return Err(WriteError::Io(e)),
         }
     }
-}
-
-/// Writes all TLS records rustls has queued.
-fn flush_tls(
-    conn: &mut rustls::ClientConnection,
-    sock: &mut TcpStream,
-    stall_timeout: Duration,
-    cancelled: &dyn Fn() -> bool,
-) -> Result<(), WriteError> {
-    let mut last_progress = Instant::now();
-    while conn.wants_write() {
-        match conn.write_tls(sock) {
-            Ok(_) => last_progress = Instant::now(),
-            Err(e) if is_retryable(&e) => {
-                if last_progress.elapsed() >= stall_timeout {
-                    return Err(WriteError::Stalled(last_progress.elapsed()));
-                }
-                if cancelled() {
-                    return Err(WriteError::Cancelled);
-                }
-            }
-            Err(e) => return Err(WriteError::Io(e)),
-        }
-    }
-    Ok(())
 }
 
 fn read_plaintext(conn: &mut rustls::ClientConnection, out: &mut Vec<u8>) -> io::Result<()> {

@@ -19,10 +19,16 @@ impl FfmpegListen {
     /// Starts `ffmpeg -listen 1 -i rtmp://127.0.0.1:PORT/live/key -c copy -f flv DIR/out.flv`
     /// and waits (≤ 5 s, without connecting) until it listens. None = skip (ffmpeg missing).
     pub fn start(dir: &Path) -> Option<FfmpegListen> {
-        if !require_binary("ffmpeg") {
+        Self::start_with(dir, "ffmpeg", &["-c", "copy"])
+    }
+
+    /// `start` with another ffmpeg (a name in PATH or a path) and other output options before
+    /// `-f flv` (e.g. `["-c", "copy", "-copyinkf"]`).
+    pub fn start_with(dir: &Path, ffmpeg: &str, output_args: &[&str]) -> Option<FfmpegListen> {
+        if !require_binary(ffmpeg) {
             return None;
         }
-        let ffmpeg = find_binary("ffmpeg").unwrap();
+        let ffmpeg = find_binary(ffmpeg).unwrap();
         let output = dir.join("out.flv");
         let log = dir.join("ffmpeg-listen.log");
         let mut last = String::new();
@@ -41,7 +47,8 @@ impl FfmpegListen {
                 ])
                 .arg("-i")
                 .arg(format!("rtmp://127.0.0.1:{port}/live/key"))
-                .args(["-c", "copy", "-f", "flv"])
+                .args(output_args)
+                .args(["-f", "flv"])
                 .arg(&output)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

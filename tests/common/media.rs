@@ -1,6 +1,7 @@
 //! Test media generated at test time with `ffmpeg` (lavfi `testsrc2` + `sine`, libx264
 //! `-preset ultrafast` with B-frames, native AAC). Files are cached per test process in
-//! one temp dir, removed at process exit unless `KEEP_TEST_FILES` is set.
+//! one temp dir, removed at process exit unless `KEEP_TEST_FILES` is set. Media made by
+//! GStreamer's own encoders, in the same cache, are in `gstmedia`.
 //!
 //! Every generator returns None when ffmpeg is missing (skip rule; panics under CI) and
 //! panics if generation fails.
@@ -69,6 +70,14 @@ fn cached(name: &str, args: &[String]) -> Option<PathBuf> {
     if !require_binary("ffmpeg") {
         return None;
     }
+    Some(cached_with(name, |path| {
+        generate(path, args);
+    }))
+}
+
+/// Generates (once per process) the file `name` in the cache dir with `make(path)`, which
+/// panics on failure. Concurrent callers for the same name wait for the one generation.
+pub(super) fn cached_with(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
     let (dir, slot) = {
         let mut g = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         let dir = cache_dir_locked(&mut g);
@@ -81,7 +90,12 @@ fn cached(name: &str, args: &[String]) -> Option<PathBuf> {
             .clone();
         (dir, slot)
     };
-    Some(slot.get_or_init(|| generate(&dir.join(name), args)).clone())
+    slot.get_or_init(|| {
+        let path = dir.join(name);
+        make(&path);
+        path
+    })
+    .clone()
 }
 
 fn generate(path: &Path, args: &[String]) -> PathBuf {

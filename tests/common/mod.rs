@@ -6,9 +6,15 @@
 
 pub mod authserver;
 pub mod ffmpeg;
+pub mod ffmpeg9;
 pub mod ffprobe;
 pub mod flv;
 pub mod flvpublish;
+#[cfg(feature = "gst")]
+pub mod gstmedia;
+#[cfg(feature = "gst")]
+pub mod gstmedia_ertmp;
+#[cfg(feature = "gst")]
 pub mod gstsrc;
 pub mod media;
 pub mod nginx;

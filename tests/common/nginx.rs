@@ -184,11 +184,15 @@ impl NginxRtmp {
         }
         writeln!(c, "  }}\n}}").unwrap();
         if let (Some(tls), Some(tls_port)) = (&self.options.tls, self.tls_port) {
+            // proxy_half_close: on the client's FIN nginx only half-closes upstream and waits for
+            // nginx-rtmp to finish. Without it nginx closes upstream at once, and an unread
+            // Acknowledgement from nginx-rtmp turns that close into a reset that throws away
+            // everything nginx-rtmp had not read yet (the last frames of a fast publish).
             writeln!(
                 c,
                 "stream {{\n  server {{\n    listen 127.0.0.1:{tls_port} ssl;\n    \
                  ssl_certificate {};\n    ssl_certificate_key {};\n    \
-                 proxy_pass 127.0.0.1:{};\n  }}\n}}",
+                 proxy_half_close on;\n    proxy_pass 127.0.0.1:{};\n  }}\n}}",
                 tls.cert_pem_path.display(),
                 tls.key_pem_path.display(),
                 self.port

@@ -196,3 +196,56 @@ pub fn tls_server(
     }))?;
     Some((nginx, ca))
 }
+
+/// Like [`tls_server`] with more nginx options (e.g. `max_message` for big frames).
+pub fn tls_server_with(
+    dir: &super::TempDir,
+    hosts: &[&str],
+    options: super::NginxOptions,
+) -> Option<(super::NginxRtmp, PathBuf)> {
+    let (ca, cert, key) = generate_test_ca_and_cert(&dir.join("pki"), hosts, false)?;
+    let nginx = super::NginxRtmp::start(options.tls(super::TlsFront {
+        cert_pem_path: cert,
+        key_pem_path: key,
+    }))?;
+    Some((nginx, ca))
+}
+
+/// The certificate a user gets from openssl's defaults, `openssl req -x509` with only a
+/// subjectAltName added: self-signed and marked CA:TRUE, which TLS clients refuse as a server
+/// certificate. Returns (cert_pem, key_pem); None without `openssl`. Panics if the certificate
+/// does not come out CA:TRUE (the tests built on it would test nothing).
+pub fn self_signed_ca_true_cert(dir: &Path, host: &str) -> Option<(PathBuf, PathBuf)> {
+    if !require_binary("openssl") {
+        return None;
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let san = format!("subjectAltName=DNS:{host}");
+    let subj = format!("/CN={host}");
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ss.key", "-out", "ss.pem",
+            "-days", "30", "-subj", &subj, "-addext", &san,
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in", "ss.pem"])
+        .current_dir(dir)
+        .output()
+        .expect("openssl x509");
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("CA:TRUE"),
+        "openssl's default self-signed certificate is expected to be CA:TRUE"
+    );
+    Some((dir.join("ss.pem"), dir.join("ss.key")))
+}
+
+/// nginx-rtmp behind a TLS front end serving `cert`/`key` as they are.
+pub fn tls_server_with_cert(cert: &Path, key: &Path) -> Option<super::NginxRtmp> {
+    super::NginxRtmp::start(super::NginxOptions::default().tls(super::TlsFront {
+        cert_pem_path: cert.to_path_buf(),
+        key_pem_path: key.to_path_buf(),
+    }))
+}
