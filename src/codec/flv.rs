@@ -9,8 +9,13 @@
 //!   multitrack messages.
 //!
 //! Builders write exactly what the parsers read back, so `parse(build(x)) == x`.
+//!
+//! [`tag_header`] is the one place that decides which form a message takes: given a
+//! [`TagTrack`] (codec and track id) and a [`Packet`], it builds the legacy, plain enhanced or
+//! multitrack header as a small fixed [`TagHeader`], so the payload is sent borrowed after it.
+//! `RtmpClient` and the `rtmpclientsink` element both send through it.
 
-use super::{Error, Result};
+use super::{Codec, Error, MediaKind, Result};
 
 /// Four-character code identifying an Enhanced RTMP codec, as sent on the wire.
 pub type FourCc = [u8; 4];
@@ -355,9 +360,24 @@ fn check_mod_ex(mod_ex: &[ModEx<'_>]) -> Result<()> {
     Ok(())
 }
 
+/// Where the builders write: a growing vector, or the fixed buffer of a [`TagHeader`].
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+
+    fn put_u8(&mut self, byte: u8) {
+        self.put(&[byte]);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 /// Writes the ModEx entries; the last one announces `next_packet_type` (Enhanced RTMP: the
 /// low nibble after each ModEx block is the following packet type).
-fn write_mod_ex(out: &mut Vec<u8>, mod_ex: &[ModEx<'_>], next_packet_type: u8) {
+fn write_mod_ex(out: &mut impl Sink, mod_ex: &[ModEx<'_>], next_packet_type: u8) {
     const MOD_EX: u8 = 7; // same value for audio and video
     for (i, m) in mod_ex.iter().enumerate() {
         let nano;
@@ -372,18 +392,18 @@ fn write_mod_ex(out: &mut Vec<u8>, mod_ex: &[ModEx<'_>], next_packet_type: u8) {
         // modExDataSize = UI8 + 1; the UI8 value 255 escapes to UI16 + 1.
         let size_minus_one = data.len() - 1;
         if size_minus_one < 255 {
-            out.push(size_minus_one as u8);
+            out.put_u8(size_minus_one as u8);
         } else {
-            out.push(0xff);
-            out.extend_from_slice(&(size_minus_one as u16).to_be_bytes());
+            out.put_u8(0xff);
+            out.put(&(size_minus_one as u16).to_be_bytes());
         }
-        out.extend_from_slice(data);
+        out.put(data);
         let next = if i + 1 < mod_ex.len() {
             MOD_EX
         } else {
             next_packet_type
         };
-        out.push((mod_ex_type << 4) | next);
+        out.put_u8((mod_ex_type << 4) | next);
     }
 }
 
@@ -407,38 +427,88 @@ fn ex_audio_first_byte(packet_type: u8, has_mod_ex: bool) -> u8 {
     (SOUND_FORMAT_EX_HEADER << 4) | packet_type
 }
 
+/// Single-track Enhanced RTMP video: checks everything, then writes header, ModEx entries,
+/// FourCC, composition time (`CodedFrames` of avc1/hvc1/vvc1, clamped) and `body`.
+fn put_ex_video(
+    out: &mut impl Sink,
+    frame_type: FrameType,
+    packet_type: VideoPacketType,
+    fourcc: FourCc,
+    composition_time: i32,
+    mod_ex: &[ModEx<'_>],
+    body: &[u8],
+) -> Result<()> {
+    check_plain_video_packet_type(packet_type)?;
+    check_not_command(frame_type, packet_type)?;
+    check_video_fourcc(fourcc)?;
+    check_mod_ex(mod_ex)?;
+    out.put_u8(ex_video_first_byte(
+        frame_type,
+        packet_type.into(),
+        !mod_ex.is_empty(),
+    ));
+    write_mod_ex(out, mod_ex, packet_type.into());
+    out.put(&fourcc);
+    if packet_type == VideoPacketType::CodedFrames && carries_composition_time(fourcc) {
+        out.put(&si24_bytes(composition_time));
+    }
+    out.put(body);
+    Ok(())
+}
+
+/// Single-track Enhanced RTMP audio: header, ModEx entries, FourCC and `body`.
+fn put_ex_audio(
+    out: &mut impl Sink,
+    packet_type: AudioPacketType,
+    fourcc: FourCc,
+    mod_ex: &[ModEx<'_>],
+    body: &[u8],
+) -> Result<()> {
+    check_plain_audio_packet_type(packet_type)?;
+    check_audio_fourcc(fourcc)?;
+    check_mod_ex(mod_ex)?;
+    out.put_u8(ex_audio_first_byte(packet_type.into(), !mod_ex.is_empty()));
+    write_mod_ex(out, mod_ex, packet_type.into());
+    out.put(&fourcc);
+    out.put(body);
+    Ok(())
+}
+
 /// The header of a single-track Enhanced RTMP video tag without ModEx, returned as a fixed
 /// array and its used length, so a frame can be sent as header + borrowed payload.
 ///
 /// The layout is `1 | frame_type | packet_type`, the FourCC, and for `CodedFrames` of avc1,
 /// hvc1 and vvc1 the SI24 composition time (clamped); `composition_time` is ignored otherwise.
+/// [`tag_header`] picks this form (and the others) from a codec, track and packet.
 pub fn ex_video_header(
     frame_type: FrameType,
     packet_type: VideoPacketType,
     fourcc: FourCc,
     composition_time: i32,
 ) -> Result<([u8; 8], usize)> {
-    check_plain_video_packet_type(packet_type)?;
-    check_not_command(frame_type, packet_type)?;
-    check_video_fourcc(fourcc)?;
+    let mut h = TagHeader::EMPTY;
+    put_ex_video(
+        &mut h,
+        frame_type,
+        packet_type,
+        fourcc,
+        composition_time,
+        &[],
+        &[],
+    )?;
     let mut header = [0u8; 8];
-    header[0] = ex_video_first_byte(frame_type, packet_type.into(), false);
-    header[1..5].copy_from_slice(&fourcc);
-    if packet_type == VideoPacketType::CodedFrames && carries_composition_time(fourcc) {
-        header[5..8].copy_from_slice(&si24_bytes(composition_time));
-        Ok((header, 8))
-    } else {
-        Ok((header, 5))
-    }
+    header[..h.len()].copy_from_slice(&h);
+    Ok((header, h.len()))
 }
 
 /// The 5-byte header of a single-track Enhanced RTMP audio tag without ModEx:
 /// `9 << 4 | packet_type`, then the FourCC.
 pub fn ex_audio_header(packet_type: AudioPacketType, fourcc: FourCc) -> Result<[u8; 5]> {
-    check_plain_audio_packet_type(packet_type)?;
-    check_audio_fourcc(fourcc)?;
-    let [a, b, c, d] = fourcc;
-    Ok([ex_audio_first_byte(packet_type.into(), false), a, b, c, d])
+    let mut h = TagHeader::EMPTY;
+    put_ex_audio(&mut h, packet_type, fourcc, &[], &[])?;
+    let mut header = [0u8; 5];
+    header.copy_from_slice(&h);
+    Ok(header)
 }
 
 /// Appends a single-track Enhanced RTMP video tag body to `out`: header, ModEx entries,
@@ -453,18 +523,17 @@ pub fn write_ex_video(
     mod_ex: &[ModEx<'_>],
     body: &[u8],
 ) -> Result<()> {
-    let (header, len) = ex_video_header(frame_type, packet_type, fourcc, composition_time)?;
-    check_mod_ex(mod_ex)?;
-    out.reserve(len + body.len() + 8 * mod_ex.len());
-    out.push(ex_video_first_byte(
+    // Checks come before any write in put_ex_video.
+    out.reserve(8 + body.len() + 8 * mod_ex.len());
+    put_ex_video(
+        out,
         frame_type,
-        packet_type.into(),
-        !mod_ex.is_empty(),
-    ));
-    write_mod_ex(out, mod_ex, packet_type.into());
-    out.extend_from_slice(&header[1..len]);
-    out.extend_from_slice(body);
-    Ok(())
+        packet_type,
+        fourcc,
+        composition_time,
+        mod_ex,
+        body,
+    )
 }
 
 /// Appends an Enhanced RTMP video command frame (frame type `Command`, e.g. 0 = start of
@@ -508,9 +577,14 @@ pub struct AudioTrack<'a> {
     pub data: &'a [u8],
 }
 
-/// Checks the track list of a multitrack message against its type.
-fn check_tracks(multitrack: AvMultitrackType, fourccs: &[FourCc]) -> Result<()> {
-    match (multitrack, fourccs.len()) {
+/// Checks the track list of a multitrack message against its type: `count` tracks whose
+/// FourCCs are `fourccs`.
+fn check_tracks(
+    multitrack: AvMultitrackType,
+    count: usize,
+    mut fourccs: impl Iterator<Item = FourCc>,
+) -> Result<()> {
+    match (multitrack, count) {
         (_, 0) => {
             return Err(Error::CannotBuild(
                 "a multitrack tag needs at least one track",
@@ -524,9 +598,8 @@ fn check_tracks(multitrack: AvMultitrackType, fourccs: &[FourCc]) -> Result<()> 
         }
         _ => {}
     }
-    if multitrack != AvMultitrackType::ManyTracksManyCodecs
-        && fourccs.iter().any(|f| *f != fourccs[0])
-    {
+    let first = fourccs.next();
+    if multitrack != AvMultitrackType::ManyTracksManyCodecs && fourccs.any(|f| Some(f) != first) {
         return Err(Error::CannotBuild(
             "tracks with different codecs need ManyTracksManyCodecs",
         ));
@@ -537,19 +610,68 @@ fn check_tracks(multitrack: AvMultitrackType, fourccs: &[FourCc]) -> Result<()> 
 /// Writes one track's prefix: FourCC (ManyTracksManyCodecs only), track id, and the UI24 size
 /// of what follows (not for OneTrack).
 fn write_track_prefix(
-    out: &mut Vec<u8>,
+    out: &mut impl Sink,
     multitrack: AvMultitrackType,
     fourcc: FourCc,
     track_id: u8,
     size: usize,
 ) {
     if multitrack == AvMultitrackType::ManyTracksManyCodecs {
-        out.extend_from_slice(&fourcc);
+        out.put(&fourcc);
     }
-    out.push(track_id);
+    out.put_u8(track_id);
     if multitrack != AvMultitrackType::OneTrack {
-        out.extend_from_slice(&(size as u32).to_be_bytes()[1..]);
+        out.put(&(size as u32).to_be_bytes()[1..]);
     }
+}
+
+/// Multitrack Enhanced RTMP video: checks everything, then writes (see
+/// [`write_ex_video_multitrack`]).
+fn put_ex_video_multitrack(
+    out: &mut impl Sink,
+    frame_type: FrameType,
+    packet_type: VideoPacketType,
+    multitrack: AvMultitrackType,
+    mod_ex: &[ModEx<'_>],
+    tracks: &[VideoTrack<'_>],
+) -> Result<()> {
+    check_plain_video_packet_type(packet_type)?;
+    check_not_command(frame_type, packet_type)?;
+    check_mod_ex(mod_ex)?;
+    check_tracks(multitrack, tracks.len(), tracks.iter().map(|t| t.fourcc))?;
+    let has_cts = |t: &VideoTrack<'_>| {
+        packet_type == VideoPacketType::CodedFrames && carries_composition_time(t.fourcc)
+    };
+    for t in tracks {
+        check_video_fourcc(t.fourcc)?;
+        let size = t.data.len() + if has_cts(t) { 3 } else { 0 };
+        if multitrack != AvMultitrackType::OneTrack && size > UI24_MAX {
+            return Err(Error::CannotBuild(
+                "a track is larger than 16 MiB (UI24 size)",
+            ));
+        }
+    }
+
+    out.put_u8(ex_video_first_byte(
+        frame_type,
+        VideoPacketType::Multitrack.into(),
+        !mod_ex.is_empty(),
+    ));
+    write_mod_ex(out, mod_ex, VideoPacketType::Multitrack.into());
+    out.put_u8((u8::from(multitrack) << 4) | u8::from(packet_type));
+    if multitrack != AvMultitrackType::ManyTracksManyCodecs {
+        out.put(&tracks[0].fourcc);
+    }
+    for t in tracks {
+        let cts = has_cts(t);
+        let size = t.data.len() + if cts { 3 } else { 0 };
+        write_track_prefix(out, multitrack, t.fourcc, t.track_id, size);
+        if cts {
+            out.put(&si24_bytes(t.composition_time));
+        }
+        out.put(t.data);
+    }
+    Ok(())
 }
 
 /// Appends an Enhanced RTMP multitrack video tag body: header, ModEx entries,
@@ -564,48 +686,7 @@ pub fn write_ex_video_multitrack(
     mod_ex: &[ModEx<'_>],
     tracks: &[VideoTrack<'_>],
 ) -> Result<()> {
-    check_plain_video_packet_type(packet_type)?;
-    check_not_command(frame_type, packet_type)?;
-    check_mod_ex(mod_ex)?;
-    let fourccs: Vec<FourCc> = tracks
-        .iter()
-        .take(MAX_TRACKS + 1)
-        .map(|t| t.fourcc)
-        .collect();
-    check_tracks(multitrack, &fourccs)?;
-    let has_cts = |t: &VideoTrack<'_>| {
-        packet_type == VideoPacketType::CodedFrames && carries_composition_time(t.fourcc)
-    };
-    for t in tracks {
-        check_video_fourcc(t.fourcc)?;
-        let size = t.data.len() + if has_cts(t) { 3 } else { 0 };
-        if multitrack != AvMultitrackType::OneTrack && size > UI24_MAX {
-            return Err(Error::CannotBuild(
-                "a track is larger than 16 MiB (UI24 size)",
-            ));
-        }
-    }
-
-    out.push(ex_video_first_byte(
-        frame_type,
-        VideoPacketType::Multitrack.into(),
-        !mod_ex.is_empty(),
-    ));
-    write_mod_ex(out, mod_ex, VideoPacketType::Multitrack.into());
-    out.push((u8::from(multitrack) << 4) | u8::from(packet_type));
-    if multitrack != AvMultitrackType::ManyTracksManyCodecs {
-        out.extend_from_slice(&tracks[0].fourcc);
-    }
-    for t in tracks {
-        let cts = has_cts(t);
-        let size = t.data.len() + if cts { 3 } else { 0 };
-        write_track_prefix(out, multitrack, t.fourcc, t.track_id, size);
-        if cts {
-            out.extend_from_slice(&si24_bytes(t.composition_time));
-        }
-        out.extend_from_slice(t.data);
-    }
-    Ok(())
+    put_ex_video_multitrack(out, frame_type, packet_type, multitrack, mod_ex, tracks)
 }
 
 /// Appends a single-track Enhanced RTMP audio tag body: header, ModEx entries, FourCC and
@@ -617,12 +698,43 @@ pub fn write_ex_audio(
     mod_ex: &[ModEx<'_>],
     body: &[u8],
 ) -> Result<()> {
-    let header = ex_audio_header(packet_type, fourcc)?;
+    put_ex_audio(out, packet_type, fourcc, mod_ex, body)
+}
+
+/// Multitrack Enhanced RTMP audio: checks everything, then writes (see
+/// [`write_ex_audio_multitrack`]).
+fn put_ex_audio_multitrack(
+    out: &mut impl Sink,
+    packet_type: AudioPacketType,
+    multitrack: AvMultitrackType,
+    mod_ex: &[ModEx<'_>],
+    tracks: &[AudioTrack<'_>],
+) -> Result<()> {
+    check_plain_audio_packet_type(packet_type)?;
     check_mod_ex(mod_ex)?;
-    out.push(ex_audio_first_byte(packet_type.into(), !mod_ex.is_empty()));
-    write_mod_ex(out, mod_ex, packet_type.into());
-    out.extend_from_slice(&header[1..]);
-    out.extend_from_slice(body);
+    check_tracks(multitrack, tracks.len(), tracks.iter().map(|t| t.fourcc))?;
+    for t in tracks {
+        check_audio_fourcc(t.fourcc)?;
+        if multitrack != AvMultitrackType::OneTrack && t.data.len() > UI24_MAX {
+            return Err(Error::CannotBuild(
+                "a track is larger than 16 MiB (UI24 size)",
+            ));
+        }
+    }
+
+    out.put_u8(ex_audio_first_byte(
+        AudioPacketType::Multitrack.into(),
+        !mod_ex.is_empty(),
+    ));
+    write_mod_ex(out, mod_ex, AudioPacketType::Multitrack.into());
+    out.put_u8((u8::from(multitrack) << 4) | u8::from(packet_type));
+    if multitrack != AvMultitrackType::ManyTracksManyCodecs {
+        out.put(&tracks[0].fourcc);
+    }
+    for t in tracks {
+        write_track_prefix(out, multitrack, t.fourcc, t.track_id, t.data.len());
+        out.put(t.data);
+    }
     Ok(())
 }
 
@@ -635,37 +747,367 @@ pub fn write_ex_audio_multitrack(
     mod_ex: &[ModEx<'_>],
     tracks: &[AudioTrack<'_>],
 ) -> Result<()> {
-    check_plain_audio_packet_type(packet_type)?;
-    check_mod_ex(mod_ex)?;
-    let fourccs: Vec<FourCc> = tracks
-        .iter()
-        .take(MAX_TRACKS + 1)
-        .map(|t| t.fourcc)
-        .collect();
-    check_tracks(multitrack, &fourccs)?;
-    for t in tracks {
-        check_audio_fourcc(t.fourcc)?;
-        if multitrack != AvMultitrackType::OneTrack && t.data.len() > UI24_MAX {
-            return Err(Error::CannotBuild(
-                "a track is larger than 16 MiB (UI24 size)",
-            ));
+    put_ex_audio_multitrack(out, packet_type, multitrack, mod_ex, tracks)
+}
+
+// ---------------------------------------------------------------------------------------------
+// One header builder for every form
+// ---------------------------------------------------------------------------------------------
+
+/// Longest header [`tag_header`] builds: a multitrack video tag with a TimestampOffsetNano
+/// ModEx (1 + 5 + 1 + 4 + 1 + 3 bytes), rounded up.
+pub const TAG_HEADER_MAX: usize = 16;
+
+/// What a message of a track carries, whatever the wire form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Packet {
+    /// The codec configuration (avcC, hvcC, av1C, vpcC, AudioSpecificConfig, OpusHead,
+    /// "fLaC" + STREAMINFO; empty for AC-3, E-AC-3 and MP3).
+    SequenceStart,
+    /// One coded frame (an access unit, a temporal unit, an audio frame).
+    CodedFrame {
+        /// Key or inter frame (video; ignored for audio). `Command` is refused.
+        frame_type: FrameType,
+        /// PTS − DTS in milliseconds, negative allowed (H.264 and HEVC; ignored otherwise).
+        /// Clamped to SI24. Zero selects CodedFramesX in the enhanced forms.
+        composition_time: i32,
+    },
+    /// End of the sequence (legacy AVC end of sequence, enhanced SequenceEnd).
+    SequenceEnd,
+    /// AMF-encoded video metadata such as `colorInfo` (video only; always enhanced; frame type
+    /// Command as FFmpeg writes it, Key inside a multitrack tag).
+    Metadata,
+    /// The audio channel order (audio only; always enhanced, also for AAC).
+    MultichannelConfig,
+}
+
+impl Packet {
+    /// A coded video frame: key or inter, with its composition time.
+    pub fn frame(keyframe: bool, composition_time: i32) -> Packet {
+        Packet::CodedFrame {
+            frame_type: if keyframe {
+                FrameType::Key
+            } else {
+                FrameType::Inter
+            },
+            composition_time,
+        }
+    }
+}
+
+/// The legacy FLV audio header fields after `SoundFormat`, for codecs whose legacy header
+/// describes the stream (MP3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SoundFlags {
+    /// `SoundRate`: 0 = 5.5 kHz, 1 = 11 kHz, 2 = 22 kHz, 3 = 44 kHz.
+    pub rate: u8,
+    /// `SoundSize`: 16-bit (true) or 8-bit samples.
+    pub size_16bit: bool,
+    /// `SoundType`: stereo (true) or mono.
+    pub stereo: bool,
+}
+
+impl SoundFlags {
+    /// The legacy flags of MP3 at `sample_rate` Hz with `channels`, as FFmpeg writes them:
+    /// 44.1 kHz (and 48 kHz, stored with the 44 kHz code), 22.05 kHz and 11.025 kHz, always
+    /// 16-bit. `None` for rates the legacy header cannot say: those need the `.mp3` FourCC.
+    pub fn for_mp3(sample_rate: u32, channels: u8) -> Option<SoundFlags> {
+        let rate = match sample_rate {
+            44_100 | 48_000 => 3,
+            22_050 => 2,
+            11_025 => 1,
+            _ => return None,
+        };
+        Some(SoundFlags {
+            rate,
+            size_16bit: true,
+            stereo: channels > 1,
+        })
+    }
+
+    /// The first byte of a legacy audio tag of `sound_format` with these flags.
+    fn first_byte(self, sound_format: u8) -> u8 {
+        (sound_format << 4)
+            | ((self.rate & 0x03) << 2)
+            | (u8::from(self.size_16bit) << 1)
+            | u8::from(self.stereo)
+    }
+}
+
+/// Legacy FLV `SoundFormat` of MP3.
+pub const SOUND_FORMAT_MP3: u8 = 2;
+
+/// The wire form a tag takes (see [`TagTrack::form`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TagForm {
+    /// Legacy FLV: AVC video, AAC or MP3 audio, on track 0.
+    Legacy,
+    /// A plain ExVideoTagHeader/ExAudioTagHeader with the FourCC (track 0).
+    Enhanced,
+    /// A Multitrack OneTrack tag with the FourCC and the track id (tracks 1..=255).
+    Multitrack,
+}
+
+/// Whose tags these are: the codec, the track id, and for MP3 on track 0 the legacy flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TagTrack {
+    /// The track's codec.
+    pub codec: Codec,
+    /// Track id: 0 is the default track (the `sink`/`audio` pads), 1..=255 further tracks.
+    pub track_id: u8,
+    /// MP3 on track 0 only: the legacy header's flags when it can say the stream's sample rate
+    /// ([`SoundFlags::for_mp3`]); then coded frames go out in the legacy form. `None`: `.mp3`.
+    /// Ignored for other codecs and tracks.
+    pub legacy_sound: Option<SoundFlags>,
+}
+
+impl TagTrack {
+    /// Track `track_id` of `codec`, without legacy MP3 flags.
+    pub fn new(codec: Codec, track_id: u8) -> TagTrack {
+        TagTrack {
+            codec,
+            track_id,
+            legacy_sound: None,
         }
     }
 
-    out.push(ex_audio_first_byte(
-        AudioPacketType::Multitrack.into(),
-        !mod_ex.is_empty(),
-    ));
-    write_mod_ex(out, mod_ex, AudioPacketType::Multitrack.into());
-    out.push((u8::from(multitrack) << 4) | u8::from(packet_type));
-    if multitrack != AvMultitrackType::ManyTracksManyCodecs {
-        out.extend_from_slice(&tracks[0].fourcc);
+    /// The form a `packet` of this track takes: Multitrack OneTrack on tracks >= 1 (for every
+    /// codec, H.264 and AAC included, as OBS and FFmpeg send them); on track 0 legacy for what
+    /// the legacy format can say (H.264 sequence header, frames and end of sequence; AAC
+    /// sequence header and frames; MP3 frames with [`TagTrack::legacy_sound`]), the plain
+    /// enhanced form for everything else.
+    pub fn form(&self, packet: Packet) -> TagForm {
+        if self.track_id != 0 {
+            return TagForm::Multitrack;
+        }
+        let legacy = match self.codec {
+            Codec::H264 => matches!(
+                packet,
+                Packet::SequenceStart | Packet::CodedFrame { .. } | Packet::SequenceEnd
+            ),
+            Codec::Aac => matches!(packet, Packet::SequenceStart | Packet::CodedFrame { .. }),
+            // Legacy MP3 has no other packet: asking for one is an error, not a silent switch
+            // of the track to `.mp3`.
+            Codec::Mp3 => self.legacy_sound.is_some(),
+            _ => false,
+        };
+        if legacy {
+            TagForm::Legacy
+        } else {
+            TagForm::Enhanced
+        }
     }
-    for t in tracks {
-        write_track_prefix(out, multitrack, t.fourcc, t.track_id, t.data.len());
-        out.extend_from_slice(t.data);
+}
+
+/// An FLV tag header of at most [`TAG_HEADER_MAX`] bytes, built by [`tag_header`]: the payload
+/// follows it on the wire and stays borrowed. Dereferences to its bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TagHeader {
+    bytes: [u8; TAG_HEADER_MAX],
+    len: u8,
+    /// A write did not fit (never for what [`tag_header`] builds).
+    overflow: bool,
+}
+
+impl TagHeader {
+    const EMPTY: TagHeader = TagHeader {
+        bytes: [0; TAG_HEADER_MAX],
+        len: 0,
+        overflow: false,
+    };
+
+    /// The header's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::ops::Deref for TagHeader {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for TagHeader {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for TagHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TagHeader({:02x?})", self.as_bytes())
+    }
+}
+
+impl Sink for TagHeader {
+    fn put(&mut self, bytes: &[u8]) {
+        let start = usize::from(self.len);
+        match self.bytes.get_mut(start..start + bytes.len()) {
+            Some(slot) => {
+                slot.copy_from_slice(bytes);
+                self.len += bytes.len() as u8;
+            }
+            None => self.overflow = true,
+        }
+    }
+}
+
+/// The enhanced video packet type, frame type and composition time of `packet`.
+fn video_packet(
+    codec: Codec,
+    packet: Packet,
+    multitrack: bool,
+) -> Result<(FrameType, VideoPacketType, i32)> {
+    Ok(match packet {
+        Packet::SequenceStart => (FrameType::Key, VideoPacketType::SequenceStart, 0),
+        Packet::CodedFrame {
+            frame_type,
+            composition_time,
+        } => {
+            if carries_composition_time(codec.fourcc()) && composition_time == 0 {
+                (frame_type, VideoPacketType::CodedFramesX, 0)
+            } else {
+                (frame_type, VideoPacketType::CodedFrames, composition_time)
+            }
+        }
+        Packet::SequenceEnd => (FrameType::Key, VideoPacketType::SequenceEnd, 0),
+        // Receivers ignore the frame type of Metadata. A multitrack tag with frame type
+        // Command would be read as a command frame (the spec checks that before Multitrack).
+        Packet::Metadata if multitrack => (FrameType::Key, VideoPacketType::Metadata, 0),
+        Packet::Metadata => (FrameType::Command, VideoPacketType::Metadata, 0),
+        Packet::MultichannelConfig => {
+            return Err(Error::CannotBuild("MultichannelConfig is an audio packet"));
+        }
+    })
+}
+
+/// The enhanced audio packet type of `packet`.
+fn audio_packet(packet: Packet) -> Result<AudioPacketType> {
+    Ok(match packet {
+        Packet::SequenceStart => AudioPacketType::SequenceStart,
+        Packet::CodedFrame { .. } => AudioPacketType::CodedFrames,
+        Packet::SequenceEnd => AudioPacketType::SequenceEnd,
+        Packet::MultichannelConfig => AudioPacketType::MultichannelConfig,
+        Packet::Metadata => return Err(Error::CannotBuild("Metadata is a video packet")),
+    })
+}
+
+/// The legacy header of `packet` on `track` (whose form is [`TagForm::Legacy`]).
+fn legacy_header(out: &mut TagHeader, track: TagTrack, packet: Packet) -> Result<()> {
+    match (track.codec, packet) {
+        (Codec::H264, Packet::SequenceStart) => out.put(&avc_video_header(
+            FrameType::Key,
+            AvcPacketType::SequenceHeader,
+            0,
+        )),
+        (
+            Codec::H264,
+            Packet::CodedFrame {
+                frame_type,
+                composition_time,
+            },
+        ) => {
+            check_not_command(frame_type, VideoPacketType::CodedFrames)?;
+            out.put(&avc_video_header(
+                frame_type,
+                AvcPacketType::Nalu,
+                composition_time,
+            ));
+        }
+        (Codec::H264, Packet::SequenceEnd) => out.put(&avc_video_header(
+            FrameType::Key,
+            AvcPacketType::EndOfSequence,
+            0,
+        )),
+        (Codec::Aac, Packet::SequenceStart) => {
+            out.put(&aac_audio_header(AacPacketType::SequenceHeader))
+        }
+        (Codec::Aac, Packet::CodedFrame { .. }) => out.put(&aac_audio_header(AacPacketType::Raw)),
+        (Codec::Mp3, Packet::CodedFrame { .. }) => match track.legacy_sound {
+            Some(flags) => out.put_u8(flags.first_byte(SOUND_FORMAT_MP3)),
+            None => return Err(Error::CannotBuild("legacy MP3 needs its sound flags")),
+        },
+        (Codec::Mp3, _) => {
+            return Err(Error::CannotBuild(
+                "legacy MP3 has only coded frames; send no sequence start, end or channel config",
+            ));
+        }
+        _ => {
+            return Err(Error::CannotBuild(
+                "no legacy form for this codec and packet",
+            ));
+        }
     }
     Ok(())
+}
+
+/// The tag header of `packet` on `track`, in the form [`TagTrack::form`] picks: legacy FLV,
+/// a plain ExVideoTagHeader/ExAudioTagHeader (CodedFramesX for avc1/hvc1 frames whose
+/// composition time is 0), or Multitrack OneTrack with FourCC and track id. The message body
+/// is this header followed by the payload (configuration record, frame, AMF metadata).
+///
+/// `nano_offset`: a TimestampOffsetNano ModEx (the sub-millisecond part of the timestamp,
+/// 0..=999 999 ns) put before the packet type, or before the multitrack header of a multitrack
+/// tag. The legacy form cannot carry ModEx: there it is left out (track 0 H.264/AAC stays
+/// legacy, which every server reads). `None` and `Some(0)` add nothing.
+pub fn tag_header(track: TagTrack, packet: Packet, nano_offset: Option<u32>) -> Result<TagHeader> {
+    let form = track.form(packet);
+    let mut out = TagHeader::EMPTY;
+    let nano = [ModEx::TimestampOffsetNano(nano_offset.unwrap_or(0))];
+    let mod_ex: &[ModEx<'_>] = if nano_offset.unwrap_or(0) > 0 {
+        &nano
+    } else {
+        &[]
+    };
+    let fourcc = track.codec.fourcc();
+    match (form, track.codec.kind()) {
+        (TagForm::Legacy, _) => legacy_header(&mut out, track, packet)?,
+        (TagForm::Enhanced, MediaKind::Video) => {
+            let (frame_type, packet_type, cts) = video_packet(track.codec, packet, false)?;
+            put_ex_video(&mut out, frame_type, packet_type, fourcc, cts, mod_ex, &[])?;
+        }
+        (TagForm::Multitrack, MediaKind::Video) => {
+            let (frame_type, packet_type, cts) = video_packet(track.codec, packet, true)?;
+            let one = [VideoTrack {
+                track_id: track.track_id,
+                fourcc,
+                composition_time: cts,
+                data: &[],
+            }];
+            put_ex_video_multitrack(
+                &mut out,
+                frame_type,
+                packet_type,
+                AvMultitrackType::OneTrack,
+                mod_ex,
+                &one,
+            )?;
+        }
+        (TagForm::Enhanced, MediaKind::Audio) => {
+            put_ex_audio(&mut out, audio_packet(packet)?, fourcc, mod_ex, &[])?;
+        }
+        (TagForm::Multitrack, MediaKind::Audio) => {
+            let one = [AudioTrack {
+                track_id: track.track_id,
+                fourcc,
+                data: &[],
+            }];
+            put_ex_audio_multitrack(
+                &mut out,
+                audio_packet(packet)?,
+                AvMultitrackType::OneTrack,
+                mod_ex,
+                &one,
+            )?;
+        }
+    }
+    if out.overflow {
+        return Err(Error::CannotBuild("tag header longer than TAG_HEADER_MAX"));
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1839,5 +2281,362 @@ mod tests {
         let video = ex_video(&[0x92, b'a', b'v', b'c', b'1']);
         assert_eq!(video.packet_type, VideoPacketType::SequenceEnd);
         assert_eq!(video.tracks[0].data, &[] as &[u8]);
+    }
+
+    /// Every packet a track of `codec` can send, with the composition times worth checking.
+    fn packets(codec: Codec) -> Vec<Packet> {
+        let mut v = vec![Packet::SequenceStart, Packet::SequenceEnd];
+        for cts in [0, 40, -40, COMPOSITION_TIME_MAX + 1] {
+            v.push(Packet::frame(true, cts));
+            v.push(Packet::frame(false, cts));
+        }
+        v.push(match codec.kind() {
+            MediaKind::Video => Packet::Metadata,
+            MediaKind::Audio => Packet::MultichannelConfig,
+        });
+        v
+    }
+
+    #[test]
+    fn tag_header_legacy_forms_are_the_legacy_builders() {
+        let avc = TagTrack::new(Codec::H264, 0);
+        let aac = TagTrack::new(Codec::Aac, 0);
+        let h = |t, p| tag_header(t, p, None).unwrap().to_vec();
+        assert_eq!(h(avc, Packet::SequenceStart), [0x17, 0, 0, 0, 0]);
+        assert_eq!(
+            h(avc, Packet::frame(true, 40)),
+            avc_video_header(FrameType::Key, AvcPacketType::Nalu, 40)
+        );
+        assert_eq!(
+            h(avc, Packet::frame(false, -33)),
+            [0x27, 1, 0xff, 0xff, 0xdf]
+        );
+        // Zero composition time stays in the legacy header (it has no CodedFramesX).
+        assert_eq!(h(avc, Packet::frame(false, 0)), [0x27, 1, 0, 0, 0]);
+        assert_eq!(h(avc, Packet::SequenceEnd), [0x17, 2, 0, 0, 0]);
+        assert_eq!(h(aac, Packet::SequenceStart), [0xaf, 0]);
+        assert_eq!(h(aac, Packet::frame(true, 0)), [0xaf, 1]);
+        // The legacy form cannot carry ModEx: the offset is left out, the form stays legacy.
+        assert_eq!(
+            tag_header(avc, Packet::frame(true, 0), Some(123))
+                .unwrap()
+                .as_bytes(),
+            [0x17, 1, 0, 0, 0]
+        );
+        assert_eq!(
+            tag_header(aac, Packet::frame(true, 0), Some(123))
+                .unwrap()
+                .as_bytes(),
+            [0xaf, 1]
+        );
+        // What legacy AAC/AVC cannot say goes out enhanced, with the FourCC.
+        assert_eq!(
+            h(aac, Packet::MultichannelConfig),
+            [0x94, b'm', b'p', b'4', b'a']
+        );
+        assert_eq!(h(aac, Packet::SequenceEnd), [0x92, b'm', b'p', b'4', b'a']);
+        assert_eq!(h(avc, Packet::Metadata), [0xd4, b'a', b'v', b'c', b'1']);
+
+        // MP3 with legacy flags: 44.1 kHz stereo is 0x2f, as FFmpeg writes it.
+        let flags = SoundFlags::for_mp3(44_100, 2).unwrap();
+        assert_eq!(SoundFlags::for_mp3(48_000, 1).map(|f| f.rate), Some(3));
+        assert_eq!(SoundFlags::for_mp3(22_050, 1).map(|f| f.rate), Some(2));
+        assert_eq!(SoundFlags::for_mp3(11_025, 1).map(|f| f.rate), Some(1));
+        assert_eq!(SoundFlags::for_mp3(32_000, 2), None);
+        assert_eq!(SoundFlags::for_mp3(8_000, 1), None);
+        let mp3 = TagTrack {
+            legacy_sound: Some(flags),
+            ..TagTrack::new(Codec::Mp3, 0)
+        };
+        assert_eq!(mp3.form(Packet::frame(true, 0)), TagForm::Legacy);
+        let header = h(mp3, Packet::frame(true, 0));
+        assert_eq!(header, [0x2f]);
+        let body = [&header[..], &[0xff, 0xfb, 0x90]].concat();
+        assert_eq!(
+            parse_audio(&body),
+            Ok(AudioTag::Legacy(LegacyAudio {
+                sound_format: SOUND_FORMAT_MP3,
+                sound_rate: 3,
+                sound_size: 1,
+                sound_type: 1,
+                aac_packet_type: None,
+                data: &[0xff, 0xfb, 0x90],
+            }))
+        );
+        // Legacy MP3 has no sequence start: an error, not a silent `.mp3` tag on a legacy track.
+        assert!(tag_header(mp3, Packet::SequenceStart, None).is_err());
+        // Legacy flags mean nothing on other tracks: `.mp3` in a multitrack tag.
+        let mp3_1 = TagTrack { track_id: 1, ..mp3 };
+        assert_eq!(
+            h(mp3_1, Packet::frame(true, 0)),
+            [0x95, 0x01, b'.', b'm', b'p', b'3', 1]
+        );
+    }
+
+    #[test]
+    fn tag_header_vectors_of_the_enhanced_forms() {
+        let h = |codec, track, p, nano| {
+            tag_header(TagTrack::new(codec, track), p, nano)
+                .unwrap()
+                .to_vec()
+        };
+        // Plain enhanced, track 0: CodedFrames with SI24, CodedFramesX for 0.
+        assert_eq!(
+            h(Codec::H265, 0, Packet::frame(true, 33), None),
+            [0x91, b'h', b'v', b'c', b'1', 0, 0, 0x21]
+        );
+        assert_eq!(
+            h(Codec::H265, 0, Packet::frame(false, 0), None),
+            [0xa3, b'h', b'v', b'c', b'1']
+        );
+        assert_eq!(
+            h(Codec::Av1, 0, Packet::frame(false, 0), None),
+            [0xa1, b'a', b'v', b'0', b'1']
+        );
+        assert_eq!(
+            h(Codec::Vp9, 0, Packet::SequenceStart, None),
+            [0x90, b'v', b'p', b'0', b'9']
+        );
+        assert_eq!(
+            h(Codec::Opus, 0, Packet::SequenceStart, None),
+            [0x90, b'O', b'p', b'u', b's']
+        );
+        // Multitrack OneTrack for tracks >= 1, H.264 and AAC included.
+        assert_eq!(
+            h(Codec::H264, 2, Packet::frame(true, -1), None),
+            [0x96, 0x01, b'a', b'v', b'c', b'1', 2, 0xff, 0xff, 0xff]
+        );
+        assert_eq!(
+            h(Codec::H264, 2, Packet::frame(false, 0), None),
+            [0xa6, 0x03, b'a', b'v', b'c', b'1', 2]
+        );
+        assert_eq!(
+            h(Codec::Aac, 1, Packet::SequenceStart, None),
+            [0x95, 0x00, b'm', b'p', b'4', b'a', 1]
+        );
+        // ModEx before the packet type, and before the multitrack header.
+        assert_eq!(
+            h(Codec::Opus, 0, Packet::frame(true, 0), Some(500_000)),
+            [0x97, 0x02, 0x07, 0xa1, 0x20, 0x01, b'O', b'p', b'u', b's']
+        );
+        let longest = h(Codec::H265, 255, Packet::frame(true, 1), Some(999_999));
+        assert_eq!(
+            longest,
+            [
+                0x97, 0x02, 0x0f, 0x42, 0x3f, 0x06, 0x01, b'h', b'v', b'c', b'1', 255, 0, 0, 1
+            ]
+        );
+        assert!(longest.len() <= TAG_HEADER_MAX);
+        // Metadata: frame type Command when plain (FFmpeg), Key inside multitrack (a Command
+        // frame type there would read as a command frame).
+        assert_eq!(
+            h(Codec::H265, 0, Packet::Metadata, None),
+            [0xd4, b'h', b'v', b'c', b'1']
+        );
+        assert_eq!(
+            h(Codec::H265, 1, Packet::Metadata, None),
+            [0x96, 0x04, b'h', b'v', b'c', b'1', 1]
+        );
+
+        // Packets a kind does not have, and command frames, are refused.
+        let err = |codec, track, p| tag_header(TagTrack::new(codec, track), p, None).is_err();
+        assert!(err(Codec::H265, 0, Packet::MultichannelConfig));
+        assert!(err(Codec::Opus, 1, Packet::Metadata));
+        let command = Packet::CodedFrame {
+            frame_type: FrameType::Command,
+            composition_time: 0,
+        };
+        assert!(err(Codec::H264, 0, command));
+        assert!(err(Codec::Av1, 0, command));
+        assert!(err(Codec::H264, 3, command));
+    }
+
+    #[test]
+    fn tag_header_every_form_round_trips_through_the_parsers() {
+        let payload = [0xde, 0xad, 0xbe, 0xef];
+        let mut forms = std::collections::HashSet::new();
+        for codec in Codec::ALL {
+            for track_id in [0u8, 1, 7, 255] {
+                for packet in packets(codec) {
+                    for nano in [None, Some(0), Some(1), Some(999_999)] {
+                        let track = TagTrack::new(codec, track_id);
+                        let form = track.form(packet);
+                        forms.insert((codec.kind(), form));
+                        let header = tag_header(track, packet, nano)
+                            .unwrap_or_else(|e| panic!("{codec:?} {track_id} {packet:?}: {e}"));
+                        assert!(header.len() <= TAG_HEADER_MAX);
+                        let body = [header.as_bytes(), &payload].concat();
+                        let what = format!("{codec:?} track {track_id} {packet:?} {nano:?}");
+                        let mod_ex = match (form, nano) {
+                            (TagForm::Legacy, _) | (_, None | Some(0)) => vec![],
+                            (_, Some(n)) => vec![ModEx::TimestampOffsetNano(n)],
+                        };
+                        let (want_frame_type, cts) = match packet {
+                            Packet::CodedFrame {
+                                frame_type,
+                                composition_time,
+                            } => (frame_type, clamp_si24(composition_time)),
+                            Packet::Metadata if form == TagForm::Enhanced => {
+                                (FrameType::Command, 0)
+                            }
+                            _ => (FrameType::Key, 0),
+                        };
+                        match codec.kind() {
+                            MediaKind::Video => {
+                                let tag = parse_video(&body).expect(&what);
+                                assert_eq!(tag.frame_type, want_frame_type, "{what}");
+                                match tag.body {
+                                    VideoTagBody::Legacy(v) => {
+                                        assert_eq!(form, TagForm::Legacy, "{what}");
+                                        assert_eq!(v.codec_id, CODEC_ID_AVC);
+                                        let want = match packet {
+                                            Packet::SequenceStart => AvcPacketType::SequenceHeader,
+                                            Packet::SequenceEnd => AvcPacketType::EndOfSequence,
+                                            _ => AvcPacketType::Nalu,
+                                        };
+                                        assert_eq!(v.avc_packet_type, Some(want), "{what}");
+                                        assert_eq!(v.composition_time, cts, "{what}");
+                                        assert_eq!(v.data, payload);
+                                    }
+                                    VideoTagBody::Enhanced(v) => {
+                                        assert_ne!(form, TagForm::Legacy, "{what}");
+                                        let has_cts = carries_composition_time(codec.fourcc());
+                                        let want = match packet {
+                                            Packet::SequenceStart => VideoPacketType::SequenceStart,
+                                            Packet::SequenceEnd => VideoPacketType::SequenceEnd,
+                                            Packet::Metadata => VideoPacketType::Metadata,
+                                            _ if has_cts && cts == 0 => {
+                                                VideoPacketType::CodedFramesX
+                                            }
+                                            _ => VideoPacketType::CodedFrames,
+                                        };
+                                        assert_eq!(v.packet_type, want, "{what}");
+                                        assert_eq!(v.mod_ex, mod_ex, "{what}");
+                                        assert_eq!(v.command, None, "{what}");
+                                        assert_eq!(
+                                            v.multitrack,
+                                            (form == TagForm::Multitrack)
+                                                .then_some(AvMultitrackType::OneTrack),
+                                            "{what}"
+                                        );
+                                        let cts = if want == VideoPacketType::CodedFrames && has_cts
+                                        {
+                                            cts
+                                        } else {
+                                            0
+                                        };
+                                        assert_eq!(
+                                            v.tracks,
+                                            [VideoTrack {
+                                                track_id,
+                                                fourcc: codec.fourcc(),
+                                                composition_time: cts,
+                                                data: &payload,
+                                            }],
+                                            "{what}"
+                                        );
+                                    }
+                                }
+                            }
+                            MediaKind::Audio => match parse_audio(&body).expect(&what) {
+                                AudioTag::Legacy(a) => {
+                                    assert_eq!(form, TagForm::Legacy, "{what}");
+                                    assert_eq!(a.sound_format, SOUND_FORMAT_AAC);
+                                    let want = match packet {
+                                        Packet::SequenceStart => AacPacketType::SequenceHeader,
+                                        _ => AacPacketType::Raw,
+                                    };
+                                    assert_eq!(a.aac_packet_type, Some(want), "{what}");
+                                    assert_eq!(a.data, payload);
+                                }
+                                AudioTag::Enhanced(a) => {
+                                    assert_ne!(form, TagForm::Legacy, "{what}");
+                                    let want = match packet {
+                                        Packet::SequenceStart => AudioPacketType::SequenceStart,
+                                        Packet::SequenceEnd => AudioPacketType::SequenceEnd,
+                                        Packet::MultichannelConfig => {
+                                            AudioPacketType::MultichannelConfig
+                                        }
+                                        _ => AudioPacketType::CodedFrames,
+                                    };
+                                    assert_eq!(a.packet_type, want, "{what}");
+                                    assert_eq!(a.mod_ex, mod_ex, "{what}");
+                                    assert_eq!(
+                                        a.multitrack,
+                                        (form == TagForm::Multitrack)
+                                            .then_some(AvMultitrackType::OneTrack),
+                                        "{what}"
+                                    );
+                                    assert_eq!(
+                                        a.tracks,
+                                        [AudioTrack {
+                                            track_id,
+                                            fourcc: codec.fourcc(),
+                                            data: &payload,
+                                        }],
+                                        "{what}"
+                                    );
+                                }
+                            },
+                        }
+                        // The same message as the Vec builders make it, payload included.
+                        if form != TagForm::Legacy {
+                            assert_eq!(body, vec_builder(track, packet, &mod_ex, &payload));
+                        }
+                    }
+                }
+            }
+        }
+        // Every form was exercised for both kinds.
+        for kind in [MediaKind::Video, MediaKind::Audio] {
+            for form in [TagForm::Legacy, TagForm::Enhanced, TagForm::Multitrack] {
+                assert!(forms.contains(&(kind, form)), "{kind:?} {form:?}");
+            }
+        }
+    }
+
+    /// The same tag through the `Vec` builders.
+    fn vec_builder(track: TagTrack, packet: Packet, mod_ex: &[ModEx<'_>], data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let multitrack = track.form(packet) == TagForm::Multitrack;
+        let fourcc = track.codec.fourcc();
+        match track.codec.kind() {
+            MediaKind::Video => {
+                let (ft, pt, cts) = video_packet(track.codec, packet, multitrack).unwrap();
+                if multitrack {
+                    let t = [VideoTrack {
+                        track_id: track.track_id,
+                        fourcc,
+                        composition_time: cts,
+                        data,
+                    }];
+                    write_ex_video_multitrack(
+                        &mut out,
+                        ft,
+                        pt,
+                        AvMultitrackType::OneTrack,
+                        mod_ex,
+                        &t,
+                    )
+                } else {
+                    write_ex_video(&mut out, ft, pt, fourcc, cts, mod_ex, data)
+                }
+            }
+            MediaKind::Audio => {
+                let pt = audio_packet(packet).unwrap();
+                if multitrack {
+                    let t = [AudioTrack {
+                        track_id: track.track_id,
+                        fourcc,
+                        data,
+                    }];
+                    write_ex_audio_multitrack(&mut out, pt, AvMultitrackType::OneTrack, mod_ex, &t)
+                } else {
+                    write_ex_audio(&mut out, pt, fourcc, mod_ex, data)
+                }
+            }
+        }
+        .unwrap();
+        out
     }
 }

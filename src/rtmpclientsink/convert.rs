@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use crate::codec::{self, aac, h264};
 
+use super::frame::TrackConfig;
+
 /// How H.264 arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum H264Input {
@@ -37,7 +39,7 @@ pub struct VideoAu {
     /// congestion.
     pub disposable: bool,
     /// The avcC that decodes this frame (the sequence header; a new `Arc` whenever it changed).
-    pub config: Arc<[u8]>,
+    pub config: Arc<TrackConfig>,
     /// The NAL units to send.
     pub body: VideoBody,
 }
@@ -57,7 +59,7 @@ pub struct H264State {
     input: H264Input,
     /// NAL length size of AVC input (from the avcC).
     length_size: usize,
-    config: Option<Arc<[u8]>>,
+    config: Option<Arc<TrackConfig>>,
     /// Parameter sets the current config was built from (byte-stream input).
     sps: Vec<Vec<u8>>,
     pps: Vec<Vec<u8>>,
@@ -94,8 +96,8 @@ impl H264State {
             (H264Input::Avc, Some(cd)) => {
                 let rec = h264::AvcDecoderConfigurationRecord::parse(cd)?;
                 self.length_size = rec.length_size();
-                if self.config.as_deref() != Some(cd) {
-                    self.config = Some(Arc::from(cd));
+                if self.config.as_ref().and_then(|c| c.start()) != Some(cd) {
+                    self.config = Some(Arc::new(TrackConfig::sequence_start(cd.to_vec())));
                     self.config_changed = true;
                 }
             }
@@ -114,7 +116,7 @@ impl H264State {
 
     /// The current sequence header, if known.
     #[cfg(test)]
-    pub fn config(&self) -> Option<&Arc<[u8]>> {
+    pub fn config(&self) -> Option<&Arc<TrackConfig>> {
         self.config.as_ref()
     }
 
@@ -213,8 +215,8 @@ impl H264State {
         }
         let rec = h264::AvcDecoderConfigurationRecord::from_parameter_sets(&self.sps, &self.pps)?;
         let bytes = rec.to_bytes();
-        if self.config.as_deref() != Some(bytes.as_slice()) {
-            self.config = Some(Arc::from(bytes));
+        if self.config.as_ref().and_then(|c| c.start()) != Some(bytes.as_slice()) {
+            self.config = Some(Arc::new(TrackConfig::sequence_start(bytes)));
             self.config_changed = true;
         }
         Ok(())
@@ -222,7 +224,7 @@ impl H264State {
 
     /// The parsed first SPS of the current config (for width/height/framerate in metadata).
     pub fn sps_info(&self) -> Option<h264::SpsInfo> {
-        let cfg = self.config.as_deref()?;
+        let cfg = self.config.as_ref()?.start()?;
         let rec = h264::AvcDecoderConfigurationRecord::parse(cfg).ok()?;
         h264::parse_sps(rec.sps.first()?).ok()
     }
@@ -254,27 +256,28 @@ pub enum AacInput {
     Adts,
 }
 
-/// One raw AAC frame found in a buffer.
+/// One audio frame found in a buffer (any audio codec).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AacFrame {
-    /// Bytes of the raw frame within the buffer.
+pub struct AudioFrame {
+    /// Bytes of the frame within the buffer, as they go on the wire.
     pub range: Range<usize>,
-    /// The ASC that decodes it.
-    pub config: Arc<[u8]>,
-    /// Sample rate (for the timestamps of later frames in the same buffer).
-    pub sample_rate: u32,
+    /// The configuration that decodes it.
+    pub config: Arc<TrackConfig>,
+    /// Its time after the buffer's timestamp, ns (frames after the first of a buffer).
+    pub offset_ns: i64,
 }
 
-/// The raw AAC frames of one buffer. Nearly every buffer holds one frame, which is kept
-/// without allocating; only further frames of an ADTS buffer go into a vector.
+/// The audio frames of one buffer. Nearly every buffer holds one frame, which is kept
+/// without allocating; only further frames (of an ADTS buffer, say) go into a vector.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct AacFrames {
-    first: Option<AacFrame>,
-    rest: Vec<AacFrame>,
+pub struct AudioFrames {
+    first: Option<AudioFrame>,
+    rest: Vec<AudioFrame>,
 }
 
-impl AacFrames {
-    fn push(&mut self, frame: AacFrame) {
+impl AudioFrames {
+    /// Adds the next frame of the buffer.
+    pub fn push(&mut self, frame: AudioFrame) {
         if self.first.is_none() {
             self.first = Some(frame);
         } else {
@@ -283,9 +286,10 @@ impl AacFrames {
     }
 }
 
-impl IntoIterator for AacFrames {
-    type Item = AacFrame;
-    type IntoIter = std::iter::Chain<std::option::IntoIter<AacFrame>, std::vec::IntoIter<AacFrame>>;
+impl IntoIterator for AudioFrames {
+    type Item = AudioFrame;
+    type IntoIter =
+        std::iter::Chain<std::option::IntoIter<AudioFrame>, std::vec::IntoIter<AudioFrame>>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.first.into_iter().chain(self.rest)
@@ -296,7 +300,7 @@ impl IntoIterator for AacFrames {
 #[derive(Debug)]
 pub struct AacState {
     input: AacInput,
-    config: Option<Arc<[u8]>>,
+    config: Option<Arc<TrackConfig>>,
     asc: Option<aac::AudioSpecificConfig>,
 }
 
@@ -324,8 +328,8 @@ impl AacState {
         self.input = input;
         if let (AacInput::Raw, Some(cd)) = (input, codec_data) {
             let asc = aac::AudioSpecificConfig::parse(cd)?;
-            if self.config.as_deref() != Some(cd) {
-                self.config = Some(Arc::from(cd));
+            if self.config.as_ref().and_then(|c| c.start()) != Some(cd) {
+                self.config = Some(Arc::new(TrackConfig::sequence_start(cd.to_vec())));
             }
             self.asc = Some(asc);
         }
@@ -343,29 +347,30 @@ impl AacState {
     }
 
     /// Splits a buffer into raw AAC frames: ranges of `data` (raw input whole, ADTS input
-    /// without its headers), never copies. Allocates nothing unless an ADTS buffer holds
-    /// several frames or the ADTS headers change the config.
-    pub fn process(&mut self, data: &[u8]) -> Result<AacFrames, codec::Error> {
+    /// without its headers), never copies; frames after the first are 1024 samples apart.
+    /// Allocates nothing unless an ADTS buffer holds several frames or the ADTS headers change
+    /// the config.
+    pub fn process(&mut self, data: &[u8]) -> Result<AudioFrames, codec::Error> {
         match self.input {
             AacInput::Raw => {
-                let (Some(config), Some(asc)) = (self.config.clone(), self.asc.as_ref()) else {
+                let Some(config) = self.config.clone() else {
                     return Err(codec::Error::InvalidAudioSpecificConfig(
                         "raw AAC without codec_data (AudioSpecificConfig) in the caps",
                     ));
                 };
-                Ok(AacFrames {
-                    first: Some(AacFrame {
+                Ok(AudioFrames {
+                    first: Some(AudioFrame {
                         range: 0..data.len(),
                         config,
-                        sample_rate: asc.sample_rate,
+                        offset_ns: 0,
                     }),
                     rest: Vec::new(),
                 })
             }
             AacInput::Adts => {
-                let mut frames = AacFrames::default();
+                let mut frames = AudioFrames::default();
                 let base = data.as_ptr() as usize;
-                for f in aac::adts_frames(data) {
+                for (i, f) in aac::adts_frames(data).enumerate() {
                     let (header, payload) = f?;
                     if header.raw_data_blocks > 1 {
                         return Err(codec::Error::InvalidAudioSpecificConfig(
@@ -374,14 +379,20 @@ impl AacState {
                     }
                     let asc = aac::AudioSpecificConfig::from_adts(&header);
                     if self.asc.as_ref() != Some(&asc) || self.config.is_none() {
-                        self.config = Some(Arc::from(asc.to_bytes()));
+                        self.config = Some(Arc::new(TrackConfig::sequence_start(asc.to_bytes())));
                         self.asc = Some(asc);
                     }
                     let start = payload.as_ptr() as usize - base;
-                    frames.push(AacFrame {
+                    let offset_ns = if header.sample_rate > 0 {
+                        (i as u64 * AAC_FRAME_SAMPLES * 1_000_000_000
+                            / u64::from(header.sample_rate)) as i64
+                    } else {
+                        0
+                    };
+                    frames.push(AudioFrame {
                         range: start..start + payload.len(),
-                        config: self.config.clone().unwrap_or_else(|| Arc::from(Vec::new())),
-                        sample_rate: header.sample_rate,
+                        config: self.config.clone().unwrap_or_default(),
+                        offset_ns,
                     });
                 }
                 Ok(frames)
@@ -459,7 +470,7 @@ mod tests {
         };
         assert!(f.keyframe && !f.disposable);
         assert_eq!(view_bytes(&f.body, &key), avcc(&[AUD, SPS, PPS, SEI, IDR]));
-        let rec = h264::AvcDecoderConfigurationRecord::parse(&f.config).unwrap();
+        let rec = h264::AvcDecoderConfigurationRecord::parse(f.config.start().unwrap()).unwrap();
         assert_eq!(rec.sps, vec![SPS.to_vec()]);
         assert_eq!(rec.length_size(), 4);
         assert!(s.take_config_changed());
@@ -484,7 +495,7 @@ mod tests {
         };
         assert!(!Arc::ptr_eq(&f.config, &first_cfg));
         assert!(s.take_config_changed());
-        let rec = h264::AvcDecoderConfigurationRecord::parse(&f.config).unwrap();
+        let rec = h264::AvcDecoderConfigurationRecord::parse(f.config.start().unwrap()).unwrap();
         assert_eq!(rec.sps, vec![SPS2.to_vec()]);
     }
 
@@ -511,13 +522,13 @@ mod tests {
         .unwrap();
         let cd = rec.to_bytes();
         let mut s = H264State::new(H264Input::Avc, Some(&cd)).unwrap();
-        assert_eq!(s.config().map(|c| c.to_vec()), Some(cd.clone()));
+        assert_eq!(s.config().and_then(|c| c.start()), Some(cd.as_slice()));
         let VideoOutcome::Frame(f) = s.process(&avcc(&[IDR]), false).unwrap() else {
             panic!()
         };
         assert_eq!(f.body, VideoBody::AsIs);
         assert!(f.keyframe);
-        assert_eq!(&*f.config, cd.as_slice());
+        assert_eq!(f.config.start(), Some(cd.as_slice()));
         // AUD, SEI and filler stay: the buffer is sent as it is.
         let VideoOutcome::Frame(f) = s
             .process(&avcc(&[AUD, SEI, B_NONREF, FILLER]), true)
@@ -532,7 +543,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(&*f.config, cd.as_slice());
+        assert_eq!(f.config.start(), Some(cd.as_slice()));
         // Truncated NAL: error, not panic.
         let mut bad = avcc(&[P_REF]);
         bad[3] = 50;
@@ -568,7 +579,7 @@ mod tests {
             panic!()
         };
         assert_eq!(f.body, VideoBody::AsIs);
-        let rec = h264::AvcDecoderConfigurationRecord::parse(&f.config).unwrap();
+        let rec = h264::AvcDecoderConfigurationRecord::parse(f.config.start().unwrap()).unwrap();
         assert_eq!((rec.sps, rec.pps), (vec![SPS.to_vec()], vec![PPS.to_vec()]));
     }
 
@@ -596,15 +607,16 @@ mod tests {
         assert_eq!(frames.len(), 2);
         assert_eq!(&buf[frames[0].range.clone()], &[1, 2, 3]);
         assert_eq!(&buf[frames[1].range.clone()], &[4, 5]);
-        assert_eq!(frames[0].sample_rate, 44100);
+        // The second frame is 1024 samples at 44.1 kHz after the first.
+        assert_eq!((frames[0].offset_ns, frames[1].offset_ns), (0, 23_219_954));
         // AAC-LC 44.1 kHz stereo.
-        assert_eq!(&*frames[0].config, &[0x12, 0x10]);
+        assert_eq!(frames[0].config.start(), Some(&[0x12, 0x10][..]));
         assert!(Arc::ptr_eq(&frames[0].config, &frames[1].config));
         // Rate change: new config.
         let f2 = s.process(&adts_frame(&[9], 3, 2)).unwrap();
         let f2: Vec<_> = f2.into_iter().collect();
         assert_eq!(f2.len(), 1);
-        assert_eq!(f2[0].sample_rate, 48000);
+        assert_eq!(s.asc().map(|a| a.sample_rate), Some(48000));
         assert!(!Arc::ptr_eq(&f2[0].config, &frames[0].config));
         // Garbage: error.
         assert!(s.process(&[0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0]).is_err());
@@ -620,8 +632,8 @@ mod tests {
         let f: Vec<_> = s.process(&[1, 2, 3]).unwrap().into_iter().collect();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].range, 0..3);
-        assert_eq!(f[0].sample_rate, 48000);
-        assert_eq!(&*f[0].config, &[0x11, 0x90]);
+        assert_eq!(f[0].offset_ns, 0);
+        assert_eq!(f[0].config.start(), Some(&[0x11, 0x90][..]));
         assert!(AacState::new(AacInput::Raw, Some(&[])).is_err());
     }
 }

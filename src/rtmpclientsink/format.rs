@@ -1,5 +1,6 @@
 //! Caps → media format, and the onMetaData object built from what is known about the streams.
 
+use crate::codec::Codec;
 use crate::rtmp::amf0::Amf0Value;
 
 use super::convert::{AacInput, H264Input};
@@ -41,17 +42,34 @@ pub enum MediaFormat {
 }
 
 impl MediaFormat {
-    /// Short codec name for messages.
-    pub fn codec_name(&self) -> &'static str {
+    /// The codec the caps carry.
+    pub fn codec(&self) -> Codec {
         match self {
-            MediaFormat::H264 { .. } => "H.264",
-            MediaFormat::Aac { .. } => "AAC",
+            MediaFormat::H264 { .. } => Codec::H264,
+            MediaFormat::Aac { .. } => Codec::Aac,
         }
     }
 
-    /// True for video.
-    pub fn is_video(&self) -> bool {
-        matches!(self, MediaFormat::H264 { .. })
+    /// What the caps say for onMetaData (merged with [`StreamMeta::merge`]).
+    pub fn meta(&self) -> MetaUpdate {
+        match *self {
+            MediaFormat::H264 {
+                width,
+                height,
+                framerate,
+                ..
+            } => MetaUpdate::Video(VideoMeta {
+                width,
+                height,
+                framerate,
+                datarate_kbps: None,
+            }),
+            MediaFormat::Aac { rate, channels, .. } => MetaUpdate::Audio(AudioMeta {
+                samplerate: rate,
+                channels,
+                datarate_kbps: None,
+            }),
+        }
     }
 
     /// Reads fixed caps. The pad templates only let H.264 (avc/byte-stream, au) and AAC
@@ -167,7 +185,7 @@ pub struct AudioMeta {
     pub datarate_kbps: Option<f64>,
 }
 
-/// Everything known about the published streams.
+/// Everything known about the published streams (track 0 of each kind).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamMeta {
     /// Present when a video track exists.
@@ -176,7 +194,42 @@ pub struct StreamMeta {
     pub audio: Option<AudioMeta>,
 }
 
+/// What caps, tags or a stream's own headers say about a track, for onMetaData: the fields
+/// that are `Some` are known.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetaUpdate {
+    /// About the video track.
+    Video(VideoMeta),
+    /// About the audio track.
+    Audio(AudioMeta),
+}
+
 impl StreamMeta {
+    /// Merges `update`: known values replace the current ones, except a frame rate read from
+    /// the stream itself (`from_stream`), which only fills a gap (the caps' rate is the one
+    /// the stream is sent at). The track counts as present from then on.
+    pub fn merge(&mut self, update: &MetaUpdate, from_stream: bool) {
+        match update {
+            MetaUpdate::Video(u) => {
+                let v = self.video.get_or_insert_with(VideoMeta::default);
+                v.width = u.width.or(v.width);
+                v.height = u.height.or(v.height);
+                v.framerate = if from_stream {
+                    v.framerate.or(u.framerate)
+                } else {
+                    u.framerate.or(v.framerate)
+                };
+                v.datarate_kbps = u.datarate_kbps.or(v.datarate_kbps);
+            }
+            MetaUpdate::Audio(u) => {
+                let a = self.audio.get_or_insert_with(AudioMeta::default);
+                a.samplerate = u.samplerate.or(a.samplerate);
+                a.channels = u.channels.or(a.channels);
+                a.datarate_kbps = u.datarate_kbps.or(a.datarate_kbps);
+            }
+        }
+    }
+
     /// The onMetaData ECMA array, in the field order FMLE and OBS use.
     pub fn to_amf0(&self) -> Amf0Value {
         let mut p: Vec<(String, Amf0Value)> = Vec::new();
@@ -371,6 +424,43 @@ mod tests {
         assert_eq!(
             get(&audio_only, "audiodatarate"),
             Some(&Amf0Value::Number(128.0))
+        );
+    }
+
+    #[test]
+    fn merge_keeps_what_is_known_and_the_caps_frame_rate() {
+        let mut m = StreamMeta::default();
+        let caps = MetaUpdate::Video(VideoMeta {
+            width: Some(640),
+            height: None,
+            framerate: Some(25.0),
+            datarate_kbps: None,
+        });
+        m.merge(&caps, false);
+        let stream = MetaUpdate::Video(VideoMeta {
+            width: Some(1280),
+            height: Some(720),
+            framerate: Some(50.0),
+            datarate_kbps: None,
+        });
+        m.merge(&stream, true);
+        assert_eq!(
+            m.video,
+            Some(VideoMeta {
+                width: Some(1280),
+                height: Some(720),
+                framerate: Some(25.0),
+                datarate_kbps: None,
+            })
+        );
+        let mut m = StreamMeta::default();
+        m.merge(&stream, true);
+        assert_eq!(m.video.as_ref().and_then(|v| v.framerate), Some(50.0));
+        m.merge(&MetaUpdate::Audio(AudioMeta::default()), false);
+        assert_eq!(
+            m.audio,
+            Some(AudioMeta::default()),
+            "present with nothing known"
         );
     }
 

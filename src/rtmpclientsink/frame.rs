@@ -4,6 +4,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::codec::h264::AvccView;
+use crate::codec::{Codec, flv};
 
 use super::convert::VideoBody;
 use super::queue::{Queued, Track};
@@ -87,11 +88,49 @@ impl FrameData {
     }
 }
 
+/// What a track's decoder needs before its frames, as it goes on the wire: the sequence start
+/// and the packets that accompany it. The session thread sends it before the track's first
+/// frame on every connection, and again whenever a frame carries a different one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackConfig {
+    /// Body of the SequenceStart packet (avcC, AudioSpecificConfig, hvcC, OpusHead, ...);
+    /// `None` when the codec's wire form has none (legacy MP3).
+    pub sequence_start: Option<Vec<u8>>,
+    /// Packets sent right after the sequence start, in order (a MultichannelConfig, a
+    /// `colorInfo` Metadata), each with its body.
+    pub extra: Vec<(flv::Packet, Vec<u8>)>,
+    /// MP3 on track 0: the legacy header's flags (see [`flv::TagTrack::legacy_sound`]).
+    pub legacy_sound: Option<flv::SoundFlags>,
+}
+
+impl TrackConfig {
+    /// A configuration that is just a sequence start.
+    pub fn sequence_start(bytes: Vec<u8>) -> Self {
+        TrackConfig {
+            sequence_start: Some(bytes),
+            ..TrackConfig::default()
+        }
+    }
+
+    /// The sequence start's bytes, if any.
+    pub fn start(&self) -> Option<&[u8]> {
+        self.sequence_start.as_deref()
+    }
+
+    /// Payload bytes of all its packets (for logs).
+    pub fn len(&self) -> usize {
+        self.sequence_start.as_ref().map_or(0, Vec::len)
+            + self.extra.iter().map(|(_, b)| b.len()).sum::<usize>()
+    }
+}
+
 /// One RTMP media message to be.
 #[derive(Debug)]
 pub struct Frame {
-    /// Video or audio.
+    /// Its track: media kind and track id.
     pub track: Track,
+    /// Its codec (decides the tag form with the track id, see [`flv::TagTrack::form`]).
+    pub codec: Codec,
     /// Decode time, milliseconds of running time.
     pub dts_ms: i64,
     /// Composition time offset (PTS − DTS) in ms, signed; 0 for audio.
@@ -100,11 +139,22 @@ pub struct Frame {
     pub keyframe: bool,
     /// Nothing references it (may be dropped under congestion).
     pub disposable: bool,
-    /// The sequence header (avcC / ASC) that decodes it; the session thread sends it again
-    /// whenever a frame carries a different one (and after every (re)connect).
-    pub config: Arc<[u8]>,
+    /// The configuration that decodes it; the session thread sends it again whenever a frame
+    /// carries a different one (and after every (re)connect).
+    pub config: Arc<TrackConfig>,
     /// The frame body without FLV tag header.
     pub data: FrameData,
+}
+
+impl Frame {
+    /// Whose tags it goes out in: codec, track id and legacy flags.
+    pub fn tag_track(&self) -> flv::TagTrack {
+        flv::TagTrack {
+            codec: self.codec,
+            track_id: self.track.id,
+            legacy_sound: self.config.legacy_sound,
+        }
+    }
 }
 
 impl Queued for Frame {
@@ -128,10 +178,12 @@ impl Queued for Frame {
 #[cfg(test)]
 mod zero_copy_tests {
     //! Allocation proof of the element's media path, for every input form: a buffer is
-    //! converted (`convert.rs`), becomes a [`FrameData`] and is chunked into a recycled batch
-    //! as the session thread does it. Every payload byte the chunk writer gets is borrowed from
-    //! the GStreamer buffer's mapped memory, and after the first frame the conversion and the
-    //! chunking allocate nothing; the only allocation per buffer is the `Arc` of its mapping.
+    //! converted by the pad's codec state (`input.rs` over `convert.rs`), becomes a
+    //! [`FrameData`], gets its tag header from `codec::flv::tag_header` and is chunked into a
+    //! recycled batch as the session thread does it. Every payload byte the chunk writer gets
+    //! is borrowed from the GStreamer buffer's mapped memory, and after the first frame the
+    //! conversion, the header and the chunking allocate nothing; the only allocation per buffer
+    //! is the `Arc` of its mapping.
     //!
     //! The counting allocator counts per thread, so tests running in parallel do not disturb
     //! each other; it is the allocator of the whole unit-test binary and otherwise just
@@ -143,8 +195,10 @@ mod zero_copy_tests {
     use std::sync::Arc;
 
     use super::{FrameData, Mapping};
+    use crate::codec::flv;
     use crate::rtmp::chunk::{ChunkBatch, ChunkWriter};
-    use crate::rtmpclientsink::convert::{AacInput, AacState, H264Input, H264State, VideoOutcome};
+    use crate::rtmpclientsink::convert::{AacInput, AacState, H264Input, H264State};
+    use crate::rtmpclientsink::input::{CodecState, Converted};
 
     struct CountingAlloc;
 
@@ -264,11 +318,6 @@ mod zero_copy_tests {
         bodies: Vec<Vec<u8>>,
     }
 
-    enum Conv {
-        H264(H264State),
-        Aac(AacState),
-    }
-
     /// What the proof measured over one stream.
     #[derive(Debug, PartialEq, Eq)]
     struct Measured {
@@ -281,7 +330,7 @@ mod zero_copy_tests {
         copied_payload_bytes: usize,
     }
 
-    fn run(mut conv: Conv, inputs: Vec<Input>) -> Measured {
+    fn run(mut conv: CodecState, inputs: Vec<Input>) -> Measured {
         gst::init().unwrap();
         let mut writer = ChunkWriter::new();
         writer.set_chunk_size(4096);
@@ -298,22 +347,18 @@ mod zero_copy_tests {
                 .unwrap();
             let memory = map.as_slice().as_ptr_range();
             let mut allocations = 0;
-            // Convert as imp.rs does.
-            let (datas, header): (Vec<FrameData>, &[u8]) = match &mut conv {
-                Conv::H264(h) => {
-                    let (outcome, n) = counted(|| h.process(map.as_slice(), input.delta));
-                    allocations += n;
-                    let VideoOutcome::Frame(au) = outcome.unwrap() else {
-                        panic!("frame {i} not sent")
-                    };
+            // Convert as input.rs does.
+            let (converted, n) = counted(|| conv.convert(map.as_slice(), input.delta));
+            allocations += n;
+            let tag = flv::TagTrack::new(conv.codec(), 0);
+            let (datas, legacy): (Vec<FrameData>, &[u8]) = match converted.unwrap() {
+                Converted::Video(au) => {
                     let (data, n) = counted(|| FrameData::video(map, au.body));
                     m.mapping_allocations += n;
                     (vec![data], &[0x17, 1, 0, 0, 0])
                 }
-                Conv::Aac(a) => {
-                    let (frames, n) = counted(|| a.process(map.as_slice()));
-                    allocations += n;
-                    let frames = frames.unwrap();
+                Converted::BeforeKeyframe => panic!("frame {i} not sent"),
+                Converted::Audio(frames) => {
                     let (map, n) = counted(|| Mapping::new(map));
                     m.mapping_allocations += n;
                     let datas = frames
@@ -331,10 +376,15 @@ mod zero_copy_tests {
                 assert_eq!(data.len(), expected.len());
                 let body = data.with_parts(&[], |parts| parts.concat());
                 assert_eq!(&body, expected, "body of buffer {i}");
+                // The tag header as the session thread builds it: today's legacy bytes.
+                let (header, n) =
+                    counted(|| flv::tag_header(tag, flv::Packet::frame(true, 0), None).unwrap());
+                allocations += n;
+                assert_eq!(&*header, legacy);
                 // Chunk it as the session thread does, into a recycled batch.
                 let mut b = batch.recycle();
                 let (r, n) = counted(|| {
-                    data.with_parts(header, |parts| {
+                    data.with_parts(&header, |parts| {
                         writer.write_message(6, m.frames as u32 * 33, 9, 1, parts, &mut b)
                     })
                 });
@@ -398,14 +448,14 @@ mod zero_copy_tests {
     fn avc_with_aud_is_sent_uncopied_without_allocations() {
         let conv = H264State::new(H264Input::Avc, Some(&avc_config())).unwrap();
         let inputs = h264_inputs(H264Input::Avc, true);
-        assert_eq!(run(Conv::H264(conv), inputs), NO_COPY);
+        assert_eq!(run(CodecState::H264(conv), inputs), NO_COPY);
     }
 
     #[test]
     fn avc_without_aud_is_sent_uncopied_without_allocations() {
         let conv = H264State::new(H264Input::Avc, Some(&avc_config())).unwrap();
         let inputs = h264_inputs(H264Input::Avc, false);
-        assert_eq!(run(Conv::H264(conv), inputs), NO_COPY);
+        assert_eq!(run(CodecState::H264(conv), inputs), NO_COPY);
     }
 
     #[test]
@@ -413,7 +463,7 @@ mod zero_copy_tests {
         // SPS/PPS come with every keyframe: compared with the current ones, not copied.
         let conv = H264State::new(H264Input::ByteStream, None).unwrap();
         let inputs = h264_inputs(H264Input::ByteStream, true);
-        assert_eq!(run(Conv::H264(conv), inputs), NO_COPY);
+        assert_eq!(run(CodecState::H264(conv), inputs), NO_COPY);
     }
 
     #[test]
@@ -435,7 +485,7 @@ mod zero_copy_tests {
                 }
             })
             .collect();
-        let m = run(Conv::H264(conv), inputs);
+        let m = run(CodecState::H264(conv), inputs);
         assert_eq!(m.copied_payload_bytes, 0);
         // Per frame: the view's spill vector (it grows twice for five NAL units) and the slice
         // list handed to the chunk writer; none depends on the frame's size.
@@ -455,7 +505,7 @@ mod zero_copy_tests {
                 }
             })
             .collect();
-        assert_eq!(run(Conv::Aac(conv), inputs), NO_COPY);
+        assert_eq!(run(CodecState::Aac(conv), inputs), NO_COPY);
     }
 
     #[test]
@@ -471,7 +521,7 @@ mod zero_copy_tests {
                 }
             })
             .collect();
-        assert_eq!(run(Conv::Aac(conv), inputs), NO_COPY);
+        assert_eq!(run(CodecState::Aac(conv), inputs), NO_COPY);
         // Several frames in one buffer: one vector for the frames after the first.
         let conv = AacState::new(AacInput::Adts, None).unwrap();
         let inputs = (0..10)
@@ -484,7 +534,7 @@ mod zero_copy_tests {
                 }
             })
             .collect();
-        let m = run(Conv::Aac(conv), inputs);
+        let m = run(CodecState::Aac(conv), inputs);
         assert_eq!((m.frames, m.copied_payload_bytes), (30, 0));
         assert_eq!(m.steady_allocations, 9);
     }

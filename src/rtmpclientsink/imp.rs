@@ -1,6 +1,7 @@
-//! GObject/GStreamer glue of `rtmpclientsink`: settings and properties, the `sink` pad (through
-//! `GstBaseSink`), the `audio` request pad (own chain/event functions), buffer → frame mapping,
-//! EOS handling, and the lifecycle of the session thread.
+//! GObject/GStreamer glue of `rtmpclientsink`: settings and properties, the pads (`sink`
+//! through `GstBaseSink`, the `audio` request pad with its own chain/event functions) and which
+//! track each carries, BaseSink vfuncs, EOS handling, and the lifecycle of the session thread.
+//! What a pad's caps and buffers become is `input.rs`.
 //!
 //! Synchronisation: with `sync=true` (the default) the `sink` pad's buffers are synchronised to
 //! the clock by `GstBaseSink` before `render()`; audio on the `audio` request pad is not
@@ -19,25 +20,21 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::codec;
+use crate::codec::MediaKind;
 use crate::rtmp::auth::AuthMod;
 use crate::rtmp::command::parse_connect_args;
 use crate::rtmp::session::{DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, StopCommands};
 use crate::rtmp::tls::{self, TlsOptions};
 use crate::rtmp::url::{RtmpUrl, Scheme, redact_location};
 
-use super::convert::{AAC_FRAME_SAMPLES, AacState, H264State, VideoOutcome};
-use super::format::{AudioMeta, MediaFormat, VideoMeta, bitrate_kbps_from_tags};
-use super::frame::{Frame, FrameData};
-use super::messages;
+use super::format::MediaFormat;
+use super::input::{self, Ctx, PadSlot, capitalize};
 use super::queue::{
-    CongestionReport, DEFAULT_MAX_INTERLEAVE_MS, DEFAULT_MAX_QUEUE_TIME_MS, Policy, QueueConfig,
-    Track,
+    DEFAULT_MAX_INTERLEAVE_MS, DEFAULT_MAX_QUEUE_TIME_MS, Policy, QueueConfig, Track,
 };
 use super::session::{
     self, AUDIO_PAD, DEFAULT_PING_INTERVAL, Phase, SINK_PAD, SessionSettings, Shared,
 };
-use super::timeline::{DEFAULT_REORDER_WINDOW, DtsDeriver, ns_to_ms};
 
 pub(crate) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -153,8 +150,6 @@ const DEFAULT_RECONNECT_DELAY_MS: u32 = 1000;
 const DEFAULT_RECONNECT_DELAY_MAX_MS: u32 = 30_000;
 const DEFAULT_CONGESTION_POLICY: CongestionPolicy = CongestionPolicy::Auto;
 const DEFAULT_PING_INTERVAL_MS: u32 = DEFAULT_PING_INTERVAL.as_millis() as u32;
-/// Bad input buffers in a row after which the stream is considered not to be H.264/AAC at all.
-const MAX_CONSECUTIVE_BAD_BUFFERS: u32 = 25;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -207,51 +202,6 @@ impl Default for Settings {
     }
 }
 
-/// Conversion state of a track.
-#[derive(Debug)]
-enum Conv {
-    H264(H264State),
-    Aac(AacState),
-}
-
-/// A video frame held by the DTS deriver.
-#[derive(Debug)]
-struct Pending {
-    frame: Frame,
-}
-
-/// Per-pad input state (lives in the pad's streaming thread).
-#[derive(Debug)]
-struct Input {
-    track: Track,
-    conv: Conv,
-    segment: gst::FormattedSegment<gst::ClockTime>,
-    /// Present once a video buffer without DTS was seen (matroskademux B-frame streams).
-    deriver: Option<DtsDeriver<Pending>>,
-    last_dts_ns: Option<i64>,
-    /// Any frame queued (a codec switch is no longer possible).
-    started: bool,
-    bad_in_a_row: u32,
-    bad_total: u64,
-    dropped_before_key: u64,
-}
-
-impl Input {
-    fn new(track: Track, conv: Conv) -> Self {
-        Input {
-            track,
-            conv,
-            segment: gst::FormattedSegment::new(),
-            deriver: None,
-            last_dts_ns: None,
-            started: false,
-            bad_in_a_row: 0,
-            bad_total: 0,
-            dropped_before_key: 0,
-        }
-    }
-}
-
 /// Which pads exist and what the `sink` pad carries: what `request_new_pad` and the caps of
 /// the `sink` pad decide together (at most one pad carries audio).
 #[derive(Debug, Default)]
@@ -268,43 +218,45 @@ struct Pads {
 /// A lock may be taken while holding only locks listed before it:
 /// 1. `lifecycle` (starting and ending a publish; never held across a parent state change,
 ///    which waits for the streaming threads);
-/// 2. `sink_in`, `audio_in` (held by a streaming thread while a buffer is converted and
-///    queued, which may block for long: nothing else may wait for them);
-/// 3. `sink_segment`, `audio_segment`;
+/// 2. a pad's input ([`PadSlot`]; held by a streaming thread while a buffer is converted and
+///    queued, which may block for long: nothing else may wait for it);
+/// 3. a pad's segment;
 /// 4. `pads`, then `settings`, `latency_checked`, `thread` (held briefly);
 /// 5. the session state ([`Shared`]), innermost (its condition variable releases it while
 ///    waiting).
 ///
-/// The two inputs are never held together, nor the two segments.
-#[derive(Default)]
+/// Two pads' inputs are never held together, nor two segments.
 pub struct RtmpClientSink {
     lifecycle: Mutex<()>,
     settings: Mutex<Settings>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    sink_in: Mutex<Option<Input>>,
-    /// Segment of the sink pad, kept from the SEGMENT event until caps create the input.
-    sink_segment: Mutex<gst::FormattedSegment<gst::ClockTime>>,
+    /// The `sink` pad: video track 0, or audio track 0 of an audio-only stream.
+    sink: PadSlot,
     pads: Mutex<Pads>,
-    audio_in: Mutex<Option<Input>>,
-    audio_segment: Mutex<gst::FormattedSegment<gst::ClockTime>>,
+    /// The `audio` request pad: audio track 0.
+    audio: PadSlot,
     /// When the branches' latency was last queried.
     latency_checked: Mutex<Option<Instant>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+impl Default for RtmpClientSink {
+    fn default() -> Self {
+        RtmpClientSink {
+            lifecycle: Mutex::default(),
+            settings: Mutex::default(),
+            shared: Arc::default(),
+            thread: Mutex::default(),
+            sink: PadSlot::new(SINK_PAD),
+            pads: Mutex::default(),
+            audio: PadSlot::new(AUDIO_PAD),
+            latency_checked: Mutex::default(),
+        }
+    }
 }
 
-fn running_time_ns(
-    segment: &gst::FormattedSegment<gst::ClockTime>,
-    ts: Option<gst::ClockTime>,
-) -> Option<i64> {
-    let ts = ts?;
-    match segment.to_running_time_full(ts)? {
-        gst::Signed::Positive(t) => i64::try_from(t.nseconds()).ok(),
-        gst::Signed::Negative(t) => i64::try_from(t.nseconds()).ok().map(|v| -v),
-    }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl RtmpClientSink {
@@ -342,29 +294,13 @@ impl RtmpClientSink {
         }
     }
 
-    /// Queues a frame; posts a (rate-limited) congestion report when frames were dropped.
-    fn push_frame(&self, frame: Frame, pad: usize) -> Result<gst::FlowSuccess, gst::FlowError> {
-        if let Some(report) = self.shared.push(frame, pad)? {
-            self.report_congestion(&report);
-        }
-        Ok(gst::FlowSuccess::Ok)
-    }
-
-    fn report_congestion(&self, r: &CongestionReport) {
-        let max_ms = u64::from(lock(&self.settings).max_queue_time_ms);
-        gst::warning!(
-            CAT,
-            imp = self,
-            "congestion: dropped {} frames (video {} / audio {} in total), queue time {} ms of {} ms",
-            r.new_drops,
-            r.dropped_video,
-            r.dropped_audio,
-            r.queue_time_ms,
-            max_ms
-        );
+    /// Runs `f` with what the pads' inputs work with (the element and the session state).
+    fn with_ctx<R>(&self, f: impl FnOnce(Ctx<'_>) -> R) -> R {
         let obj = self.obj();
-        let msg = messages::congestion(obj.upcast_ref(), r, max_ms);
-        let _ = obj.post_message(msg);
+        f(Ctx {
+            element: obj.upcast_ref(),
+            shared: &self.shared,
+        })
     }
 
     fn stats(&self) -> gst::Structure {
@@ -373,43 +309,31 @@ impl RtmpClientSink {
         s.queue_depth_ms = u64::try_from(g.queue.depth_ms()).unwrap_or(0);
         s.queue_bytes = g.queue.bytes() as u64;
         s.late_frames = g.queue.late_frames();
-        s.dropped_video = g.queue.dropped(Track::Video);
-        s.dropped_audio = g.queue.dropped(Track::Audio);
+        s.dropped_video = g.queue.dropped_kind(MediaKind::Video);
+        s.dropped_audio = g.queue.dropped_kind(MediaKind::Audio);
         s.queue_time_ms = u64::try_from(g.queue.queue_time_ms(Instant::now())).unwrap_or(0);
         drop(g);
-        s.bad_buffers = [&self.sink_in, &self.audio_in]
+        s.bad_buffers = [&self.sink, &self.audio]
             .iter()
-            .filter_map(|m| {
-                m.try_lock()
-                    .ok()
-                    .and_then(|i| i.as_ref().map(|i| i.bad_total))
-            })
+            .filter_map(|slot| slot.bad_total())
             .sum::<u64>()
             .max(s.bad_buffers);
         s.to_structure()
     }
 
-    /// Builds the input state for new caps on a pad, or updates it; refuses codec switches.
-    fn apply_caps(
-        &self,
-        slot: &mut Option<Input>,
-        caps: &gst::CapsRef,
-        on_audio_pad: bool,
-    ) -> Result<(), gst::ErrorMessage> {
-        let format = MediaFormat::from_caps(caps)
-            .map_err(|e| gst::error_msg!(gst::StreamError::Format, ("Unsupported caps: {}", e)))?;
-        let track = if format.is_video() {
-            Track::Video
-        } else {
-            Track::Audio
+    /// Caps on the `sink` pad: their kind decides its track (video 0, or audio 0 for an
+    /// audio-only stream), decided together with `request_new_pad` (at most one pad carries
+    /// audio).
+    fn sink_caps(&self, caps: &gst::CapsRef) -> Result<(), gst::ErrorMessage> {
+        let format = parse_caps(caps)?;
+        let track = match format.codec().kind() {
+            MediaKind::Video => Track::VIDEO,
+            MediaKind::Audio => Track::AUDIO,
         };
-        if on_audio_pad {
-            return self.apply_format(slot, format, track);
-        }
         {
-            // Decided together with request_new_pad: claim the track before building the input.
+            // Claim the track before building the input.
             let mut pads = lock(&self.pads);
-            if track == Track::Audio && pads.audio.is_some() {
+            if track == Track::AUDIO && pads.audio.is_some() {
                 return Err(gst::error_msg!(
                     gst::StreamError::Format,
                     ("The sink pad got audio caps while the audio request pad carries the audio; link video to the sink pad")
@@ -417,401 +341,31 @@ impl RtmpClientSink {
             }
             pads.sink_track = Some(track);
         }
-        let r = self.apply_format(slot, format, track);
+        let r = self.with_ctx(|ctx| self.sink.set_caps(ctx, track, &format));
         if r.is_err() {
-            lock(&self.pads).sink_track = slot.as_ref().map(|i| i.track);
+            lock(&self.pads).sink_track = self.sink.track();
         }
         r
     }
 
-    /// [`Self::apply_caps`] once the track is allowed on the pad.
-    fn apply_format(
-        &self,
-        slot: &mut Option<Input>,
-        format: MediaFormat,
-        track: Track,
-    ) -> Result<(), gst::ErrorMessage> {
-        if let Some(input) = slot.as_mut()
-            && input.track != track
-        {
-            if input.started {
-                return Err(gst::error_msg!(
-                    gst::StreamError::Format,
-                    (
-                        "Cannot switch from {} to {} in the middle of an RTMP publish",
-                        match input.track {
-                            Track::Video => "H.264",
-                            Track::Audio => "AAC",
-                        },
-                        format.codec_name()
-                    )
-                ));
-            }
-            *slot = None;
-        }
-        let codec_err = |e: codec::Error| {
-            gst::error_msg!(
+    /// Caps on the `audio` pad: audio track 0.
+    fn audio_caps(&self, caps: &gst::CapsRef) -> Result<(), gst::ErrorMessage> {
+        let format = parse_caps(caps)?;
+        if format.codec().kind() != MediaKind::Audio {
+            return Err(gst::error_msg!(
                 gst::StreamError::Format,
-                ("Invalid codec_data in the caps: {}", e)
-            )
-        };
-        match (&format, slot.as_mut()) {
-            (
-                MediaFormat::H264 {
-                    input, codec_data, ..
-                },
-                Some(Input {
-                    conv: Conv::H264(h),
-                    ..
-                }),
-            ) => h
-                .set_caps(*input, codec_data.as_deref())
-                .map_err(codec_err)?,
-            (
-                MediaFormat::Aac {
-                    input, codec_data, ..
-                },
-                Some(Input {
-                    conv: Conv::Aac(a), ..
-                }),
-            ) => a
-                .set_caps(*input, codec_data.as_deref())
-                .map_err(codec_err)?,
-            (
-                MediaFormat::H264 {
-                    input, codec_data, ..
-                },
-                _,
-            ) => {
-                let h = H264State::new(*input, codec_data.as_deref()).map_err(codec_err)?;
-                *slot = Some(Input::new(Track::Video, Conv::H264(h)));
-            }
-            (
-                MediaFormat::Aac {
-                    input, codec_data, ..
-                },
-                _,
-            ) => {
-                let a = AacState::new(*input, codec_data.as_deref()).map_err(codec_err)?;
-                *slot = Some(Input::new(Track::Audio, Conv::Aac(a)));
-            }
-        }
-        {
-            let mut g = self.shared.lock();
-            g.queue.activate(track);
-            self.shared.notify(&g);
-        }
-        // Metadata from the caps (SPS/ASC refine it when the first frames arrive).
-        match format {
-            MediaFormat::H264 {
-                width,
-                height,
-                framerate,
-                ..
-            } => self.shared.update_meta(|m| {
-                let v = m.video.get_or_insert_with(VideoMeta::default);
-                v.width = width.or(v.width);
-                v.height = height.or(v.height);
-                v.framerate = framerate.or(v.framerate);
-            }),
-            MediaFormat::Aac { rate, channels, .. } => self.shared.update_meta(|m| {
-                let a = m.audio.get_or_insert_with(AudioMeta::default);
-                a.samplerate = rate.or(a.samplerate);
-                a.channels = channels.or(a.channels);
-            }),
-        }
-        Ok(())
-    }
-
-    fn apply_tags(&self, track: Track, tags: &gst::TagListRef) {
-        if let Some(kbps) = bitrate_kbps_from_tags(tags) {
-            self.shared.update_meta(|m| match track {
-                Track::Video => {
-                    m.video.get_or_insert_with(VideoMeta::default).datarate_kbps = Some(kbps)
-                }
-                Track::Audio => {
-                    m.audio.get_or_insert_with(AudioMeta::default).datarate_kbps = Some(kbps)
-                }
-            });
-        }
-    }
-
-    /// Converts one buffer and queues the resulting frames (blocking while the queue is full).
-    fn handle_buffer(
-        &self,
-        input: &mut Input,
-        buffer: &gst::Buffer,
-        pad: usize,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let pts = running_time_ns(&input.segment, buffer.pts());
-        let dts = running_time_ns(&input.segment, buffer.dts());
-        let delta = buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let map = buffer.clone().into_mapped_buffer_readable().map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ("Failed to map buffer"));
-            gst::FlowError::Error
-        })?;
-        match &mut input.conv {
-            Conv::H264(h) => {
-                let outcome = h.process(map.as_slice(), delta);
-                let au = match outcome {
-                    Ok(VideoOutcome::Frame(au)) => au,
-                    Ok(VideoOutcome::BeforeKeyframe) => {
-                        input.dropped_before_key += 1;
-                        if input.dropped_before_key == 1
-                            || input.dropped_before_key.is_multiple_of(100)
-                        {
-                            gst::warning!(
-                                CAT,
-                                imp = self,
-                                "dropping H.264 frame before the first keyframe ({} so far)",
-                                input.dropped_before_key
-                            );
-                        }
-                        return Ok(gst::FlowSuccess::Ok);
-                    }
-                    Err(e) => return self.bad_buffer(input, e, pad),
-                };
-                input.bad_in_a_row = 0;
-                if h.take_config_changed()
-                    && let Some(sps) = h.sps_info()
-                {
-                    gst::info!(
-                        CAT,
-                        imp = self,
-                        "H.264 config: {}x{} profile {} level {}",
-                        sps.width,
-                        sps.height,
-                        sps.profile_idc,
-                        sps.level_idc
-                    );
-                    self.shared.update_meta(|m| {
-                        let v = m.video.get_or_insert_with(VideoMeta::default);
-                        v.width = Some(sps.width);
-                        v.height = Some(sps.height);
-                        if v.framerate.is_none() {
-                            v.framerate = sps.frame_rate.map(|(n, d)| f64::from(n) / f64::from(d));
-                        }
-                    });
-                }
-                let data = FrameData::video(map, au.body);
-                let frame = Frame {
-                    track: Track::Video,
-                    dts_ms: 0,
-                    cts_ms: 0,
-                    keyframe: au.keyframe,
-                    disposable: au.disposable,
-                    config: au.config,
-                    data,
-                };
-                self.queue_video(input, frame, pts, dts, pad)
-            }
-            Conv::Aac(a) => {
-                let frames = match a.process(map.as_slice()) {
-                    Ok(f) => f,
-                    Err(e) => return self.bad_buffer(input, e, pad),
-                };
-                input.bad_in_a_row = 0;
-                let Some(base) = dts.or(pts).or(input.last_dts_ns) else {
-                    gst::warning!(CAT, imp = self, "dropping audio buffer without timestamp");
-                    return Ok(gst::FlowSuccess::Ok);
-                };
-                if let Some(asc) = a.asc() {
-                    let (rate, ch) = (asc.sample_rate, asc.channel_configuration);
-                    self.shared.update_meta(|m| {
-                        let am = m.audio.get_or_insert_with(AudioMeta::default);
-                        am.samplerate = Some(rate);
-                        if ch > 0 {
-                            am.channels = Some(u32::from(ch));
-                        }
-                    });
-                }
-                let map = Arc::new(map);
-                let mut res = Ok(gst::FlowSuccess::Ok);
-                for (i, f) in frames.into_iter().enumerate() {
-                    // Frames after the first of an ADTS buffer: 1024 samples each.
-                    let offset = if f.sample_rate > 0 {
-                        (i as u64 * AAC_FRAME_SAMPLES * 1_000_000_000 / u64::from(f.sample_rate))
-                            as i64
-                    } else {
-                        0
-                    };
-                    let dts_ns = base + offset;
-                    input.last_dts_ns = Some(dts_ns);
-                    let frame = Frame {
-                        track: Track::Audio,
-                        dts_ms: ns_to_ms(dts_ns),
-                        cts_ms: 0,
-                        keyframe: true,
-                        disposable: false,
-                        config: f.config,
-                        data: FrameData::Mapped {
-                            map: map.clone(),
-                            range: f.range,
-                        },
-                    };
-                    input.started = true;
-                    res = self.push_frame(frame, pad);
-                    if res.is_err() {
-                        break;
-                    }
-                }
-                res
-            }
-        }
-    }
-
-    /// Assigns DTS/CTS to a video frame (deriving DTS when the buffer has none) and queues it.
-    fn queue_video(
-        &self,
-        input: &mut Input,
-        mut frame: Frame,
-        pts: Option<i64>,
-        dts: Option<i64>,
-        pad: usize,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        // Decide once per stream, at its first frame, whether upstream DTS can be trusted. No
-        // DTS, or DTS equal to PTS on the first frame (matroskademux sets DTS = PTS, or none,
-        // for B-frame streams since Matroska stores no DTS), means they are not real decode
-        // times: derive them from PTS. A real B-frame encoder gives its first frame DTS < PTS;
-        // a stream without reordering gets DTS = PTS from the deriver as well.
-        let first_frame = !input.started && input.deriver.is_none();
-        let untrusted = dts.is_none() || (first_frame && dts == pts);
-        // From here on the track is H.264 for the server (even while frames wait in the
-        // deriver): a codec switch is refused.
-        input.started = true;
-        if input.deriver.is_none() && pts.is_some() && untrusted {
-            gst::info!(
-                CAT,
-                imp = self,
-                "video buffers carry no usable DTS: deriving DTS from PTS with a {} frame window",
-                DEFAULT_REORDER_WINDOW
-            );
-            // DTS end up in milliseconds: keep them at least 1 ms apart.
-            input.deriver = Some(DtsDeriver::new(DEFAULT_REORDER_WINDOW, 1_000_000));
-        }
-        if let Some(deriver) = input.deriver.as_mut() {
-            let Some(pts) = pts.or(dts).or(input.last_dts_ns) else {
-                gst::warning!(CAT, imp = self, "dropping video buffer without timestamp");
-                return Ok(gst::FlowSuccess::Ok);
-            };
-            let Some(d) = deriver.push(pts, Pending { frame }) else {
-                return Ok(gst::FlowSuccess::Ok);
-            };
-            return self.push_derived(input, d, pad);
-        }
-        let Some(dts_ns) = dts.or(pts).or(input.last_dts_ns) else {
-            gst::warning!(CAT, imp = self, "dropping video buffer without timestamp");
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        let pts_ns = pts.unwrap_or(dts_ns);
-        input.last_dts_ns = Some(dts_ns);
-        frame.dts_ms = ns_to_ms(dts_ns);
-        frame.cts_ms = ns_to_ms(pts_ns) - frame.dts_ms;
-        input.started = true;
-        self.push_frame(frame, pad)
-    }
-
-    fn push_derived(
-        &self,
-        input: &mut Input,
-        d: super::timeline::Derived<Pending>,
-        pad: usize,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        if d.impossible {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "no valid DTS for frame with PTS {} ns (reordered deeper than {} frames); using {}",
-                d.pts,
-                DEFAULT_REORDER_WINDOW,
-                d.dts
-            );
-        }
-        let mut frame = d.item.frame;
-        gst::trace!(
-            CAT,
-            imp = self,
-            "derived DTS {} ns for PTS {} ns",
-            d.dts,
-            d.pts
-        );
-        input.last_dts_ns = Some(d.dts);
-        frame.dts_ms = ns_to_ms(d.dts);
-        frame.cts_ms = ns_to_ms(d.pts) - frame.dts_ms;
-        input.started = true;
-        self.push_frame(frame, pad)
-    }
-
-    /// Releases frames held by the DTS deriver (EOS).
-    fn flush_deriver(
-        &self,
-        input: &mut Input,
-        pad: usize,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let Some(deriver) = input.deriver.as_mut() else {
-            return Ok(gst::FlowSuccess::Ok);
-        };
-        for d in deriver.flush() {
-            self.push_derived(input, d, pad)?;
-        }
-        Ok(gst::FlowSuccess::Ok)
-    }
-
-    /// A buffer that cannot be converted: a clear error for what can never work (no parameter
-    /// sets before the keyframe, raw AAC without codec_data), otherwise a counted, rate-limited
-    /// drop — and an error once nothing valid arrives any more.
-    fn bad_buffer(
-        &self,
-        input: &mut Input,
-        err: codec::Error,
-        _pad: usize,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let fatal = matches!(err, codec::Error::MissingSps | codec::Error::MissingPps)
-            || matches!(&input.conv, Conv::Aac(a) if a.missing_config());
-        input.bad_total += 1;
-        input.bad_in_a_row += 1;
-        if fatal {
-            let text = match err {
-                codec::Error::MissingSps | codec::Error::MissingPps => {
-                    "H.264 stream has no SPS/PPS before its first keyframe; make the encoder send SPS and PPS with keyframes (h264parse config-interval=-1 inserts them).".to_string()
-                }
-                ref other => capitalize(&other.to_string()),
-            };
-            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", text), ["{}", err]);
-            return Err(gst::FlowError::Error);
-        }
-        if input.bad_in_a_row >= MAX_CONSECUTIVE_BAD_BUFFERS {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Decode,
                 (
-                    "{} consecutive invalid {} buffers: {}",
-                    input.bad_in_a_row,
-                    match input.track {
-                        Track::Video => "H.264",
-                        Track::Audio => "AAC",
-                    },
-                    capitalize(&err.to_string())
+                    "The audio pad got {} caps; link audio to it",
+                    format.codec().name()
                 )
-            );
-            return Err(gst::FlowError::Error);
+            ));
         }
-        if input.bad_total == 1 || input.bad_total.is_multiple_of(100) {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "dropping invalid {} buffer ({} so far): {}",
-                input.track.name(),
-                input.bad_total,
-                err
-            );
-        }
-        Ok(gst::FlowSuccess::Ok)
+        self.with_ctx(|ctx| self.audio.set_caps(ctx, Track::AUDIO, &format))
     }
 
     /// The track the sink pad carries (video unless its caps said audio).
     fn sink_track(&self) -> Track {
-        lock(&self.pads).sink_track.unwrap_or(Track::Video)
+        lock(&self.pads).sink_track.unwrap_or(Track::VIDEO)
     }
 
     /// Sink EOS: wait for the audio pad's EOS (bounded by `timeout`), send everything, close
@@ -828,10 +382,10 @@ impl RtmpClientSink {
         let audio_pad = lock(&self.pads).audio.clone();
         let audio_linked = audio_pad.is_some_and(|p| p.is_linked());
         let mut g = self.shared.lock();
-        if audio_linked && sink_track == Track::Video {
+        if audio_linked && sink_track == Track::VIDEO {
             let deadline = Instant::now() + timeout;
-            while !g.queue.is_eos(Track::Audio) {
-                if g.flushing[SINK_PAD] || g.shutdown {
+            while !g.queue.is_eos(Track::AUDIO) {
+                if g.is_flushing(self.sink.index()) || g.shutdown {
                     return false;
                 }
                 let now = Instant::now();
@@ -860,7 +414,7 @@ impl RtmpClientSink {
                 Phase::Failed | Phase::Idle => return false,
                 _ => {}
             }
-            if g.flushing[SINK_PAD] || g.shutdown {
+            if g.is_flushing(self.sink.index()) || g.shutdown {
                 return false;
             }
             let now = Instant::now();
@@ -939,43 +493,30 @@ impl RtmpClientSink {
 
     fn audio_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.refresh_latency();
-        let mut slot = lock(&self.audio_in);
-        let Some(input) = slot.as_mut() else {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                ("Audio buffer before caps on the audio pad")
-            );
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        self.handle_buffer(input, &buffer, AUDIO_PAD)
+        self.with_ctx(|ctx| self.audio.chain(ctx, &buffer))
+            .unwrap_or_else(|| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("Audio buffer before caps on the audio pad")
+                );
+                Err(gst::FlowError::NotNegotiated)
+            })
     }
 
     fn audio_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         use gst::EventView;
         match event.view() {
-            EventView::Caps(c) => {
-                let mut slot = lock(&self.audio_in);
-                let seg = lock(&self.audio_segment).clone();
-                match self.apply_caps(&mut slot, c.caps(), true) {
-                    Ok(()) => {
-                        if let Some(i) = slot.as_mut() {
-                            i.segment = seg;
-                        }
-                        true
-                    }
-                    Err(e) => {
-                        self.post_error_message(e);
-                        false
-                    }
+            EventView::Caps(c) => match self.audio_caps(c.caps()) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.post_error_message(e);
+                    false
                 }
-            }
+            },
             EventView::Segment(s) => match s.segment().downcast_ref::<gst::ClockTime>() {
                 Some(seg) => {
-                    *lock(&self.audio_segment) = seg.clone();
-                    if let Some(i) = lock(&self.audio_in).as_mut() {
-                        i.segment = seg.clone();
-                    }
+                    self.audio.set_segment(seg);
                     true
                 }
                 None => {
@@ -988,31 +529,29 @@ impl RtmpClientSink {
                 }
             },
             EventView::Tag(t) => {
-                self.apply_tags(Track::Audio, t.tag());
+                input::apply_tags(&self.shared, Track::AUDIO, t.tag());
                 true
             }
             EventView::Eos(_) => {
                 gst::debug!(CAT, obj = pad, "audio EOS");
                 let mut g = self.shared.lock();
-                g.queue.set_eos(Track::Audio);
+                g.queue.set_eos(Track::AUDIO);
                 self.shared.notify(&g);
                 true
             }
             EventView::FlushStart(_) => {
-                self.shared.set_flushing(AUDIO_PAD, true);
+                self.shared.set_flushing(self.audio.index(), true);
                 true
             }
             EventView::FlushStop(_) => {
                 self.republish_if_drained();
                 {
                     let mut g = self.shared.lock();
-                    g.queue.flush(Track::Audio);
-                    g.flushing[AUDIO_PAD] = false;
+                    g.queue.flush(Track::AUDIO);
+                    g.set_flushing(self.audio.index(), false);
                     self.shared.notify(&g);
                 }
-                if let Some(i) = lock(&self.audio_in).as_mut() {
-                    i.last_dts_ns = None;
-                }
+                self.audio.flush_stop();
                 true
             }
             _ => {
@@ -1023,12 +562,10 @@ impl RtmpClientSink {
     }
 }
 
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
+/// Reads fixed caps into a media format (the pad templates let only what it knows through).
+fn parse_caps(caps: &gst::CapsRef) -> Result<MediaFormat, gst::ErrorMessage> {
+    MediaFormat::from_caps(caps)
+        .map_err(|e| gst::error_msg!(gst::StreamError::Format, ("Unsupported caps: {}", e)))
 }
 
 #[glib::object_subclass]
@@ -1375,7 +912,8 @@ impl ElementImpl for RtmpClientSink {
             gst::warning!(CAT, imp = self, "only the \"audio\" pad can be requested");
             return None;
         }
-        // Only `pads`: `sink_in` may be held for long by a render blocked in the queue.
+        // Only `pads`: the sink pad's input may be held for long by a render blocked in the
+        // queue.
         let mut pads = lock(&self.pads);
         if pads.audio.is_some() {
             gst::warning!(
@@ -1385,7 +923,7 @@ impl ElementImpl for RtmpClientSink {
             );
             return None;
         }
-        if pads.sink_track == Some(Track::Audio) {
+        if pads.sink_track == Some(Track::AUDIO) {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -1414,10 +952,10 @@ impl ElementImpl for RtmpClientSink {
         drop(pads);
         {
             let mut g = self.shared.lock();
-            g.flushing[AUDIO_PAD] = false;
+            g.set_flushing(self.audio.index(), false);
             // With an audio pad the sink pad is video: wait for both.
-            g.queue.activate(Track::Video);
-            g.queue.activate(Track::Audio);
+            g.queue.activate(Track::VIDEO);
+            g.queue.activate(Track::AUDIO);
             self.shared.notify(&g);
         }
         if let Err(e) = self.obj().add_pad(&pad) {
@@ -1437,14 +975,14 @@ impl ElementImpl for RtmpClientSink {
             pads.audio = None;
         }
         // Unblock the audio streaming thread before deactivating the pad (which waits for it).
-        self.shared.set_flushing(AUDIO_PAD, true);
+        self.shared.set_flushing(self.audio.index(), true);
         {
             let mut g = self.shared.lock();
-            g.queue.deactivate(Track::Audio);
+            g.queue.deactivate(Track::AUDIO);
             self.shared.notify(&g);
         }
         let _ = pad.set_active(false);
-        *lock(&self.audio_in) = None;
+        self.audio.clear();
         if let Err(e) = self.obj().remove_pad(pad) {
             gst::warning!(CAT, imp = self, "could not remove the audio pad: {e}");
         }
@@ -1482,7 +1020,7 @@ impl ElementImpl for RtmpClientSink {
             gst::StateChange::PausedToReady => {
                 // The audio pad is deactivated by the parent, which waits for its streaming
                 // thread: release it from the queue first.
-                self.shared.set_flushing(AUDIO_PAD, true);
+                self.shared.set_flushing(self.audio.index(), true);
             }
             _ => {}
         }
@@ -1559,8 +1097,8 @@ impl RtmpClientSink {
             // The tracks whose pads exist (a republish gets no new caps to activate them).
             let mut g = self.shared.lock();
             if has_audio_pad {
-                g.queue.activate(Track::Video);
-                g.queue.activate(Track::Audio);
+                g.queue.activate(Track::VIDEO);
+                g.queue.activate(Track::AUDIO);
             } else if let Some(t) = sink_track {
                 g.queue.activate(t);
             }
@@ -1684,8 +1222,8 @@ impl RtmpClientSink {
             g.phase = Phase::Idle;
         }
         if clear_inputs {
-            *lock(&self.sink_in) = None;
-            *lock(&self.audio_in) = None;
+            self.sink.clear();
+            self.audio.clear();
             lock(&self.pads).sink_track = None;
         }
     }
@@ -1705,26 +1243,19 @@ impl BaseSinkImpl for RtmpClientSink {
     }
 
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
-        self.shared.set_flushing(SINK_PAD, true);
+        self.shared.set_flushing(self.sink.index(), true);
         Ok(())
     }
 
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
-        self.shared.set_flushing(SINK_PAD, false);
+        self.shared.set_flushing(self.sink.index(), false);
         Ok(())
     }
 
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         gst::debug!(CAT, imp = self, "sink caps {caps}");
-        let mut slot = lock(&self.sink_in);
-        let seg = lock(&self.sink_segment).clone();
-        match self.apply_caps(&mut slot, caps, false) {
-            Ok(()) => {
-                if let Some(i) = slot.as_mut() {
-                    i.segment = seg;
-                }
-                Ok(())
-            }
+        match self.sink_caps(caps) {
+            Ok(()) => Ok(()),
             Err(e) => {
                 let text = format!("{e:?}");
                 self.post_error_message(e);
@@ -1738,15 +1269,11 @@ impl BaseSinkImpl for RtmpClientSink {
         match event.view() {
             EventView::Segment(s) => {
                 if let Some(seg) = s.segment().downcast_ref::<gst::ClockTime>() {
-                    *lock(&self.sink_segment) = seg.clone();
-                    if let Some(i) = lock(&self.sink_in).as_mut() {
-                        i.segment = seg.clone();
-                    }
+                    self.sink.set_segment(seg);
                 }
             }
             EventView::Tag(t) => {
-                let track = self.sink_track();
-                self.apply_tags(track, t.tag());
+                input::apply_tags(&self.shared, self.sink_track(), t.tag());
             }
             EventView::FlushStop(_) => {
                 self.republish_if_drained();
@@ -1756,21 +1283,11 @@ impl BaseSinkImpl for RtmpClientSink {
                     g.queue.flush(track);
                     self.shared.notify(&g);
                 }
-                if let Some(i) = lock(&self.sink_in).as_mut() {
-                    if let Some(d) = i.deriver.as_mut() {
-                        d.reset();
-                    }
-                    i.last_dts_ns = None;
-                }
+                self.sink.flush_stop();
             }
             EventView::Eos(_) => {
-                {
-                    let mut slot = lock(&self.sink_in);
-                    if let Some(i) = slot.as_mut()
-                        && self.flush_deriver(i, SINK_PAD).is_err()
-                    {
-                        return false;
-                    }
+                if self.with_ctx(|ctx| self.sink.eos(ctx)).is_err() {
+                    return false;
                 }
                 if !self.drain_for_eos() {
                     gst::debug!(CAT, imp = self, "EOS not forwarded: interrupted or failed");
@@ -1785,12 +1302,11 @@ impl BaseSinkImpl for RtmpClientSink {
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.refresh_latency();
-        let mut slot = lock(&self.sink_in);
-        let Some(input) = slot.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        self.handle_buffer(input, buffer, SINK_PAD)
+        self.with_ctx(|ctx| self.sink.chain(ctx, buffer))
+            .unwrap_or_else(|| {
+                gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));
+                Err(gst::FlowError::NotNegotiated)
+            })
     }
 }
 

@@ -10,7 +10,7 @@
 //! | `rtmp-ping` | `rtt-ms` (uint) |
 //! | `rtmp-disconnected` | `reason`, `will-reconnect` (bool) |
 //! | `rtmp-reconnecting` | `attempt` (uint, from 1), `max-attempts` (int, -1: unlimited), `delay-ms` (uint64), `url` (redacted) |
-//! | `rtmp-congestion` | `queue-time-ms` (uint64), `max-queue-time-ms` (uint64), `dropped-video`, `dropped-audio` (uint64, totals), `new-drops` (uint64, since the previous one) |
+//! | `rtmp-congestion` | `queue-time-ms` (uint64), `max-queue-time-ms` (uint64), `dropped-video`, `dropped-audio` (uint64, totals over the tracks of each kind), `new-drops` (uint64, since the previous one) |
 //!
 //! A lost connection posts `rtmp-disconnected` (`will-reconnect=true`), then per attempt
 //! `rtmp-reconnecting`, and once through `rtmp-connected` and `rtmp-publishing` again; an
@@ -133,17 +133,16 @@ pub fn reconnecting(
 }
 
 /// `rtmp-congestion`.
-pub fn congestion(
-    src: &gst::Element,
-    report: &super::queue::CongestionReport,
-    max_queue_time_ms: u64,
-) -> gst::Message {
+pub fn congestion(src: &gst::Element, report: &super::queue::CongestionReport) -> gst::Message {
     let s = gst::Structure::builder(CONGESTION)
         .field(
             "queue-time-ms",
             u64::try_from(report.queue_time_ms).unwrap_or(0),
         )
-        .field("max-queue-time-ms", max_queue_time_ms)
+        .field(
+            "max-queue-time-ms",
+            u64::try_from(report.max_queue_time_ms).unwrap_or(0),
+        )
         .field("dropped-video", report.dropped_video)
         .field("dropped-audio", report.dropped_audio)
         .field("new-drops", report.new_drops)

@@ -24,17 +24,19 @@
 //!   Enhanced RTMP reconnect requests are followed without losing or repeating a frame; what
 //!   waits to be sent is bounded by `max-queue-time` with `congestion-policy` block or drop;
 //!   dead peers are detected within `timeout`; stopping never waits longer than that.
-//! * Timeline: RTMP timestamps are running-time DTS in ms, both tracks on one base (the
+//! * Timeline: RTMP timestamps are running-time DTS in ms, all tracks on one base (the
 //!   first message is at 0); tracks are interleaved by DTS, waiting at most
 //!   `max-interleave-time` (stream time and wall-clock time, plus the pipeline latency) for a
 //!   silent track (see `queue.rs`). Video without usable DTS gets DTS derived from PTS
 //!   (see `timeline.rs`).
 //!
 //! Layout: `imp.rs` is the GObject/GStreamer glue (properties, pads, BaseSink vfuncs, the audio
-//! request pad); the streaming threads turn buffers into [`frame::Frame`]s (`format.rs`,
-//! `convert.rs`, `timeline.rs`) and hand them to a bounded [`queue`] that one session thread per
-//! element (`session.rs`) drains onto the connection (`transport.rs`). Everything the element
-//! says on the bus is built in `messages.rs`.
+//! request pad); each pad's streaming thread turns caps and buffers into [`frame::Frame`]s of
+//! its track in `input.rs` (with `format.rs`, `convert.rs`, `timeline.rs`) and hands them to a
+//! bounded [`queue`], keyed by track, that one session thread per element (`session.rs`) drains
+//! onto the connection (`transport.rs`), every FLV tag header built by
+//! [`crate::codec::flv::tag_header`]. Everything the element says on the bus is built in
+//! `messages.rs`.
 
 use gst::glib;
 use gst::prelude::*;
@@ -43,6 +45,7 @@ mod convert;
 mod format;
 mod frame;
 mod imp;
+mod input;
 mod messages;
 mod queue;
 mod session;

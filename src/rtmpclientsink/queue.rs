@@ -1,16 +1,20 @@
 //! The bounded, interleaving frame queue between the streaming threads and the session thread,
 //! free of GStreamer and of locking (the session module wraps it in a mutex).
 //!
+//! Frames are queued per [`Track`] (a media kind and a track id: `sink`/`audio` are track 0,
+//! further pads tracks 1..=255); any number of tracks may be present.
+//!
 //! # Interleaving
-//! Frames leave in non-decreasing decode-time order across audio and video, like a muxer: the
-//! frame with the smallest DTS among the track heads is released once no other track can still
-//! deliver something earlier. A track that has nothing queued is waited for, unless
+//! Frames leave in non-decreasing decode-time order across all tracks, like a muxer: the frame
+//! with the smallest DTS among the track heads is released once no other track can still
+//! deliver something earlier (ties: video before audio, lower track id first, so a keyframe
+//! leads). A track that has nothing queued is waited for, unless
 //!
 //! * it is not active (no pad / pad released) or at EOS, or
 //! * it has already delivered up to the candidate's DTS, or
 //! * it has been silent for `max_interleave` of wall-clock time **and** either the newest queued
 //!   frame is more than `max_interleave` of stream time ahead of it, or a producer is blocked on
-//!   a full queue (otherwise a single-threaded demuxer feeding both pads could deadlock).
+//!   a full queue (otherwise a single-threaded demuxer feeding several pads could deadlock).
 //!
 //! The wall-clock bound grows by the pipeline latency (see [`Interleaver::set_latency`]). For a
 //! track that has not delivered anything yet it is [`START_WAIT`] from the first frame of the
@@ -36,20 +40,31 @@
 //!   reconnect, see [`Interleaver::resync`]).
 //! * [`Policy::Drop`]: pushes never block; frames are dropped so that no frame references a
 //!   dropped one, in this order:
-//!   1. queue time above `max_time_ms / 2`: disposable video frames (nothing references them,
-//!      e.g. non-reference B-frames), queued and arriving, until it is back under a quarter;
-//!   2. above `max_time_ms`: the rest of every queued GOP (all video non-keyframes; the queue
-//!      then drains quickly) and arriving non-keyframes up to the next keyframe;
+//!   1. queue time above a first threshold: a video track's disposable frames (nothing
+//!      references them, e.g. non-reference B-frames), queued and arriving, until it is back
+//!      under half of that threshold;
+//!   2. above a second threshold: the rest of the track's queued GOPs (all its non-keyframes;
+//!      the queue then drains quickly) and its arriving non-keyframes up to the next keyframe;
 //!   3. above twice `max_time_ms` (the link carries less than audio and keyframes, or nothing at
 //!      all: a stall, a disconnect): everything older than `max_time_ms`, whole GOPs (keyframe
-//!      and the frames that depend on it) and audio.
+//!      and the frames that depend on it) of every video track and audio.
+//!
+//!   Steps 1 and 2 go through the video tracks by priority: the highest track id first (the
+//!   lowest rendition by convention), track 0 last. With `n` video tracks (every one the queue
+//!   knows) the `2n` thresholds
+//!   are spread evenly up to `max_time_ms`, so a track is down to keyframes before the next one
+//!   loses anything; with one video track they are `max_time_ms / 2` and `max_time_ms`.
 //!
 //!   So the queue never holds more than twice `max_time_ms` of media. Audio and keyframes are
-//!   only dropped by step 3; sequence headers never (every frame carries its own). More than
-//!   `max_bytes` queued drops the oldest GOP as in step 3.
+//!   only dropped by step 3, audio never before every video track lost frames; sequence headers
+//!   never (every frame carries its own). More than `max_bytes` queued drops the oldest GOP as
+//!   in step 3. Drops are counted per track.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::time::{Duration, Instant};
+
+use crate::codec::MediaKind;
 
 use super::timeline::{RtmpTimeline, Stamp};
 
@@ -65,36 +80,132 @@ pub const START_WAIT: Duration = Duration::from_secs(5);
 /// Shortest interval between two congestion reports.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The two tracks of an RTMP publish.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Track {
-    /// H.264 (always on the `sink` pad).
-    Video = 0,
-    /// AAC (on the `sink` pad for audio-only streams, otherwise on the `audio` request pad).
-    Audio = 1,
+/// One track of an RTMP publish: a media kind and an Enhanced RTMP track id. The `sink` and
+/// `audio` pads are track 0 of their kind; request pads `video_%u`/`audio_%u` are track %u.
+///
+/// Ordered video first, then by id: the order of ties in the interleaver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Track {
+    /// Video or audio.
+    pub kind: MediaKind,
+    /// Track id (0..=255; 0 is the default track, sent without a Multitrack wrapper).
+    pub id: u8,
 }
 
 impl Track {
-    /// Both tracks, video first (video wins ties, so a keyframe leads).
-    pub const ALL: [Track; 2] = [Track::Video, Track::Audio];
+    /// Video track 0 (the `sink` pad).
+    pub const VIDEO: Track = Track::video(0);
+    /// Audio track 0 (the `audio` pad, or the `sink` pad of an audio-only stream).
+    pub const AUDIO: Track = Track::audio(0);
 
-    fn idx(self) -> usize {
-        self as usize
-    }
-
-    fn other(self) -> Track {
-        match self {
-            Track::Video => Track::Audio,
-            Track::Audio => Track::Video,
+    /// Video track `id`.
+    pub const fn video(id: u8) -> Track {
+        Track {
+            kind: MediaKind::Video,
+            id,
         }
     }
 
-    /// Lower-case name for logs and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Track::Video => "video",
-            Track::Audio => "audio",
+    /// Audio track `id`.
+    pub const fn audio(id: u8) -> Track {
+        Track {
+            kind: MediaKind::Audio,
+            id,
         }
+    }
+
+    /// True for a video track.
+    pub fn is_video(self) -> bool {
+        self.kind == MediaKind::Video
+    }
+}
+
+impl fmt::Display for Track {
+    /// "video"/"audio" for track 0 (as logs always said), "video track 2" for the others.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.id {
+            0 => f.write_str(self.kind.name()),
+            id => write!(f, "{} track {id}", self.kind.name()),
+        }
+    }
+}
+
+/// Per-track values for a handful of tracks: a vector sorted by [`Track`], so iteration is in
+/// track order (video first, then by id) and nothing is hashed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackMap<V> {
+    entries: Vec<(Track, V)>,
+}
+
+impl<V> Default for TrackMap<V> {
+    fn default() -> Self {
+        TrackMap {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<V> TrackMap<V> {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn position(&self, track: Track) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(t, _)| t.cmp(&track))
+    }
+
+    /// The value of `track`.
+    pub fn get(&self, track: Track) -> Option<&V> {
+        self.position(track).ok().map(|i| &self.entries[i].1)
+    }
+
+    /// The value of `track`, mutable.
+    pub fn get_mut(&mut self, track: Track) -> Option<&mut V> {
+        self.position(track).ok().map(|i| &mut self.entries[i].1)
+    }
+
+    /// The value of `track`, inserted by `make` if absent.
+    pub fn entry_with(&mut self, track: Track, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.position(track) {
+            Ok(i) => i,
+            Err(i) => {
+                self.entries.insert(i, (track, make()));
+                i
+            }
+        };
+        &mut self.entries[i].1
+    }
+
+    /// Sets the value of `track`; returns the previous one.
+    pub fn insert(&mut self, track: Track, value: V) -> Option<V> {
+        match self.position(track) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (track, value));
+                None
+            }
+        }
+    }
+
+    /// Tracks and values, in track order.
+    pub fn iter(&self) -> impl Iterator<Item = (Track, &V)> {
+        self.entries.iter().map(|(t, v)| (*t, v))
+    }
+
+    /// Tracks and mutable values, in track order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Track, &mut V)> {
+        self.entries.iter_mut().map(|(t, v)| (*t, v))
+    }
+
+    /// The tracks, in order.
+    pub fn tracks(&self) -> impl Iterator<Item = Track> + '_ {
+        self.entries.iter().map(|(t, _)| *t)
+    }
+
+    /// The values, in track order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
     }
 }
 
@@ -155,6 +266,12 @@ struct TrackQueue<T> {
     last_dts: Option<i64>,
     first_dts: Option<i64>,
     last_push_at: Option<Instant>,
+    /// Frames dropped on this track.
+    dropped: u64,
+    /// Video: arriving non-keyframes are dropped until the next keyframe.
+    skip_to_key: bool,
+    /// Video: arriving disposable frames are dropped (congestion step 1).
+    shed_disposable: bool,
 }
 
 impl<T> Default for TrackQueue<T> {
@@ -167,7 +284,52 @@ impl<T> Default for TrackQueue<T> {
             last_dts: None,
             first_dts: None,
             last_push_at: None,
+            dropped: 0,
+            skip_to_key: false,
+            shed_disposable: false,
         }
+    }
+}
+
+impl<T: Queued> TrackQueue<T> {
+    /// Active and not at EOS: more frames are expected.
+    fn expected(&self) -> bool {
+        self.active && !self.eos
+    }
+
+    /// Still part of the publish: expected, or frames left to send.
+    fn present(&self) -> bool {
+        self.expected() || !self.fifo.is_empty()
+    }
+
+    /// Drops the first `n` queued frames.
+    fn drop_front(&mut self, n: usize) {
+        let freed: usize = self.fifo.drain(..n).map(|f| f.size()).sum();
+        self.bytes = self.bytes.saturating_sub(freed);
+        self.dropped += n as u64;
+    }
+
+    /// Drops the queued frames before `dts` (audio).
+    fn drop_before(&mut self, dts: i64) {
+        let n = self.fifo.iter().take_while(|f| f.dts_ms() < dts).count();
+        self.drop_front(n);
+    }
+
+    /// Drops queued frames matching `pred` (video: only ever frames nothing else refers to
+    /// once they are gone).
+    fn drop_where(&mut self, pred: impl Fn(&T) -> bool) {
+        let before = self.fifo.len();
+        let mut freed = 0;
+        self.fifo.retain(|f| {
+            if pred(f) {
+                freed += f.size();
+                false
+            } else {
+                true
+            }
+        });
+        self.bytes = self.bytes.saturating_sub(freed);
+        self.dropped += (before - self.fifo.len()) as u64;
     }
 }
 
@@ -193,14 +355,18 @@ pub enum Pop<T> {
 }
 
 /// Drops to tell the application about (see [`Interleaver::take_report`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CongestionReport {
     /// Queue time when the report was taken, ms.
     pub queue_time_ms: i64,
-    /// Video frames dropped in total.
+    /// The queue's time bound (`max-queue-time`), ms.
+    pub max_queue_time_ms: i64,
+    /// Video frames dropped in total (all video tracks).
     pub dropped_video: u64,
-    /// Audio frames dropped in total.
+    /// Audio frames dropped in total (all audio tracks).
     pub dropped_audio: u64,
+    /// Frames dropped in total per track, in track order (every track the queue knows).
+    pub dropped_per_track: Vec<(Track, u64)>,
     /// Frames dropped since the previous report.
     pub new_drops: u64,
 }
@@ -209,7 +375,7 @@ pub struct CongestionReport {
 #[derive(Debug)]
 pub struct Interleaver<T> {
     cfg: QueueConfig,
-    tracks: [TrackQueue<T>; 2],
+    tracks: TrackMap<TrackQueue<T>>,
     timeline: RtmpTimeline,
     /// Earliest DTS pushed on any track (progress of a track that never delivered).
     start_dts: Option<i64>,
@@ -221,17 +387,11 @@ pub struct Interleaver<T> {
     late_frames: u64,
     /// Pipeline latency: a live branch may deliver this much later than another in wall time.
     latency: Duration,
-    /// Frames dropped per track.
-    dropped: [u64; 2],
     /// Drops already reported, and when.
     reported: u64,
     last_report: Option<Instant>,
-    /// Arriving video non-keyframes are dropped until the next keyframe.
-    skip_to_key: bool,
-    /// Audio is held back until video resumes at a keyframe (after a reconnect).
-    hold_audio: bool,
-    /// Arriving disposable video frames are dropped (congestion step 1).
-    shed_disposable: bool,
+    /// Audio is held back until this video track resumes at a keyframe (after a reconnect).
+    hold_audio: Option<Track>,
 }
 
 impl<T: Queued> Interleaver<T> {
@@ -239,7 +399,7 @@ impl<T: Queued> Interleaver<T> {
     pub fn new(cfg: QueueConfig) -> Self {
         Interleaver {
             cfg,
-            tracks: Default::default(),
+            tracks: TrackMap::new(),
             timeline: RtmpTimeline::new(),
             start_dts: None,
             start_at: None,
@@ -247,12 +407,9 @@ impl<T: Queued> Interleaver<T> {
             waiting_for: None,
             late_frames: 0,
             latency: Duration::ZERO,
-            dropped: [0; 2],
             reported: 0,
             last_report: None,
-            skip_to_key: false,
-            hold_audio: false,
-            shed_disposable: false,
+            hold_audio: None,
         }
     }
 
@@ -268,57 +425,95 @@ impl<T: Queued> Interleaver<T> {
 
     /// Marks a track as present (its pad exists), so the interleaver waits for it.
     pub fn activate(&mut self, track: Track) {
-        let t = &mut self.tracks[track.idx()];
+        let t = self.tracks.entry_with(track, TrackQueue::default);
         t.active = true;
         t.eos = false;
     }
 
     /// Marks a track as gone (pad released): queued frames still leave, nothing is waited for.
     pub fn deactivate(&mut self, track: Track) {
-        let t = &mut self.tracks[track.idx()];
-        t.active = false;
+        if let Some(t) = self.tracks.get_mut(track) {
+            t.active = false;
+        }
     }
 
-    /// Marks end of stream on a track.
+    /// Marks end of stream on a track; the other tracks go on.
     pub fn set_eos(&mut self, track: Track) {
-        self.tracks[track.idx()].eos = true;
+        if let Some(t) = self.tracks.get_mut(track) {
+            t.eos = true;
+        }
     }
 
     /// True if the track got EOS (or was never active).
     pub fn is_eos(&self, track: Track) -> bool {
-        let t = &self.tracks[track.idx()];
-        t.eos || !t.active
+        self.tracks.get(track).is_none_or(|t| !t.expected())
     }
 
     /// True when every active track is at EOS.
     #[cfg(test)]
     pub fn all_eos(&self) -> bool {
-        Track::ALL.iter().all(|t| self.is_eos(*t))
+        self.tracks.values().all(|t| !t.expected())
+    }
+
+    /// Every track the queue knows (activated or pushed to), in track order.
+    pub fn tracks(&self) -> impl Iterator<Item = Track> + '_ {
+        self.tracks.tracks()
+    }
+
+    /// The video track the publish follows: the lowest-id video track still expected to
+    /// deliver (track 0 when its pad is linked). A reconnect resumes at its keyframe.
+    pub fn primary_video(&self) -> Option<Track> {
+        self.tracks
+            .iter()
+            .find(|(track, t)| track.is_video() && t.expected())
+            .map(|(track, _)| track)
     }
 
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.tracks.iter().all(|t| t.fifo.is_empty())
+        self.tracks.values().all(|t| t.fifo.is_empty())
     }
 
     /// Frames queued.
     pub fn len(&self) -> usize {
-        self.tracks.iter().map(|t| t.fifo.len()).sum()
+        self.tracks.values().map(|t| t.fifo.len()).sum()
     }
 
     /// Bytes queued.
     pub fn bytes(&self) -> usize {
-        self.tracks.iter().map(|t| t.bytes).sum()
+        self.tracks.values().map(|t| t.bytes).sum()
     }
 
     /// The oldest queued frame of `track`.
     pub fn front(&self, track: Track) -> Option<&T> {
-        self.tracks[track.idx()].fifo.front()
+        self.tracks.get(track).and_then(|t| t.fifo.front())
     }
 
-    /// Frames dropped on `track` so far.
+    /// Frames dropped on `track` so far (all tracks at once: [`Interleaver::dropped_per_track`]).
+    #[cfg(test)]
     pub fn dropped(&self, track: Track) -> u64 {
-        self.dropped[track.idx()]
+        self.tracks.get(track).map_or(0, |t| t.dropped)
+    }
+
+    /// Frames dropped on all tracks of `kind` so far.
+    pub fn dropped_kind(&self, kind: MediaKind) -> u64 {
+        self.tracks
+            .iter()
+            .filter(|(track, _)| track.kind == kind)
+            .map(|(_, t)| t.dropped)
+            .sum()
+    }
+
+    /// Frames dropped per track so far, in track order (every track the queue knows).
+    pub fn dropped_per_track(&self) -> Vec<(Track, u64)> {
+        self.tracks
+            .iter()
+            .map(|(track, t)| (track, t.dropped))
+            .collect()
+    }
+
+    fn total_dropped(&self) -> u64 {
+        self.tracks.values().map(|t| t.dropped).sum()
     }
 
     /// Stream time spanned by the queue (newest DTS − oldest queued DTS), in ms.
@@ -326,7 +521,7 @@ impl<T: Queued> Interleaver<T> {
         let oldest = self.oldest_queued_dts();
         let newest = self
             .tracks
-            .iter()
+            .values()
             .filter(|t| !t.fifo.is_empty())
             .filter_map(|t| t.last_dts)
             .max();
@@ -347,11 +542,10 @@ impl<T: Queued> Interleaver<T> {
         let silent_after = self.cfg.max_interleave + self.latency;
         let mut horizon: Option<i64> = None;
         let mut newest: Option<i64> = None;
-        for t in &self.tracks {
+        for t in self.tracks.values() {
             let Some(last) = t.last_dts else { continue };
             newest = Some(newest.map_or(last, |n: i64| n.max(last)));
-            let delivering = t.active
-                && !t.eos
+            let delivering = t.expected()
                 && t.last_push_at
                     .is_some_and(|p| now.saturating_duration_since(p) <= silent_after);
             if delivering {
@@ -396,7 +590,7 @@ impl<T: Queued> Interleaver<T> {
 
     fn oldest_queued_dts(&self) -> Option<i64> {
         self.tracks
-            .iter()
+            .values()
             .filter_map(|t| t.fifo.front().map(Queued::dts_ms))
             .min()
     }
@@ -405,11 +599,10 @@ impl<T: Queued> Interleaver<T> {
     /// Always true with [`Policy::Drop`] (the queue drops instead), and for audio while it is
     /// held for a keyframe after a reconnect (the hold trims it instead).
     pub fn can_push(&self, track: Track, dts_ms: i64, size: usize) -> bool {
-        if self.cfg.policy == Policy::Drop || (self.hold_audio && track == Track::Audio) {
+        if self.cfg.policy == Policy::Drop || (self.hold_audio.is_some() && !track.is_video()) {
             return true;
         }
-        let t = &self.tracks[track.idx()];
-        if t.fifo.is_empty() {
+        if self.tracks.get(track).is_none_or(|t| t.fifo.is_empty()) {
             return true;
         }
         if self.bytes() + size > self.cfg.max_bytes {
@@ -422,11 +615,11 @@ impl<T: Queued> Interleaver<T> {
     }
 
     /// Records that `track` delivered up to `dts` (also for frames dropped on arrival, so the
-    /// other track is not held back waiting for them).
+    /// other tracks are not held back waiting for them).
     fn note_progress(&mut self, track: Track, dts: i64, now: Instant) {
         self.start_dts = Some(self.start_dts.map_or(dts, |s| s.min(dts)));
         self.start_at.get_or_insert(now);
-        let t = &mut self.tracks[track.idx()];
+        let t = self.tracks.entry_with(track, TrackQueue::default);
         t.first_dts.get_or_insert(dts);
         t.last_dts = Some(t.last_dts.map_or(dts, |l| l.max(dts)));
         t.last_push_at = Some(now);
@@ -438,49 +631,68 @@ impl<T: Queued> Interleaver<T> {
     pub fn push(&mut self, item: T, now: Instant) {
         let track = item.track();
         let dts = item.dts_ms();
-        if track == Track::Video {
+        if track.is_video() {
+            let t = self.tracks.entry_with(track, TrackQueue::default);
             if item.keyframe() {
-                if self.skip_to_key {
-                    self.skip_to_key = false;
-                    if self.hold_audio {
-                        // Resume both tracks at this keyframe: older audio would reach the
-                        // server before it.
-                        self.hold_audio = false;
+                if t.skip_to_key {
+                    t.skip_to_key = false;
+                    if self.hold_audio == Some(track) {
+                        // Resume audio at this keyframe: older audio would reach the server
+                        // before it.
+                        self.hold_audio = None;
                         self.drop_audio_before(dts);
                     }
                 }
-            } else if self.skip_to_key || (self.shed_disposable && item.disposable()) {
-                self.dropped[Track::Video.idx()] += 1;
+            } else if t.skip_to_key || (t.shed_disposable && item.disposable()) {
+                t.dropped += 1;
                 self.note_progress(track, dts, now);
                 return;
             }
         }
         self.note_progress(track, dts, now);
-        let t = &mut self.tracks[track.idx()];
+        let t = self.tracks.entry_with(track, TrackQueue::default);
         t.bytes += item.size();
         t.fifo.push_back(item);
         match self.cfg.policy {
             Policy::Drop => self.enforce_bound(now),
             Policy::Block => {
-                if self.hold_audio && track == Track::Audio {
+                if self.hold_audio.is_some() && !track.is_video() {
                     self.trim_held_audio();
                 }
             }
         }
     }
 
-    /// [`Policy::Drop`]: the three steps of the module docs.
+    /// [`Policy::Drop`]: the three steps of the module docs, steps 1 and 2 per video track by
+    /// priority.
     fn enforce_bound(&mut self, now: Instant) {
         let bound = self.cfg.max_time_ms.max(1);
         let qt = self.queue_time_ms(now);
-        if qt > bound / 2 {
-            self.shed_disposable = true;
-            self.drop_video_where(|f| !f.keyframe() && f.disposable());
-        } else if qt <= bound / 4 {
-            self.shed_disposable = false;
-        }
-        if qt > bound {
-            self.drop_rest_of_gops();
+        let videos = self.tracks.tracks().filter(|t| t.is_video()).count() as i64;
+        // Video tracks in ascending id; the last one (highest id) has drop rank 0.
+        let mut seen = 0;
+        for (track, t) in self.tracks.iter_mut() {
+            if !track.is_video() {
+                continue;
+            }
+            let rank = videos - 1 - seen;
+            seen += 1;
+            let disposable_at = bound * (2 * rank + 1) / (2 * videos);
+            let gops_at = bound * (2 * rank + 2) / (2 * videos);
+            if qt > disposable_at {
+                t.shed_disposable = true;
+                t.drop_where(|f| !f.keyframe() && f.disposable());
+            } else if qt <= disposable_at / 2 {
+                t.shed_disposable = false;
+            }
+            if qt > gops_at {
+                // The rest of every queued GOP, and arriving frames up to the next keyframe:
+                // what remains is keyframes, which a decoder shows on their own.
+                t.drop_where(|f| !f.keyframe());
+                if t.expected() {
+                    t.skip_to_key = true;
+                }
+            }
         }
         let qt = self.queue_time_ms(now);
         if qt > bound * 2 {
@@ -499,115 +711,97 @@ impl<T: Queued> Interleaver<T> {
 
     /// Audio held after a reconnect is trimmed to `max_time_ms` instead of blocking.
     fn trim_held_audio(&mut self) {
-        let a = &self.tracks[Track::Audio.idx()];
-        let Some(newest) = a.fifo.back().map(Queued::dts_ms) else {
-            return;
-        };
-        self.drop_audio_before(newest - self.cfg.max_time_ms);
+        let max = self.cfg.max_time_ms;
+        for (track, t) in self.tracks.iter_mut() {
+            if track.is_video() {
+                continue;
+            }
+            if let Some(newest) = t.fifo.back().map(Queued::dts_ms) {
+                t.drop_before(newest - max);
+            }
+        }
     }
 
+    /// Drops the queued audio (of every audio track) before `dts`.
     fn drop_audio_before(&mut self, dts: i64) {
-        let a = &mut self.tracks[Track::Audio.idx()];
-        let mut n = 0;
-        while a.fifo.front().is_some_and(|f| f.dts_ms() < dts) {
-            if let Some(f) = a.fifo.pop_front() {
-                a.bytes = a.bytes.saturating_sub(f.size());
-                n += 1;
+        for (track, t) in self.tracks.iter_mut() {
+            if !track.is_video() {
+                t.drop_before(dts);
             }
         }
-        self.dropped[Track::Audio.idx()] += n;
     }
 
-    /// Drops queued video frames matching `pred` (only ever disposable ones: nothing refers to
-    /// them).
-    fn drop_video_where(&mut self, pred: impl Fn(&T) -> bool) {
-        let v = &mut self.tracks[Track::Video.idx()];
-        let before = v.fifo.len();
-        let mut freed = 0;
-        v.fifo.retain(|f| {
-            if pred(f) {
-                freed += f.size();
-                false
-            } else {
-                true
-            }
-        });
-        v.bytes = v.bytes.saturating_sub(freed);
-        self.dropped[Track::Video.idx()] += (before - v.fifo.len()) as u64;
-    }
-
-    /// Drops the rest of every queued GOP (all queued video non-keyframes) and the arriving
-    /// non-keyframes until the next keyframe: what remains of the video is keyframes, which the
-    /// decoder can show on their own.
-    fn drop_rest_of_gops(&mut self) {
-        self.drop_video_where(|f| !f.keyframe());
-        let v = &self.tracks[Track::Video.idx()];
-        if v.active && !v.eos {
-            self.skip_to_key = true;
-        }
-    }
-
-    /// Drops everything older than `cut`: audio before it, and whole GOPs of video (up to the
-    /// first queued keyframe at or after `cut`; all video and the rest of its GOP if there is
-    /// none). Returns true if anything was dropped.
+    /// Drops everything older than `cut`: audio before it, and whole GOPs of every video track
+    /// (up to its first queued keyframe at or after `cut`; all of it and the rest of its GOP if
+    /// there is none). Returns true if anything was dropped.
     fn drop_older_than(&mut self, cut: i64) -> bool {
-        let before: u64 = self.dropped.iter().sum();
-        let v = &mut self.tracks[Track::Video.idx()];
-        if v.fifo.front().is_some_and(|f| f.dts_ms() < cut) {
-            let keep_from = v
+        let before = self.total_dropped();
+        for (track, t) in self.tracks.iter_mut() {
+            if !track.is_video() || t.fifo.front().is_none_or(|f| f.dts_ms() >= cut) {
+                continue;
+            }
+            let keep_from = t
                 .fifo
                 .iter()
                 .position(|f| f.keyframe() && f.dts_ms() >= cut);
-            let end = keep_from.unwrap_or(v.fifo.len());
-            let freed: usize = v.fifo.drain(..end).map(|f| f.size()).sum();
-            v.bytes = v.bytes.saturating_sub(freed);
-            self.dropped[Track::Video.idx()] += end as u64;
-            if keep_from.is_none() && v.active && !v.eos {
-                self.skip_to_key = true;
+            t.drop_front(keep_from.unwrap_or(t.fifo.len()));
+            if keep_from.is_none() && t.expected() {
+                t.skip_to_key = true;
             }
         }
         self.drop_audio_before(cut);
-        self.dropped.iter().sum::<u64>() > before
+        self.total_dropped() > before
     }
 
-    /// After a reconnect: the server's first media message must be a keyframe. Queued video
-    /// before the first queued keyframe is dropped, and audio older than it (both tracks resume
-    /// at the keyframe's DTS). Without a queued keyframe, video is dropped until one arrives and
-    /// audio is held until then. Audio-only streams resume as they are.
+    /// After a reconnect: the server's first media message must be a keyframe. Each video
+    /// track drops its queued frames before its first queued keyframe; audio older than the
+    /// keyframe of the primary video track is dropped (it resumes at the keyframe's DTS). A
+    /// video track without a queued keyframe drops its frames until one arrives, and if it is
+    /// the primary one, audio is held until then. Audio-only streams resume as they are.
     pub fn resync(&mut self) {
-        let v = &self.tracks[Track::Video.idx()];
-        let video_expected = v.active && !v.eos;
-        if v.fifo.is_empty() && !video_expected {
+        let lead = self.primary_video().or_else(|| {
+            self.tracks
+                .iter()
+                .find(|(track, t)| track.is_video() && !t.fifo.is_empty())
+                .map(|(track, _)| track)
+        });
+        let Some(lead) = lead else {
             return;
-        }
-        let key = v.fifo.iter().position(Queued::keyframe);
-        match key {
-            Some(k) => {
-                let v = &mut self.tracks[Track::Video.idx()];
-                let freed: usize = v.fifo.drain(..k).map(|f| f.size()).sum();
-                v.bytes = v.bytes.saturating_sub(freed);
-                self.dropped[Track::Video.idx()] += k as u64;
-                let key_dts = v.fifo.front().map(Queued::dts_ms).unwrap_or_default();
-                self.drop_audio_before(key_dts);
-                self.skip_to_key = false;
-                self.hold_audio = false;
+        };
+        let mut lead_key = None;
+        let mut hold = false;
+        for (track, t) in self.tracks.iter_mut() {
+            if !track.is_video() || !t.present() {
+                continue;
             }
-            None => {
-                let v = &mut self.tracks[Track::Video.idx()];
-                self.dropped[Track::Video.idx()] += v.fifo.len() as u64;
-                v.fifo.clear();
-                v.bytes = 0;
-                if video_expected {
-                    self.skip_to_key = true;
-                    self.hold_audio = true;
+            match t.fifo.iter().position(Queued::keyframe) {
+                Some(k) => {
+                    t.drop_front(k);
+                    t.skip_to_key = false;
+                    if track == lead {
+                        lead_key = t.fifo.front().map(Queued::dts_ms);
+                    }
+                }
+                None => {
+                    t.drop_front(t.fifo.len());
+                    if t.expected() {
+                        t.skip_to_key = true;
+                        hold |= track == lead;
+                    }
                 }
             }
+        }
+        if let Some(key_dts) = lead_key {
+            self.drop_audio_before(key_dts);
+            self.hold_audio = None;
+        } else if hold {
+            self.hold_audio = Some(lead);
         }
     }
 
     /// Drops counted since the last report, at most once per [`REPORT_INTERVAL`].
     pub fn take_report(&mut self, now: Instant) -> Option<CongestionReport> {
-        let total: u64 = self.dropped.iter().sum();
+        let total = self.total_dropped();
         if total == self.reported
             || self
                 .last_report
@@ -620,15 +814,19 @@ impl<T: Queued> Interleaver<T> {
         self.last_report = Some(now);
         Some(CongestionReport {
             queue_time_ms: self.queue_time_ms(now),
-            dropped_video: self.dropped[Track::Video.idx()],
-            dropped_audio: self.dropped[Track::Audio.idx()],
+            max_queue_time_ms: self.cfg.max_time_ms,
+            dropped_video: self.dropped_kind(MediaKind::Video),
+            dropped_audio: self.dropped_kind(MediaKind::Audio),
+            dropped_per_track: self.dropped_per_track(),
             new_drops,
         })
     }
 
     /// Drops everything queued on `track` (flush); returns how many frames were dropped.
     pub fn flush(&mut self, track: Track) -> usize {
-        let t = &mut self.tracks[track.idx()];
+        let Some(t) = self.tracks.get_mut(track) else {
+            return 0;
+        };
         let n = t.fifo.len();
         t.fifo.clear();
         t.bytes = 0;
@@ -637,27 +835,28 @@ impl<T: Queued> Interleaver<T> {
         n
     }
 
-    /// True while audio waits for video to resume at a keyframe.
+    /// True while audio waits for a video track to resume at a keyframe.
     fn audio_held(&mut self) -> bool {
-        if !self.hold_audio {
+        let Some(video) = self.hold_audio else {
             return false;
+        };
+        if let Some(t) = self.tracks.get_mut(video) {
+            if t.expected() {
+                return true;
+            }
+            t.skip_to_key = false;
         }
-        let v = &self.tracks[Track::Video.idx()];
-        if v.active && !v.eos {
-            return true;
-        }
-        self.hold_audio = false;
-        self.skip_to_key = false;
+        self.hold_audio = None;
         false
     }
 
-    /// Takes the next frame in order regardless of the other track (end of stream, shutdown).
+    /// Takes the next frame in order regardless of the other tracks (end of stream, shutdown).
     pub fn pop_any(&mut self) -> Option<Released<T>> {
         let track = self.candidate()?;
-        if track == Track::Audio && self.audio_held() {
+        if !track.is_video() && self.audio_held() {
             return None;
         }
-        Some(self.release(track))
+        self.release(track)
     }
 
     /// The next frame that may leave now, or why not.
@@ -666,44 +865,51 @@ impl<T: Queued> Interleaver<T> {
         let Some(track) = self.candidate() else {
             return Pop::Empty;
         };
-        if track == Track::Audio && self.audio_held() {
-            self.waiting_for = Some(Track::Video);
+        if !track.is_video() && self.audio_held() {
+            self.waiting_for = self.hold_audio;
             return Pop::Wait(None);
         }
-        let cand_dts = self.tracks[track.idx()]
-            .fifo
-            .front()
-            .map(Queued::dts_ms)
-            .unwrap_or_default();
-        let other = &self.tracks[track.other().idx()];
-        if other.active && !other.eos && other.fifo.is_empty() {
+        let cand_dts = self.front(track).map(Queued::dts_ms).unwrap_or_default();
+        let newest = self
+            .tracks
+            .values()
+            .filter_map(|t| t.last_dts)
+            .max()
+            .unwrap_or(cand_dts);
+        let max_ms = i64::try_from(self.cfg.max_interleave.as_millis()).unwrap_or(i64::MAX);
+        // Every other track that may still deliver something earlier is waited for, each
+        // until it is given up on; the earliest of their deadlines is when to look again.
+        let mut deadline: Option<(Instant, Track)> = None;
+        for (other, o) in self.tracks.iter() {
+            if other == track || !o.expected() || !o.fifo.is_empty() {
+                continue;
+            }
             // A track that delivered up to the candidate's DTS cannot deliver anything earlier.
-            let must_wait = other.last_dts.is_none_or(|l| l < cand_dts);
-            if must_wait {
-                let progress = other.last_dts.or(self.start_dts).unwrap_or(cand_dts);
-                let newest = self
-                    .tracks
-                    .iter()
-                    .filter_map(|t| t.last_dts)
-                    .max()
-                    .unwrap_or(cand_dts);
-                let max_ms = i64::try_from(self.cfg.max_interleave.as_millis()).unwrap_or(i64::MAX);
-                let stream_ahead = newest - progress > max_ms;
-                if !(stream_ahead || self.producer_blocked) {
-                    self.waiting_for = Some(track.other());
-                    return Pop::Wait(None);
-                }
-                let wall_deadline = match other.last_push_at {
-                    Some(at) => at + self.cfg.max_interleave + self.latency,
-                    None => self.start_at.unwrap_or(now) + self.start_wait() + self.latency,
-                };
-                if now < wall_deadline {
-                    self.waiting_for = Some(track.other());
-                    return Pop::Wait(Some(wall_deadline));
-                }
+            if o.last_dts.is_some_and(|l| l >= cand_dts) {
+                continue;
+            }
+            let progress = o.last_dts.or(self.start_dts).unwrap_or(cand_dts);
+            let stream_ahead = newest - progress > max_ms;
+            if !(stream_ahead || self.producer_blocked) {
+                self.waiting_for = Some(other);
+                return Pop::Wait(None);
+            }
+            let wall_deadline = match o.last_push_at {
+                Some(at) => at + self.cfg.max_interleave + self.latency,
+                None => self.start_at.unwrap_or(now) + self.start_wait() + self.latency,
+            };
+            if now < wall_deadline && deadline.is_none_or(|(d, _)| wall_deadline < d) {
+                deadline = Some((wall_deadline, other));
             }
         }
-        Pop::Ready(self.release(track))
+        if let Some((at, other)) = deadline {
+            self.waiting_for = Some(other);
+            return Pop::Wait(Some(at));
+        }
+        match self.release(track) {
+            Some(r) => Pop::Ready(r),
+            None => Pop::Empty,
+        }
     }
 
     /// How long (plus the latency) a track that has not delivered its first frame is waited
@@ -721,33 +927,29 @@ impl<T: Queued> Interleaver<T> {
     }
 
     fn candidate(&self) -> Option<Track> {
-        Track::ALL
+        self.tracks
             .iter()
-            .copied()
-            .filter_map(|tr| self.tracks[tr.idx()].fifo.front().map(|f| (f.dts_ms(), tr)))
-            .min_by_key(|(dts, tr)| (*dts, tr.idx()))
-            .map(|(_, tr)| tr)
+            .filter_map(|(track, t)| t.fifo.front().map(|f| (f.dts_ms(), track)))
+            .min()
+            .map(|(_, track)| track)
     }
 
-    fn release(&mut self, track: Track) -> Released<T> {
+    fn release(&mut self, track: Track) -> Option<Released<T>> {
         if self.timeline.base().is_none() {
-            // Both tracks share one base: the smallest first DTS known when the first message
+            // All tracks share one base: the smallest first DTS known when the first message
             // leaves (a track that delivered nothing yet does not count).
-            if let Some(base) = self.tracks.iter().filter_map(|t| t.first_dts).min() {
+            if let Some(base) = self.tracks.values().filter_map(|t| t.first_dts).min() {
                 self.timeline.set_base(base);
             }
         }
-        let t = &mut self.tracks[track.idx()];
-        let item = t
-            .fifo
-            .pop_front()
-            .expect("candidate() only returns tracks with a queued frame");
+        let t = self.tracks.get_mut(track)?;
+        let item = t.fifo.pop_front()?;
         t.bytes = t.bytes.saturating_sub(item.size());
         let stamp = self.timeline.stamp(item.dts_ms());
         if stamp.clamped_by > 0 {
             self.late_frames += 1;
         }
-        Released { item, stamp }
+        Some(Released { item, stamp })
     }
 }
 
@@ -778,22 +980,22 @@ mod tests {
     }
 
     fn v(dts: i64) -> F {
-        F(Track::Video, dts, 1000, false, false)
+        F(Track::VIDEO, dts, 1000, false, false)
     }
     fn vk(dts: i64) -> F {
-        F(Track::Video, dts, 5000, true, false)
+        F(Track::VIDEO, dts, 5000, true, false)
     }
     fn vb(dts: i64) -> F {
-        F(Track::Video, dts, 500, false, true)
+        F(Track::VIDEO, dts, 500, false, true)
     }
     fn a(dts: i64) -> F {
-        F(Track::Audio, dts, 100, true, false)
+        F(Track::AUDIO, dts, 100, true, false)
     }
 
     fn both() -> Interleaver<F> {
         let mut q = Interleaver::new(QueueConfig::default());
-        q.activate(Track::Video);
-        q.activate(Track::Audio);
+        q.activate(Track::VIDEO);
+        q.activate(Track::AUDIO);
         q
     }
 
@@ -820,12 +1022,12 @@ mod tests {
         }
         let out = drain_ready(&mut q, now);
         // Base is the smallest first DTS (audio's 990): first message at 0.
-        assert_eq!(out[0], (Track::Audio, 990, 0));
+        assert_eq!(out[0], (Track::AUDIO, 990, 0));
         let ts: Vec<u32> = out.iter().map(|o| o.2).collect();
         assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{out:?}");
         // Released until the audio head is past the newest video (1160): audio 1174 waits.
         let last = out.last().unwrap();
-        assert_eq!(last.0, Track::Video);
+        assert_eq!(last.0, Track::VIDEO);
         assert_eq!(last.1, 1160);
         assert_eq!(q.bytes(), 100);
     }
@@ -887,7 +1089,7 @@ mod tests {
             q.push(v(-66 + i * 33), t1);
         }
         let out = drain_ready(&mut q, t1);
-        assert_eq!(out[0], (Track::Video, -66, 0));
+        assert_eq!(out[0], (Track::VIDEO, -66, 0));
         assert_eq!(q.late_frames(), 0);
         // Bounded: a track that never starts is given up on.
         let mut q = both();
@@ -948,8 +1150,8 @@ mod tests {
         assert!(matches!(q.pop(t1), Pop::Wait(Some(_))));
         q.push(a(0), t1);
         let out = drain_ready(&mut q, t1);
-        assert_eq!(out[0], (Track::Video, 0, 0));
-        assert_eq!(out[1], (Track::Audio, 0, 0));
+        assert_eq!(out[0], (Track::VIDEO, 0, 0));
+        assert_eq!(out[1], (Track::AUDIO, 0, 0));
     }
 
     #[test]
@@ -973,18 +1175,18 @@ mod tests {
         let t0 = Instant::now();
         q.push(v(0), t0);
         assert!(matches!(q.pop(t0), Pop::Wait(None)));
-        q.set_eos(Track::Audio);
+        q.set_eos(Track::AUDIO);
         assert!(matches!(q.pop(t0), Pop::Ready(_)));
         assert!(!q.all_eos());
-        q.set_eos(Track::Video);
+        q.set_eos(Track::VIDEO);
         assert!(q.all_eos());
 
         let mut q: Interleaver<F> = Interleaver::new(QueueConfig::default());
-        q.activate(Track::Video);
+        q.activate(Track::VIDEO);
         q.push(v(5), t0);
         assert!(matches!(q.pop(t0), Pop::Ready(_)));
         assert!(!q.all_eos());
-        assert!(q.is_eos(Track::Audio));
+        assert!(q.is_eos(Track::AUDIO));
         assert!(matches!(q.pop(t0), Pop::Empty));
     }
 
@@ -995,7 +1197,7 @@ mod tests {
         q.push(a(0), t0);
         for i in 1..=150 {
             let dts = i * 20;
-            if !q.can_push(Track::Audio, dts, 100) {
+            if !q.can_push(Track::AUDIO, dts, 100) {
                 assert!(
                     dts > i64::from(DEFAULT_MAX_QUEUE_TIME_MS),
                     "blocked too early at {dts}"
@@ -1004,9 +1206,9 @@ mod tests {
             }
             q.push(a(dts), t0);
         }
-        assert!(!q.can_push(Track::Audio, 3020, 100));
+        assert!(!q.can_push(Track::AUDIO, 3020, 100));
         // The track being waited for may always push.
-        assert!(q.can_push(Track::Video, 0, 10_000_000));
+        assert!(q.can_push(Track::VIDEO, 0, 10_000_000));
         assert!(q.depth_ms() >= 2980);
 
         let cfg = QueueConfig {
@@ -1014,10 +1216,10 @@ mod tests {
             ..QueueConfig::default()
         };
         let mut q = Interleaver::new(cfg);
-        q.activate(Track::Video);
+        q.activate(Track::VIDEO);
         q.push(v(0), t0);
         q.push(v(1), t0);
-        assert!(!q.can_push(Track::Video, 2, 1000));
+        assert!(!q.can_push(Track::VIDEO, 2, 1000));
         assert_eq!(q.bytes(), 2000);
     }
 
@@ -1027,7 +1229,7 @@ mod tests {
         let t0 = Instant::now();
         q.push(v(0), t0);
         q.push(v(40), t0);
-        assert_eq!(q.flush(Track::Video), 2);
+        assert_eq!(q.flush(Track::VIDEO), 2);
         assert!(q.is_empty());
         q.push(v(80), t0);
         assert!(matches!(q.pop(t0), Pop::Wait(None)));
@@ -1043,8 +1245,8 @@ mod tests {
             ..QueueConfig::default()
         };
         let mut q = Interleaver::new(cfg);
-        q.activate(Track::Video);
-        q.activate(Track::Audio);
+        q.activate(Track::VIDEO);
+        q.activate(Track::AUDIO);
         q
     }
 
@@ -1074,13 +1276,18 @@ mod tests {
     /// Every released non-keyframe must have all non-disposable frames of its GOP before it
     /// released too (nothing refers to a dropped frame); returns the released frames.
     fn assert_decodable(pushed: &[F], released: &[F]) {
+        assert_track_decodable(Track::VIDEO, pushed, released);
+    }
+
+    /// [`assert_decodable`] for one video track of many.
+    fn assert_track_decodable(track: Track, pushed: &[F], released: &[F]) {
         let sent: std::collections::HashSet<i64> = released
             .iter()
-            .filter(|f| f.0 == Track::Video)
+            .filter(|f| f.0 == track)
             .map(|f| f.1)
             .collect();
         let mut gop_ok = false;
-        for f in pushed.iter().filter(|f| f.0 == Track::Video) {
+        for f in pushed.iter().filter(|f| f.0 == track) {
             if f.3 {
                 gop_ok = sent.contains(&f.1);
                 continue;
@@ -1113,14 +1320,21 @@ mod tests {
         }
         let pushed: Vec<F> = input.iter().map(|(f, _)| f.clone()).collect();
         assert_decodable(&pushed, &released);
-        assert!(q.dropped(Track::Video) > 0);
-        assert_eq!(q.dropped(Track::Audio), 0, "audio dropped");
-        let keys_in = pushed.iter().filter(|f| f.0 == Track::Video && f.3).count();
+        assert!(q.dropped(Track::VIDEO) > 0);
+        assert_eq!(q.dropped(Track::AUDIO), 0, "audio dropped");
+        let keys_in = pushed.iter().filter(|f| f.0 == Track::VIDEO && f.3).count();
         let keys_out = released
             .iter()
-            .filter(|f| f.0 == Track::Video && f.3)
+            .filter(|f| f.0 == Track::VIDEO && f.3)
             .count();
-        let keys_queued = q.tracks[0].fifo.iter().filter(|f| f.3).count();
+        let keys_queued = q
+            .tracks
+            .get(Track::VIDEO)
+            .unwrap()
+            .fifo
+            .iter()
+            .filter(|f| f.3)
+            .count();
         assert_eq!(keys_in, keys_out + keys_queued, "keyframe dropped");
         assert!(max_qt <= 2000, "queue time {max_qt}");
     }
@@ -1140,15 +1354,15 @@ mod tests {
                 }
             }
         }
-        assert!(q.dropped(Track::Video) > 0);
+        assert!(q.dropped(Track::VIDEO) > 0);
         let pushed: Vec<F> = input.iter().map(|(f, _)| f.clone()).collect();
         let sent: Vec<i64> = released.iter().map(|f| f.1).collect();
         for f in &pushed {
-            if !sent.contains(&f.1) && !q.tracks[f.0.idx()].fifo.contains(f) {
+            if !sent.contains(&f.1) && !q.tracks.get(f.0).unwrap().fifo.contains(f) {
                 assert!(f.4, "a non-disposable frame was dropped: {f:?}");
             }
         }
-        assert_eq!(q.dropped(Track::Audio), 0);
+        assert_eq!(q.dropped(Track::AUDIO), 0);
     }
 
     #[test]
@@ -1173,13 +1387,13 @@ mod tests {
         // Never more than twice max_time_ms (plus the frame that crossed it).
         assert!(max_qt <= 2100, "queue time {max_qt}");
         assert!(max_bytes < 3 * 30 * 5000 + 200 * 100, "{max_bytes} bytes");
-        assert!(q.dropped(Track::Audio) > 0);
-        let first_video = released.iter().find(|f| f.0 == Track::Video).unwrap();
+        assert!(q.dropped(Track::AUDIO) > 0);
+        let first_video = released.iter().find(|f| f.0 == Track::VIDEO).unwrap();
         assert!(first_video.3, "resumed with {first_video:?}");
         let pushed: Vec<F> = input.iter().map(|(f, _)| f.clone()).collect();
         assert_decodable(&pushed, &released);
         let r = q.take_report(t0 + Duration::from_secs(13)).unwrap();
-        assert_eq!(r.dropped_audio, q.dropped(Track::Audio));
+        assert_eq!(r.dropped_audio, q.dropped(Track::AUDIO));
         assert!(q.take_report(t0 + Duration::from_secs(13)).is_none());
     }
 
@@ -1192,7 +1406,7 @@ mod tests {
                 q.push(f, at);
             }
         }
-        assert_eq!(q.dropped(Track::Video) + q.dropped(Track::Audio), 0);
+        assert_eq!(q.dropped(Track::VIDEO) + q.dropped(Track::AUDIO), 0);
     }
 
     #[test]
@@ -1213,10 +1427,10 @@ mod tests {
             q.push(f, t0);
         }
         q.resync();
-        assert_eq!(q.dropped(Track::Video), 2);
-        assert_eq!(q.dropped(Track::Audio), 3);
+        assert_eq!(q.dropped(Track::VIDEO), 2);
+        assert_eq!(q.dropped(Track::AUDIO), 3);
         let out = drain_ready(&mut q, t0);
-        assert_eq!((out[0].0, out[0].1), (Track::Video, 66));
+        assert_eq!((out[0].0, out[0].1), (Track::VIDEO, 66));
         assert!(out.iter().all(|o| o.1 >= 66), "{out:?}");
     }
 
@@ -1236,15 +1450,327 @@ mod tests {
         q.push(vk(66), t0);
         q.push(a(73), t0);
         let out = drain_ready(&mut q, t0);
-        assert_eq!(out, vec![(Track::Video, 66, 66)]);
-        assert_eq!(q.front(Track::Audio).map(|f| f.1), Some(73));
-        assert_eq!(q.dropped(Track::Video), 2);
-        assert_eq!(q.dropped(Track::Audio), 3);
+        assert_eq!(out, vec![(Track::VIDEO, 66, 66)]);
+        assert_eq!(q.front(Track::AUDIO).map(|f| f.1), Some(73));
+        assert_eq!(q.dropped(Track::VIDEO), 2);
+        assert_eq!(q.dropped(Track::AUDIO), 3);
         // Audio-only: nothing to wait for.
         let mut q: Interleaver<F> = Interleaver::new(QueueConfig::default());
-        q.activate(Track::Audio);
+        q.activate(Track::AUDIO);
         q.push(a(0), t0);
         q.resync();
         assert!(matches!(q.pop(t0), Pop::Ready(_)));
+    }
+
+    const V0: Track = Track::video(0);
+    const V1: Track = Track::video(1);
+    const V2: Track = Track::video(2);
+    const A0: Track = Track::audio(0);
+    const A1: Track = Track::audio(1);
+
+    #[test]
+    fn tracks_order_video_first_then_by_id_and_name_themselves() {
+        let mut all = [A1, V2, A0, V0, V1];
+        all.sort();
+        assert_eq!(all, [V0, V1, V2, A0, A1]);
+        assert_eq!(V0.to_string(), "video");
+        assert_eq!(A0.to_string(), "audio");
+        assert_eq!(V2.to_string(), "video track 2");
+        let mut m = TrackMap::new();
+        for t in [A1, V2, A0, V0, V1] {
+            m.insert(t, t.id);
+        }
+        assert_eq!(m.tracks().collect::<Vec<_>>(), [V0, V1, V2, A0, A1]);
+        assert_eq!(m.insert(V2, 9), Some(2));
+        assert_eq!(m.get(V2), Some(&9));
+        assert_eq!(*m.entry_with(Track::video(7), || 7), 7);
+        assert_eq!(m.get(Track::audio(7)), None);
+    }
+
+    #[test]
+    fn interleaves_five_tracks_by_dts_and_waits_for_each_one() {
+        let tracks = [V0, V1, V2, A0, A1];
+        let mut q: Interleaver<F> = Interleaver::new(QueueConfig::default());
+        for t in tracks {
+            q.activate(t);
+        }
+        let t0 = Instant::now();
+        // Pushed track by track (as separate streaming threads would), A1 not yet.
+        for t in [A0, V2, V1, V0] {
+            for k in 0..3 {
+                let f = if t.is_video() {
+                    F(t, k * 40, 1000, k == 0, false)
+                } else {
+                    F(t, k * 40, 100, true, false)
+                };
+                q.push(f, t0);
+            }
+        }
+        assert!(matches!(q.pop(t0), Pop::Wait(None)));
+        assert_eq!(q.waiting_for(), Some(A1));
+        for k in 0..5 {
+            q.push(F(A1, k * 21, 100, true, false), t0);
+        }
+        let out = drain_ready(&mut q, t0);
+        let order: Vec<(i64, Track)> = out.iter().map(|o| (o.1, o.0)).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "not in DTS order, ties video first by id");
+        assert_eq!(order[..5], [(0, V0), (0, V1), (0, V2), (0, A0), (0, A1)]);
+        // Everything up to the least progress (80 on four tracks) left; A1's 84 waits for them.
+        assert_eq!(out.len(), 3 * 4 + 4);
+        assert_eq!(q.front(A1).map(|f| f.1), Some(84));
+        assert!(matches!(q.pop(t0), Pop::Wait(None)));
+        assert_eq!(q.waiting_for(), Some(V0));
+        // One shared timeline: the first message is at 0.
+        assert_eq!(out[0].2, 0);
+    }
+
+    #[test]
+    fn eos_on_one_track_does_not_stop_the_others() {
+        let mut q: Interleaver<F> = Interleaver::new(QueueConfig::default());
+        for t in [V0, V1, A0] {
+            q.activate(t);
+        }
+        let t0 = Instant::now();
+        q.push(vk(0), t0);
+        q.push(a(0), t0);
+        assert!(matches!(q.pop(t0), Pop::Wait(None)));
+        assert_eq!(q.waiting_for(), Some(V1));
+        q.set_eos(V1);
+        assert!(q.is_eos(V1) && !q.is_eos(V0));
+        assert_eq!(drain_ready(&mut q, t0).len(), 2);
+        assert!(!q.all_eos());
+        q.push(v(40), t0);
+        q.push(a(40), t0);
+        assert_eq!(
+            drain_ready(&mut q, t0).len(),
+            2,
+            "the ended track is not waited for"
+        );
+        q.set_eos(V0);
+        q.set_eos(A0);
+        assert!(q.all_eos());
+        assert_eq!(q.primary_video(), None);
+    }
+
+    #[test]
+    fn a_silent_track_among_several_is_given_up_on_its_own_deadline() {
+        let mut q: Interleaver<F> = Interleaver::new(QueueConfig::default());
+        for t in [V0, V1, A0] {
+            q.activate(t);
+        }
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(200);
+        q.push(F(V1, 0, 100, true, false), t0);
+        q.push(a(0), t0);
+        q.push(F(V0, 0, 100, true, false), t0);
+        let _ = drain_ready(&mut q, t0);
+        // V1 goes silent at 0 (wall t0), V0 at 100 (wall t1); audio runs 2 s ahead.
+        q.push(F(V0, 100, 100, false, false), t1);
+        for i in 1..=100 {
+            q.push(a(i * 20), t1);
+        }
+        let _ = drain_ready(&mut q, t1);
+        // V1 is the earliest deadline (t0 + 500 ms), then V0 (t1 + 500 ms).
+        match q.pop(t1) {
+            Pop::Wait(Some(d)) => assert_eq!(d, t0 + Duration::from_millis(500)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(q.waiting_for(), Some(V1));
+        // V1 given up: what V0 covers leaves (its own frame at 100 included), then V0 is
+        // waited for until its own deadline.
+        let t2 = t0 + Duration::from_millis(501);
+        let out = drain_ready(&mut q, t2);
+        assert_eq!(out.last().map(|o| (o.0, o.1)), Some((A0, 100)));
+        assert_eq!(out.len(), 6);
+        match q.pop(t2) {
+            Pop::Wait(Some(d)) => assert_eq!(d, t1 + Duration::from_millis(500)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(q.waiting_for(), Some(V0));
+        let out = drain_ready(&mut q, t1 + Duration::from_millis(501));
+        assert!(q.is_empty(), "{} left", q.len());
+        assert!(out.iter().all(|o| o.0 == A0));
+        assert_eq!(out.len(), 95);
+    }
+
+    /// Like [`stream`] with `videos` video tracks (track `k` at `1 / 2^k` of track 0's sizes,
+    /// keyframes aligned) and one audio track.
+    fn ladder(ms: i64, gop: i64, videos: u8, t0: Instant) -> Vec<(F, Instant)> {
+        let mut out = Vec::new();
+        let mut next_a = 0;
+        for i in 0..ms / 33 {
+            let dts = i * 33;
+            while next_a <= dts {
+                out.push((a(next_a), t0 + Duration::from_millis(next_a as u64)));
+                next_a += 21;
+            }
+            for id in 0..videos {
+                let scale = 1 << id;
+                let f = if i % gop == 0 {
+                    F(Track::video(id), dts, 5000 / scale, true, false)
+                } else if i % 3 == 0 {
+                    F(Track::video(id), dts, 1000 / scale, false, false)
+                } else {
+                    F(Track::video(id), dts, 500 / scale, false, true)
+                };
+                out.push((f, t0 + Duration::from_millis(dts as u64)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn drop_priority_highest_video_track_first_track_0_last_audio_after_all_video() {
+        let mut q = dropping(1000);
+        for t in [V1, V2] {
+            q.activate(t);
+        }
+        let t0 = Instant::now();
+        // A total stall: nothing leaves, so every threshold is crossed in turn.
+        let mut first_drop = TrackMap::new();
+        for (i, (f, at)) in ladder(6_000, 30, 3, t0).into_iter().enumerate() {
+            q.push(f, at);
+            for t in [V0, V1, V2, A0] {
+                if q.dropped(t) > 0 {
+                    first_drop.entry_with(t, || i);
+                }
+            }
+        }
+        let first = |t| {
+            *first_drop
+                .get(t)
+                .unwrap_or_else(|| panic!("{t} never dropped"))
+        };
+        assert!(first(V2) < first(V1), "{first_drop:?}");
+        assert!(first(V1) < first(V0), "{first_drop:?}");
+        assert!(first(V0) < first(A0), "{first_drop:?}");
+        // Counters per track, in the report too.
+        let r = q.take_report(t0 + Duration::from_secs(7)).unwrap();
+        assert_eq!(
+            r.dropped_per_track,
+            [V0, V1, V2, A0].map(|t| (t, q.dropped(t)))
+        );
+        assert_eq!(
+            r.dropped_video,
+            q.dropped(V0) + q.dropped(V1) + q.dropped(V2)
+        );
+        assert_eq!(r.dropped_audio, q.dropped(A0));
+        assert_eq!(r.max_queue_time_ms, 1000);
+    }
+
+    #[test]
+    fn a_link_short_of_the_sum_sheds_the_highest_track_only() {
+        let mut q = dropping(1000);
+        for t in [V1, V2] {
+            q.activate(t);
+        }
+        let t0 = Instant::now();
+        let input = ladder(30_000, 30, 3, t0);
+        let pushed: Vec<F> = input.iter().map(|(f, _)| f.clone()).collect();
+        let ms = 30_000.0;
+        let rate = |t: Track| {
+            pushed
+                .iter()
+                .filter(|f| f.0 == t)
+                .map(|f| f.2)
+                .sum::<usize>() as f64
+                / ms
+        };
+        let (v0, v1, v2, au) = (rate(V0), rate(V1), rate(V2), rate(A0));
+        // The link carries track 0, track 1 and audio with room to spare, not track 2 as well.
+        let link = v0 + v1 + au + v2 * 0.3;
+        assert!(link < v0 + v1 + v2 + au);
+        let mut released = Vec::new();
+        let mut budget = 0.0;
+        let mut last = t0;
+        for (f, at) in &input {
+            q.push(f.clone(), *at);
+            budget += link * at.duration_since(last).as_millis() as f64;
+            last = *at;
+            while budget > 0.0 {
+                let Pop::Ready(r) = q.pop(*at) else { break };
+                budget -= r.item.2 as f64;
+                released.push(r.item);
+            }
+        }
+        assert!(
+            q.dropped(V2) > 100,
+            "track 2 dropped only {}",
+            q.dropped(V2)
+        );
+        assert_eq!(q.dropped(V1), 0, "track 1 dropped");
+        assert_eq!(q.dropped(V0), 0, "track 0 dropped");
+        assert_eq!(q.dropped(A0), 0, "audio dropped");
+        for t in [V0, V1, V2] {
+            assert_track_decodable(t, &pushed, &released);
+        }
+    }
+
+    #[test]
+    fn resync_resumes_every_video_track_at_its_own_keyframe() {
+        let mut q: Interleaver<F> = Interleaver::new(QueueConfig::default());
+        for t in [V0, V1, V2, A0] {
+            q.activate(t);
+        }
+        let t0 = Instant::now();
+        for f in [
+            v(0),
+            F(V1, 10, 100, false, false),
+            F(V2, 20, 100, false, false),
+            a(10),
+            a(31),
+            a(52),
+            vk(66),
+            F(V1, 43, 100, false, false),
+            F(V1, 76, 100, true, false),
+            a(73),
+            v(99),
+            a(94),
+        ] {
+            q.push(f, t0);
+        }
+        q.resync();
+        assert_eq!(q.dropped(V0), 1);
+        assert_eq!(q.dropped(V1), 2);
+        assert_eq!(q.dropped(V2), 1);
+        assert_eq!(q.dropped(A0), 3, "audio before track 0's keyframe");
+        // Track 2 had no keyframe: its frames are dropped until one comes.
+        q.push(F(V2, 50, 100, false, false), t0);
+        assert_eq!(q.dropped(V2), 2);
+        q.push(F(V2, 80, 100, true, false), t0);
+        let out: Vec<(Track, i64)> = drain_ready(&mut q, t0)
+            .into_iter()
+            .map(|o| (o.0, o.1))
+            .collect();
+        // Up to where track 1 delivered; the rest once the tracks end.
+        assert_eq!(out, [(V0, 66), (A0, 73), (V1, 76)]);
+        let rest: Vec<(Track, i64)> = std::iter::from_fn(|| q.pop_any())
+            .map(|r| (r.item.0, r.item.1))
+            .collect();
+        assert_eq!(rest, [(V2, 80), (A0, 94), (V0, 99)]);
+    }
+
+    #[test]
+    fn resync_holds_audio_for_track_0_even_when_another_track_has_a_keyframe() {
+        let mut q: Interleaver<F> = Interleaver::new(QueueConfig::default());
+        for t in [V0, V1, A0] {
+            q.activate(t);
+        }
+        let t0 = Instant::now();
+        q.push(v(0), t0);
+        q.push(F(V1, 0, 100, true, false), t0);
+        q.push(a(10), t0);
+        q.resync();
+        assert!(q.pop_any().is_some_and(|r| r.item.0 == V1));
+        assert!(q.pop_any().is_none(), "audio waits for track 0's keyframe");
+        q.push(vk(33), t0);
+        q.push(a(40), t0);
+        let out: Vec<Track> = std::iter::from_fn(|| q.pop_any())
+            .map(|r| r.item.0)
+            .collect();
+        assert_eq!(out, [V0, A0]);
+        assert_eq!(q.dropped(A0), 1);
     }
 }

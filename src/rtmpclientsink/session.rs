@@ -17,17 +17,19 @@
 //!   `NetStream.Publish.BadName` because it still holds the old one), the thread reconnects with
 //!   exponential backoff and jitter (`reconnect-delay` × 2^(n−1), at most `reconnect-delay-max`,
 //!   ±20 %), at most `reconnect-attempts` times in a row (−1: forever). The queue, the timeline,
-//!   the metadata and the sequence headers survive; [`Interleaver::resync`] makes the new
-//!   connection start at a video keyframe (both tracks resume at its DTS, older audio is
-//!   dropped), preceded by onMetaData and both sequence headers. Timestamps continue the same
+//!   the metadata and every track's configuration survive; [`Interleaver::resync`] makes the
+//!   new connection start at a video keyframe (every video track resumes at its own keyframe,
+//!   audio at the keyframe of the primary video track, older audio is dropped), preceded by
+//!   onMetaData and the sequence headers of every track. Timestamps continue the same
 //!   timeline. Errors retrying cannot fix (bad URL, authentication, TLS certificates, publish
 //!   refused for another reason than BadName, protocol violations), a first connection that
 //!   never carried media, and a spent budget end with an ERROR.
 //! * **Enhanced RTMP reconnect request.** `capsEx` Reconnect is advertised in `connect`. On
 //!   `NetConnection.Connect.ReconnectRequest` the thread keeps publishing to the current server
 //!   while it connects and publishes to the target (the request's `tcUrl` resolved against ours,
-//!   plus our stream key) on a helper thread; at the next video keyframe (any frame for
-//!   audio-only streams) it switches: metadata and sequence headers first on the new connection,
+//!   plus our stream key) on a helper thread; at the next keyframe of the primary video track
+//!   ([`Interleaver::primary_video`]; any frame for audio-only streams) it switches: metadata
+//!   and every track's sequence headers first on the new connection,
 //!   then the keyframe, while the old connection gets its stop commands, is half-closed and
 //!   lingers until the server closes it. No frame is lost or sent twice. A request that would
 //!   move an `rtmps` publish to `rtmp` is refused (the key would travel in clear), and a target
@@ -53,7 +55,7 @@ use std::time::{Duration, Instant};
 use gst::glib;
 use gst::prelude::*;
 
-use crate::codec::flv;
+use crate::codec::{MediaKind, flv};
 use crate::rtmp::amf0::Amf0Value;
 use crate::rtmp::auth::AuthMod;
 use crate::rtmp::caps::{CAPS_EX_RECONNECT, ConnectCapabilities};
@@ -66,10 +68,12 @@ use crate::rtmp::tls::TlsOptions;
 use crate::rtmp::url::{RtmpUrl, Scheme};
 
 use super::format::StreamMeta;
-use super::frame::Frame;
+use super::frame::{Frame, TrackConfig};
 use super::imp::CAT;
 use super::messages::{self, StatsSnapshot};
-use super::queue::{CongestionReport, Interleaver, Policy, Pop, QueueConfig, Released, Track};
+use super::queue::{
+    CongestionReport, Interleaver, Policy, Pop, QueueConfig, Released, Track, TrackMap,
+};
 use super::timeline::late_cts;
 use super::transport::{
     EstablishedParts, Establishing, IO_SLICE, NetEvent, Reader, Transport, WriteError,
@@ -99,9 +103,9 @@ const MAX_ACK_WINDOW: u32 = 1024 * 1024;
 /// Jitter of the reconnect delay: ± this fraction.
 const BACKOFF_JITTER: f64 = 0.2;
 
-/// Index of the `sink` pad in [`Inner::flushing`].
+/// Index of the `sink` pad in the pads' flushing flags ([`Inner::is_flushing`]).
 pub const SINK_PAD: usize = 0;
-/// Index of the `audio` request pad in [`Inner::flushing`].
+/// Index of the `audio` request pad in the pads' flushing flags.
 pub const AUDIO_PAD: usize = 1;
 
 /// Where the element's connection stands, as the streaming threads see it.
@@ -131,8 +135,9 @@ pub struct Inner {
     net_bytes: usize,
     /// The publish ends (PAUSED→READY, or a new publish after EOS): the session thread exits.
     pub shutdown: bool,
-    /// A pad is flushing (index: [`SINK_PAD`] / [`AUDIO_PAD`]): its producer returns FLUSHING.
-    pub flushing: [bool; 2],
+    /// Per pad (index: [`SINK_PAD`], [`AUDIO_PAD`], further pads after them): flushing, its
+    /// producer returns FLUSHING.
+    flushing: Vec<bool>,
     /// End of stream: send everything queued, then close the publish cleanly.
     pub drain: bool,
     /// Connection phase.
@@ -154,6 +159,21 @@ pub struct Inner {
     waiters: u32,
     /// Which queued frames wake the idle session thread.
     session_wants: Wants,
+}
+
+impl Inner {
+    /// True while pad `pad` is flushing.
+    pub fn is_flushing(&self, pad: usize) -> bool {
+        self.flushing.get(pad).copied().unwrap_or(false)
+    }
+
+    /// Sets pad `pad`'s flushing flag (callers notify).
+    pub fn set_flushing(&mut self, pad: usize, flushing: bool) {
+        if self.flushing.len() <= pad {
+            self.flushing.resize(pad + 1, false);
+        }
+        self.flushing[pad] = flushing;
+    }
 }
 
 /// Which queued frames wake the idle session thread (besides input, stop, flush and EOS).
@@ -190,7 +210,7 @@ impl Shared {
                 net: Default::default(),
                 net_bytes: 0,
                 shutdown: false,
-                flushing: [false; 2],
+                flushing: Vec::new(),
                 drain: false,
                 phase: Phase::Idle,
                 start_waiting: false,
@@ -216,7 +236,7 @@ impl Shared {
         g.net_bytes = 0;
         g.shutdown = false;
         if fresh {
-            g.flushing = [false; 2];
+            g.flushing.clear();
             g.meta = StreamMeta::default();
         }
         g.drain = false;
@@ -240,7 +260,7 @@ impl Shared {
     /// Sets a pad's flushing flag and wakes whoever waits for it.
     pub fn set_flushing(&self, pad: usize, flushing: bool) {
         let mut g = self.lock();
-        g.flushing[pad] = flushing;
+        g.set_flushing(pad, flushing);
         self.notify(&g);
     }
 
@@ -278,7 +298,7 @@ impl Shared {
         let size = frame.data.len();
         let mut g = self.lock();
         loop {
-            if g.shutdown || g.flushing[pad] {
+            if g.shutdown || g.is_flushing(pad) {
                 return Err(gst::FlowError::Flushing);
             }
             if g.phase == Phase::Failed {
@@ -680,8 +700,8 @@ struct Connection {
     generation: u64,
     /// Where it goes.
     url: RtmpUrl,
-    /// Sequence header last sent per track on this connection.
-    sent_config: [Option<Arc<[u8]>>; 2],
+    /// Configuration last sent per track on this connection.
+    sent_config: TrackMap<Arc<TrackConfig>>,
     /// Metadata version last sent on this connection (None: never).
     sent_meta: Option<u64>,
     /// Media frames sent on this connection.
@@ -760,8 +780,9 @@ struct SessionThread {
     /// Time origin of ping timestamps.
     epoch: Instant,
     generation: u64,
-    /// Sequence header in use per track (sent first on every new connection).
-    last_config: [Option<Arc<[u8]>>; 2],
+    /// Configuration in use per track, with the track's tag form (sent first on every new
+    /// connection).
+    last_config: TrackMap<(flv::TagTrack, Arc<TrackConfig>)>,
     next_ping: Instant,
     spare: Option<ChunkBatch<'static>>,
     stats: StatsSnapshot,
@@ -811,7 +832,7 @@ impl SessionThread {
             settings,
             epoch: now,
             generation: 0,
-            last_config: [None, None],
+            last_config: TrackMap::new(),
             next_ping: now,
             spare: Some(ChunkBatch::new()),
             stats: StatsSnapshot::default(),
@@ -1072,7 +1093,7 @@ impl SessionThread {
             ended,
             generation,
             url: url.clone(),
-            sent_config: [None, None],
+            sent_config: TrackMap::new(),
             sent_meta: None,
             frames_sent: 0,
             opened_at: now,
@@ -1568,7 +1589,7 @@ impl SessionThread {
             }
 
             // 3. Media.
-            let (next, meta_version, drain, video_expected, gate_ms) = {
+            let (next, meta_version, drain, primary_video, gate_ms) = {
                 let mut g = self.shared.lock();
                 if g.shutdown {
                     drop(g);
@@ -1602,14 +1623,16 @@ impl SessionThread {
                     next,
                     g.meta_version,
                     drain,
-                    !g.queue.is_eos(Track::Video),
+                    g.queue.primary_video(),
                     gate_ms,
                 )
             };
             match next {
                 Some(Pop::Ready(r)) => {
+                    // Switch at a keyframe of the video the publish follows (at any frame
+                    // without video).
                     let switch_here = matches!(self.redirect, Some(Redirect::Ready(_)))
-                        && (!video_expected || (r.item.track == Track::Video && r.item.keyframe));
+                        && primary_video.is_none_or(|v| r.item.track == v && r.item.keyframe);
                     if switch_here {
                         self.switch(conn);
                     }
@@ -1677,9 +1700,9 @@ impl SessionThread {
         Ok(())
     }
 
-    /// First media on a connection: onMetaData and the sequence header of every track whose
-    /// configuration is known, at the first frame's timestamp, so the server can decode from
-    /// the first frame on.
+    /// First media on a connection: onMetaData and the configuration of every track whose
+    /// configuration is known (the frame's own, the one in use, or a queued frame's), at the
+    /// first frame's timestamp, so the server can decode every track from its first frame on.
     fn start_media(
         &mut self,
         conn: &mut Connection,
@@ -1689,8 +1712,14 @@ impl SessionThread {
     ) -> Result<(), Failure> {
         let (version, meta, fronts) = {
             let g = self.shared.lock();
-            let fronts = [Track::Video, Track::Audio]
-                .map(|t| g.queue.front(t).map(|f: &Frame| f.config.clone()));
+            let fronts: Vec<(Track, flv::TagTrack, Arc<TrackConfig>)> = g
+                .queue
+                .tracks()
+                .filter_map(|t| {
+                    let f: &Frame = g.queue.front(t)?;
+                    Some((t, f.tag_track(), f.config.clone()))
+                })
+                .collect();
             (g.meta_version, g.meta.clone(), fronts)
         };
         gst::debug!(CAT, "sending onMetaData v{version} at {ts}: {meta:?}");
@@ -1698,64 +1727,58 @@ impl SessionThread {
             .send_metadata(ts, &meta.to_amf0())
             .map_err(publishing)?;
         conn.sent_meta = Some(version);
-        for track in Track::ALL {
-            let idx = track as usize;
-            let config = if frame.track == track {
-                Some(frame.config.clone())
-            } else {
-                self.last_config[idx]
-                    .clone()
-                    .or_else(|| fronts[idx].clone())
-            };
-            if let Some(config) = config {
-                self.write_sequence_header(conn, track, &config, ts, batch)?;
-            }
+        let mut configs = self.last_config.clone();
+        for (track, tag, config) in fronts {
+            configs.entry_with(track, || (tag, config));
+        }
+        configs.insert(frame.track, (frame.tag_track(), frame.config.clone()));
+        for (track, (tag, config)) in configs.iter() {
+            self.write_config(conn, track, *tag, config, ts, batch)?;
         }
         Ok(())
     }
 
-    /// Queues a sequence header into `batch` (copied: it is small) and remembers it.
-    fn write_sequence_header(
+    /// Queues a track's configuration (sequence start and the packets that go with it) into
+    /// `batch` (copied: it is small) and remembers it.
+    fn write_config(
         &mut self,
         conn: &mut Connection,
         track: Track,
-        config: &Arc<[u8]>,
+        tag: flv::TagTrack,
+        config: &Arc<TrackConfig>,
         ts: u32,
         batch: &mut ChunkBatch<'_>,
     ) -> Result<(), Failure> {
-        let (type_id, seq_hdr): (u8, Vec<u8>) = match track {
-            Track::Video => (
-                msg_type::VIDEO,
-                flv::avc_video_header(flv::FrameType::Key, flv::AvcPacketType::SequenceHeader, 0)
-                    .to_vec(),
-            ),
-            Track::Audio => (
-                msg_type::AUDIO,
-                flv::aac_audio_header(flv::AacPacketType::SequenceHeader).to_vec(),
-            ),
-        };
         gst::info!(
             CAT,
-            "sending {} sequence header ({} bytes) at {ts}",
-            track.name(),
+            "sending {track} sequence header ({} bytes) at {ts}",
             config.len()
         );
-        let mut tmp = ChunkBatch::new();
-        conn.session
-            .write_media(type_id, ts, &[&seq_hdr, config], &mut tmp)
-            .map_err(publishing)?;
-        batch.push_owned(&tmp.to_vec());
-        let idx = track as usize;
-        conn.sent_config[idx] = Some(config.clone());
-        self.last_config[idx] = Some(config.clone());
-        match track {
-            Track::Video => self.stats.video_messages += 1,
-            Track::Audio => self.stats.audio_messages += 1,
+        let packets = config
+            .start()
+            .map(|start| (flv::Packet::SequenceStart, start))
+            .into_iter()
+            .chain(config.extra.iter().map(|(p, b)| (*p, b.as_slice())));
+        let mut messages = 0;
+        for (packet, body) in packets {
+            let header = tag_header(tag, packet)?;
+            let mut tmp = ChunkBatch::new();
+            conn.session
+                .write_media(media_type(track), ts, &[&header, body], &mut tmp)
+                .map_err(publishing)?;
+            batch.push_owned(&tmp.to_vec());
+            messages += 1;
+        }
+        conn.sent_config.insert(track, config.clone());
+        self.last_config.insert(track, (tag, config.clone()));
+        match track.kind {
+            MediaKind::Video => self.stats.video_messages += messages,
+            MediaKind::Audio => self.stats.audio_messages += messages,
         }
         Ok(())
     }
 
-    /// Writes one frame, preceded by metadata and sequence headers where needed.
+    /// Writes one frame, preceded by metadata and configuration where needed.
     fn send_frame(
         &mut self,
         conn: &mut Connection,
@@ -1770,7 +1793,7 @@ impl SessionThread {
                 gst::warning!(
                     CAT,
                     "late {} frame moved forward by {} ms to {} ({} late frames so far)",
-                    frame.track.name(),
+                    frame.track,
                     stamp.clamped_by,
                     stamp.timestamp,
                     self.late_logged
@@ -1779,31 +1802,12 @@ impl SessionThread {
         }
         // Keep PTS where it was when a late frame's DTS was moved forward, but never before it.
         let cts = late_cts(frame.cts_ms, stamp.clamped_by);
-        let mut hdr_buf = [0u8; 5];
-        let header: &[u8] = match frame.track {
-            Track::Video => {
-                hdr_buf = flv::avc_video_header(
-                    if frame.keyframe {
-                        flv::FrameType::Key
-                    } else {
-                        flv::FrameType::Inter
-                    },
-                    flv::AvcPacketType::Nalu,
-                    cts,
-                );
-                &hdr_buf
-            }
-            Track::Audio => {
-                let h = flv::aac_audio_header(flv::AacPacketType::Raw);
-                hdr_buf[..2].copy_from_slice(&h);
-                &hdr_buf[..2]
-            }
-        };
+        let header = tag_header(frame.tag_track(), flv::Packet::frame(frame.keyframe, cts))?;
         let mut batch = self.spare.take().unwrap_or_default();
         let result = self.write_frame(
             conn,
             &frame,
-            header,
+            &header,
             stamp.timestamp,
             meta_version,
             &mut batch,
@@ -1813,7 +1817,7 @@ impl SessionThread {
         gst::trace!(
             CAT,
             "sent {} frame ts {} cts {cts} key {} disposable {} {} bytes",
-            frame.track.name(),
+            frame.track,
             stamp.timestamp,
             frame.keyframe,
             frame.disposable,
@@ -1844,21 +1848,25 @@ impl SessionThread {
                 .map_err(publishing)?;
             conn.sent_meta = Some(version);
         }
-        let idx = frame.track as usize;
-        let config_changed = conn.sent_config[idx]
-            .as_ref()
+        let config_changed = conn
+            .sent_config
+            .get(frame.track)
             .is_none_or(|c| !Arc::ptr_eq(c, &frame.config) && **c != *frame.config);
         if config_changed {
-            self.write_sequence_header(conn, frame.track, &frame.config, ts, batch)?;
+            self.write_config(
+                conn,
+                frame.track,
+                frame.tag_track(),
+                &frame.config,
+                ts,
+                batch,
+            )?;
         }
-        let type_id = match frame.track {
-            Track::Video => msg_type::VIDEO,
-            Track::Audio => msg_type::AUDIO,
-        };
         frame
             .data
             .with_parts(header, |parts| {
-                conn.session.write_media(type_id, ts, parts, batch)
+                conn.session
+                    .write_media(media_type(frame.track), ts, parts, batch)
             })
             .map_err(publishing)?;
         self.write(conn, batch)?;
@@ -1868,12 +1876,12 @@ impl SessionThread {
             let end = conn.session.stats().bytes_sent;
             conn.live.in_flight.push_back((end, ts));
         }
-        match frame.track {
-            Track::Video => {
+        match frame.track.kind {
+            MediaKind::Video => {
                 self.stats.video_messages += 1;
                 self.stats.video_frames += 1;
             }
-            Track::Audio => {
+            MediaKind::Audio => {
                 self.stats.audio_messages += 1;
                 self.stats.audio_frames += 1;
             }
@@ -2005,6 +2013,25 @@ impl SessionThread {
             ..self.stats.clone()
         };
     }
+}
+
+/// RTMP message type of a track's media.
+fn media_type(track: Track) -> u8 {
+    match track.kind {
+        MediaKind::Video => msg_type::VIDEO,
+        MediaKind::Audio => msg_type::AUDIO,
+    }
+}
+
+/// The tag header of `packet` on `tag` ([`flv::tag_header`]); a packet that cannot be built is
+/// an internal error that ends the publish.
+fn tag_header(tag: flv::TagTrack, packet: flv::Packet) -> Result<flv::TagHeader, Failure> {
+    flv::tag_header(tag, packet, None).map_err(|e| {
+        gst::error!(CAT, "cannot build the tag of {packet:?} for {tag:?}: {e}");
+        publishing(RtmpError::InvalidState(
+            "a media packet could not be built for its codec and track",
+        ))
+    })
 }
 
 #[cfg(test)]
