@@ -460,3 +460,35 @@ fn without_a_key_the_challenge_is_noted_and_left_unanswered() {
     assert!(!client.secure_token_challenged());
     assert!(responses(&server).is_empty());
 }
+
+/// The element's `secure-token` property reaches the same answer (it goes through
+/// `ClientOptions::secure_token`).
+#[cfg(feature = "gst")]
+#[test]
+fn element_property_answers_the_challenge() {
+    use gst::prelude::*;
+    common::gstsrc::init();
+    let (key, text) = VECTORS[0];
+    let challenge = challenge_for(key, text);
+    let server = challenge_server(&challenge, Place::Info);
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc caps=video/x-h264,stream-format=avc,alignment=au ! \
+         rtmpclientsink name=s async-connect=false location={}",
+        server.url()
+    ))
+    .expect("pipeline");
+    let pipeline = pipeline.downcast::<gst::Bin>().expect("bin");
+    let sink = pipeline.by_name("s").expect("sink");
+    sink.set_property("secure-token", key);
+    // Write-only like `password`: the key can never be read back.
+    let spec = sink.find_property("secure-token").expect("property");
+    assert!(!spec.flags().contains(gst::glib::ParamFlags::READABLE));
+    // With async-connect=false, PAUSED is reached only once publishing started.
+    let result = pipeline.set_state(gst::State::Paused);
+    pipeline.set_state(gst::State::Null).expect("to NULL");
+    let peer = server.join();
+    assert!(result.is_ok(), "publish failed: {result:?}");
+    let got = responses(&peer);
+    assert_eq!(got.len(), 1, "one secureTokenResponse");
+    assert_eq!(got[0].text(), Some(text));
+}

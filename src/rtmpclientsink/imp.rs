@@ -171,6 +171,7 @@ struct Settings {
     tls_validation_flags: u32,
     username: Option<String>,
     password: Option<String>,
+    secure_token: Option<String>,
     authmod: AuthModType,
     extra_connect_args: Option<String>,
 }
@@ -196,6 +197,7 @@ impl Default for Settings {
             tls_validation_flags: tls::CHECK_ALL,
             username: None,
             password: None,
+            secure_token: None,
             authmod: AuthModType::Auto,
             extra_connect_args: None,
         }
@@ -697,6 +699,12 @@ impl ObjectImpl for RtmpClientSink {
                     .write_only()
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("secure-token")
+                    .nick("Secure token")
+                    .blurb("Key that answers a server's secureToken challenge (as rtmp2sink and librtmp do); write-only, never logged")
+                    .write_only()
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("authmod", AuthModType::Auto)
                     .nick("Authentication mode")
                     .blurb("Challenge-response authentication when the server rejects connect asking for it: auto follows the server, adobe/llnw insist on one, none never sends credentials")
@@ -798,6 +806,12 @@ impl ObjectImpl for RtmpClientSink {
                     .expect("type checked upstream")
                     .filter(|s| !s.is_empty())
             }
+            "secure-token" => {
+                lock(&self.settings).secure_token = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty())
+            }
             "authmod" => lock(&self.settings).authmod = value.get().expect("type checked upstream"),
             "extra-connect-args" => {
                 let text = value
@@ -834,7 +848,7 @@ impl ObjectImpl for RtmpClientSink {
             "tls-ca-file" => s.tls_ca_file.to_value(),
             "tls-validation-flags" => s.tls_validation_flags.to_value(),
             "username" => s.username.to_value(),
-            "password" => None::<String>.to_value(),
+            "password" | "secure-token" => None::<String>.to_value(),
             "authmod" => s.authmod.to_value(),
             "extra-connect-args" => s.extra_connect_args.to_value(),
             "stats" => {
@@ -1124,6 +1138,7 @@ impl RtmpClientSink {
             authmod: settings.authmod.into(),
             username: settings.username.clone(),
             password: settings.password.clone(),
+            secure_token: settings.secure_token.clone(),
             extra_connect_args: match settings.extra_connect_args.as_deref() {
                 Some(t) => parse_connect_args(t).map_err(|e| {
                     gst::error_msg!(

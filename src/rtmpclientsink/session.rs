@@ -372,6 +372,8 @@ pub struct SessionSettings {
     pub username: Option<String>,
     /// Password (overrides the URL's).
     pub password: Option<String>,
+    /// Key answering a server's `secureToken` challenge.
+    pub secure_token: Option<String>,
     /// Extra AMF values appended to `connect`.
     pub extra_connect_args: Vec<Amf0Value>,
 }
@@ -901,7 +903,7 @@ impl SessionThread {
             authmod: self.settings.authmod,
             username: self.settings.username.clone(),
             password: self.settings.password.clone(),
-            secure_token: None, // the `secure-token` property is not wired yet
+            secure_token: self.settings.secure_token.clone(),
             extra_connect_args: self.settings.extra_connect_args.clone(),
             // Enhanced RTMP v2: we follow NetConnection.Connect.ReconnectRequest.
             capabilities: ConnectCapabilities {
