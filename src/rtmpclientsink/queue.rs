@@ -1092,12 +1092,12 @@ mod tests {
         assert_eq!(out[0], (Track::VIDEO, -66, 0));
         assert_eq!(q.late_frames(), 0);
         // Bounded: a track that never starts is given up on.
+        let latency = Duration::from_millis(1500);
         let mut q = both();
-        q.set_latency(Duration::from_millis(1500));
+        q.set_latency(latency);
         for i in 0..100 {
             q.push(a(i * 20), t0);
         }
-        let latency = Duration::from_millis(1500);
         match q.pop(t0 + Duration::from_millis(600)) {
             Pop::Wait(Some(d)) => assert_eq!(d, t0 + START_WAIT + latency),
             other => panic!("{other:?}"),
