@@ -9,6 +9,7 @@
 
 use std::ops::Range;
 
+use super::bits::{Bits, unescape_rbsp};
 use super::{Error, Result};
 
 /// NAL unit type of a coded slice of a non-IDR picture.
@@ -377,115 +378,8 @@ pub fn annexb_to_avcc(data: &[u8], out: &mut Vec<u8>) -> Result<AccessUnitInfo> 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bit reading (shared with the AAC AudioSpecificConfig parser)
-// ---------------------------------------------------------------------------------------------
-
-/// MSB-first bit reader over a byte slice; every read is bounds-checked and returns `None` when
-/// the data ends.
-#[derive(Debug, Clone)]
-pub(super) struct BitReader<'a> {
-    data: &'a [u8],
-    /// Position in bits.
-    pos: usize,
-}
-
-impl<'a> BitReader<'a> {
-    pub(super) fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0 }
-    }
-
-    pub(super) fn bit(&mut self) -> Option<bool> {
-        let byte = self.data.get(self.pos / 8)?;
-        let bit = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Some(bit == 1)
-    }
-
-    /// Reads `n` bits (at most 32) as an unsigned big-endian number.
-    pub(super) fn bits(&mut self, n: u32) -> Option<u32> {
-        debug_assert!(n <= 32);
-        let mut value = 0u64;
-        for _ in 0..n {
-            value = (value << 1) | u64::from(self.bit()?);
-        }
-        Some(value as u32)
-    }
-
-    /// Reads an unsigned Exp-Golomb code ue(v) (H.264 §9.1).
-    fn ue(&mut self) -> Option<u32> {
-        let mut leading_zeros = 0;
-        while !self.bit()? {
-            leading_zeros += 1;
-            // 32 leading zeros would encode a value beyond u32.
-            if leading_zeros > 31 {
-                return None;
-            }
-        }
-        let suffix = self.bits(leading_zeros)?;
-        Some(((1u64 << leading_zeros) - 1 + u64::from(suffix)) as u32)
-    }
-
-    /// Reads a signed Exp-Golomb code se(v) (H.264 §9.1.1).
-    fn se(&mut self) -> Option<i32> {
-        let k = i64::from(self.ue()?);
-        let v = if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) };
-        Some(v as i32)
-    }
-
-    /// Reads ue(v) and checks it against an inclusive maximum.
-    fn ue_max(&mut self, max: u32) -> Option<u32> {
-        self.ue().filter(|&v| v <= max)
-    }
-}
-
-/// MSB-first bit writer, used to serialise AudioSpecificConfig.
-#[derive(Debug, Default)]
-pub(super) struct BitWriter {
-    bytes: Vec<u8>,
-    /// Bits used in the last byte (0 = the last byte is full or there is none).
-    used: u32,
-}
-
-impl BitWriter {
-    /// Appends the low `n` bits of `value` (at most 32), most significant first.
-    pub(super) fn put(&mut self, n: u32, value: u32) {
-        for i in (0..n).rev() {
-            if self.used == 0 {
-                self.bytes.push(0);
-            }
-            let bit = ((value >> i) & 1) as u8;
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= bit << (7 - self.used);
-            }
-            self.used = (self.used + 1) % 8;
-        }
-    }
-
-    /// The written bytes; a partial last byte is padded with zero bits.
-    pub(super) fn finish(self) -> Vec<u8> {
-        self.bytes
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Sequence parameter set
 // ---------------------------------------------------------------------------------------------
-
-/// Removes emulation-prevention bytes (the `03` of `00 00 03`, H.264 §7.4.1) from a NAL unit,
-/// giving its RBSP.
-fn nal_to_rbsp(nal: &[u8]) -> Vec<u8> {
-    let mut rbsp = Vec::with_capacity(nal.len());
-    let mut zeros = 0;
-    for &b in nal {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        rbsp.push(b);
-    }
-    rbsp
-}
 
 /// What a sequence parameter set says about the video.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -520,7 +414,7 @@ fn sps_has_chroma_info(profile_idc: u8) -> bool {
 }
 
 /// Skips one scaling_list() (H.264 §7.3.2.1.1.1); its values do not matter here.
-fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Option<()> {
+fn skip_scaling_list(r: &mut Bits<'_>, size: usize) -> Option<()> {
     let mut last_scale: i32 = 8;
     let mut next_scale: i32 = 8;
     for _ in 0..size {
@@ -558,7 +452,7 @@ fn frame_rate(num_units_in_tick: u32, time_scale: u32) -> Option<(u32, u32)> {
 
 /// Reads the VUI (H.264 §E.1.1) up to and including timing_info and returns the frame rate.
 /// `None` if there is no timing info or the VUI ends early.
-fn vui_frame_rate(r: &mut BitReader<'_>) -> Option<(u32, u32)> {
+fn vui_frame_rate(r: &mut Bits<'_>) -> Option<(u32, u32)> {
     if r.bit()? {
         // aspect_ratio_info_present_flag
         let aspect_ratio_idc = r.bits(8)?;
@@ -597,8 +491,8 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo> {
     if nal_type(nal) != Some(NAL_SPS) {
         return Err(Error::InvalidSps("not an SPS NAL unit (type 7)"));
     }
-    let rbsp = nal_to_rbsp(&nal[1..]);
-    let mut r = BitReader::new(&rbsp);
+    let rbsp = unescape_rbsp(&nal[1..]);
+    let mut r = Bits::new(&rbsp);
     const TRUNCATED: Error = Error::InvalidSps("ends early or holds an out-of-range value");
 
     let profile_idc = r.bits(8).ok_or(TRUNCATED)? as u8;
@@ -982,6 +876,7 @@ impl AvcDecoderConfigurationRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::bits::BitWriter;
 
     // Real parameter sets from x264 (via GStreamer x264enc, byte-stream output).
     /// 320x240, constrained baseline, level 2.1, 25 fps.
