@@ -134,53 +134,63 @@ pub fn annexb_nals(data: &[u8]) -> AnnexBNals<'_> {
     }
 }
 
-/// Iterator over the NAL units of an AVC (length-prefixed) buffer, see [`avcc_nals`].
+/// Why a length-prefixed NAL unit could not be read; H.264 and H.265 each give it their own
+/// error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PrefixError {
+    /// The length size is not 1, 2 or 4.
+    LengthSize,
+    /// The prefix or the NAL unit it announces runs past the end of the buffer.
+    Truncated {
+        offset: usize,
+        needed: usize,
+        available: usize,
+    },
+}
+
+/// Splits a buffer of length-prefixed NAL units (AVC, `hvc1`/`hev1`); it ends after the first
+/// error instead of repeating it.
 #[derive(Debug, Clone)]
-pub struct AvccNals<'a> {
+pub(super) struct LengthPrefixed<'a> {
     data: &'a [u8],
     length_size: usize,
     pos: usize,
-    /// Set after the first error so the iterator ends instead of repeating it.
     failed: bool,
 }
 
-impl<'a> Iterator for AvccNals<'a> {
-    type Item = Result<&'a [u8]>;
-
-    fn next(&mut self) -> Option<Result<&'a [u8]>> {
-        if self.failed || self.pos >= self.data.len() {
-            return None;
+impl<'a> LengthPrefixed<'a> {
+    pub(super) fn new(data: &'a [u8], length_size: usize) -> Self {
+        LengthPrefixed {
+            data,
+            length_size,
+            pos: 0,
+            failed: false,
         }
-        let result = self.next_nal();
-        self.failed = result.is_err();
-        Some(result)
     }
-}
 
-impl<'a> AvccNals<'a> {
-    fn next_nal(&mut self) -> Result<&'a [u8]> {
+    fn next_nal(&mut self) -> std::result::Result<&'a [u8], PrefixError> {
         if !matches!(self.length_size, 1 | 2 | 4) {
-            return Err(Error::InvalidNalLengthSize(self.length_size));
+            return Err(PrefixError::LengthSize);
         }
         let offset = self.pos;
         let available = self.data.len() - offset;
         let prefix =
             self.data
                 .get(offset..offset + self.length_size)
-                .ok_or(Error::TruncatedNal {
+                .ok_or(PrefixError::Truncated {
                     offset,
                     needed: self.length_size,
                     available,
                 })?;
         let len = prefix
             .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
         let start = offset + self.length_size;
         let nal = self
             .data
             .get(start..)
             .and_then(|rest| rest.get(..len))
-            .ok_or(Error::TruncatedNal {
+            .ok_or(PrefixError::Truncated {
                 offset,
                 needed: len,
                 available: available - self.length_size,
@@ -190,16 +200,52 @@ impl<'a> AvccNals<'a> {
     }
 }
 
+impl<'a> Iterator for LengthPrefixed<'a> {
+    type Item = std::result::Result<&'a [u8], PrefixError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.data.len() {
+            return None;
+        }
+        let result = self.next_nal();
+        self.failed = result.is_err();
+        Some(result)
+    }
+}
+
+/// Iterator over the NAL units of an AVC (length-prefixed) buffer, see [`avcc_nals`].
+#[derive(Debug, Clone)]
+pub struct AvccNals<'a> {
+    inner: LengthPrefixed<'a>,
+}
+
+impl<'a> Iterator for AvccNals<'a> {
+    type Item = Result<&'a [u8]>;
+
+    fn next(&mut self) -> Option<Result<&'a [u8]>> {
+        let length_size = self.inner.length_size;
+        Some(self.inner.next()?.map_err(|e| match e {
+            PrefixError::LengthSize => Error::InvalidNalLengthSize(length_size),
+            PrefixError::Truncated {
+                offset,
+                needed,
+                available,
+            } => Error::TruncatedNal {
+                offset,
+                needed,
+                available,
+            },
+        }))
+    }
+}
+
 /// Splits an AVC (length-prefixed) buffer into its NAL units.
 ///
 /// `length_size` is the prefix size from the avcC record (1, 2 or 4). Yields an error (and then
 /// ends) for an invalid length size or a prefix that runs past the end of the buffer.
 pub fn avcc_nals(data: &[u8], length_size: usize) -> AvccNals<'_> {
     AvccNals {
-        data,
-        length_size,
-        pos: 0,
-        failed: false,
+        inner: LengthPrefixed::new(data, length_size),
     }
 }
 

@@ -10,6 +10,7 @@
 
 use super::bits::{Bits, unescape_rbsp};
 use super::colour::ColourDescription;
+use super::h264::{LengthPrefixed, PrefixError};
 use super::{Error, Result};
 
 /// NAL unit type of a BLA picture with leading pictures (the first IRAP type).
@@ -94,48 +95,22 @@ pub fn annexb_nals(data: &[u8]) -> super::h264::AnnexBNals<'_> {
 /// [`length_prefixed_nals`].
 #[derive(Debug, Clone)]
 pub struct LengthPrefixedNals<'a> {
-    data: &'a [u8],
-    length_size: usize,
-    pos: usize,
-    /// Set after the first error so the iterator ends instead of repeating it.
-    failed: bool,
+    inner: LengthPrefixed<'a>,
 }
 
 impl<'a> Iterator for LengthPrefixedNals<'a> {
     type Item = Result<&'a [u8]>;
 
     fn next(&mut self) -> Option<Result<&'a [u8]>> {
-        if self.failed || self.pos >= self.data.len() {
-            return None;
-        }
-        let result = self.next_nal();
-        self.failed = result.is_err();
-        Some(result)
-    }
-}
-
-impl<'a> LengthPrefixedNals<'a> {
-    fn next_nal(&mut self) -> Result<&'a [u8]> {
-        if !matches!(self.length_size, 1 | 2 | 4) {
-            return Err(Error::InvalidHevc(
-                "NAL length size must be 1, 2 or 4 bytes",
-            ));
-        }
-        let truncated = Error::InvalidHevc(
-            "a NAL unit length runs past the end of the buffer; is the stream really \
-             length-prefixed (hvc1/hev1) with the length size of its codec_data?",
-        );
-        let rest = &self.data[self.pos..];
-        let prefix = rest.get(..self.length_size).ok_or(truncated.clone())?;
-        let len = prefix
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        let nal = rest
-            .get(self.length_size..)
-            .and_then(|r| r.get(..len))
-            .ok_or(truncated)?;
-        self.pos += self.length_size + len;
-        Ok(nal)
+        Some(self.inner.next()?.map_err(|e| match e {
+            PrefixError::LengthSize => {
+                Error::InvalidHevc("NAL length size must be 1, 2 or 4 bytes")
+            }
+            PrefixError::Truncated { .. } => Error::InvalidHevc(
+                "a NAL unit length runs past the end of the buffer; is the stream really \
+                 length-prefixed (hvc1/hev1) with the length size of its codec_data?",
+            ),
+        }))
     }
 }
 
@@ -145,10 +120,7 @@ impl<'a> LengthPrefixedNals<'a> {
 /// (and then ends) for an invalid length size or a length that runs past the buffer.
 pub fn length_prefixed_nals(data: &[u8], length_size: usize) -> LengthPrefixedNals<'_> {
     LengthPrefixedNals {
-        data,
-        length_size,
-        pos: 0,
-        failed: false,
+        inner: LengthPrefixed::new(data, length_size),
     }
 }
 
