@@ -923,6 +923,7 @@ impl AvcDecoderConfigurationRecord {
 mod tests {
     use super::*;
     use crate::codec::bits::BitWriter;
+    use crate::codec::testutil::hex;
 
     // Real parameter sets from x264 (via GStreamer x264enc, byte-stream output).
     /// 320x240, constrained baseline, level 2.1, 25 fps.
@@ -951,13 +952,6 @@ mod tests {
     const FFMPEG_AVCC_HIGH: &str = "0164001fffe1001a6764001facd9405005bb0110000003001000000303c0f183196001000668ebe3cb22c0fdf8f800";
     /// ffmpeg/libx264 avcC, 640x360 High 4:4:4 Predictive (profile 244), chroma format 3.
     const FFMPEG_AVCC_444: &str = "01f4001effe1001b67f4001e919b281405ff1380880000030008000003019078b16cb001000668ebe3c44844fff8f800";
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     fn annexb(nals: &[&[u8]], four_byte: bool) -> Vec<u8> {
         let mut out = Vec::new();

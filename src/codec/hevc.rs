@@ -1022,13 +1022,7 @@ impl HevcDecoderConfigurationRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::testutil::hex;
 
     /// What GStreamer's h265parse gives as codec_data for x265 3.5 output (x265enc
     /// speed-preset=ultrafast, 64x48 I420), and what FFmpeg 9 writes into FLV for the same
