@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::flv::FlvFile;
-use common::gstsrc::{demux, init};
+use common::gstrun::{pipeline, play_to_eos};
+use common::gstsrc::demux;
 use common::{NginxRtmp, media, read_flv};
 use gst::prelude::*;
 
@@ -18,42 +19,9 @@ const RECORD_TIMEOUT: Duration = Duration::from_secs(15);
 /// Runs a pipeline description to EOS (panics on error/timeout) and returns the element
 /// messages of the sinks.
 fn run(launch: &str, tweak: impl FnOnce(&gst::Pipeline)) -> Vec<gst::Structure> {
-    init();
-    let p = gst::parse::launch(launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let p = pipeline(launch);
     tweak(&p);
-    let bus = p.bus().unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let deadline = Instant::now() + EOS_TIMEOUT;
-    let mut structs = Vec::new();
-    loop {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) else {
-            assert!(Instant::now() < deadline, "no EOS within {EOS_TIMEOUT:?}");
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                let _ = p.set_state(gst::State::Null);
-                panic!(
-                    "error from {:?}: {} ({:?})",
-                    e.src().map(|s| s.path_string()),
-                    e.error(),
-                    e.debug()
-                );
-            }
-            gst::MessageView::Element(e) => {
-                if let Some(s) = e.structure() {
-                    structs.push(s.to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-    p.set_state(gst::State::Null).unwrap();
-    structs
+    play_to_eos(&p, launch, EOS_TIMEOUT, |_| {})
 }
 
 fn recording(srv: &NginxRtmp, stream: &str) -> FlvFile {
@@ -317,16 +285,12 @@ fn g_sync_connect_ping_and_stats() {
     let Some(srv) = NginxRtmp::start_default() else {
         return;
     };
-    init();
-    let p = gst::parse::launch(&format!(
+    let p = pipeline(&format!(
         "videotestsrc is-live=true num-buffers=200 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
          x264enc tune=zerolatency key-int-max=30 ! video/x-h264,stream-format=avc ! \
          rtmpclientsink name=s async-connect=false location={}",
         srv.url("live", "ping")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     // async-connect=false: the state change itself publishes (or fails).
     p.set_state(gst::State::Paused).unwrap();
     let bus = p.bus().unwrap();
@@ -398,14 +362,10 @@ fn h_rtmps_with_a_private_ca_and_unknown_ca_refused() {
     assert_eq!(recording(&srv, "tls").video_frames().len(), 60);
 
     // Without the CA: a clear TLS error, no publish.
-    init();
-    let p = gst::parse::launch(&format!(
+    let p = pipeline(&format!(
         "videotestsrc is-live=true ! x264enc ! rtmpclientsink timeout=3 location={}",
         srv.tls_url("localhost", "live", "tls2")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     p.set_state(gst::State::Playing).unwrap();
     let msg = p
         .bus()

@@ -296,3 +296,16 @@ pub fn wait_file_stable(
         std::thread::sleep(interval);
     }
 }
+
+/// Resident memory of this process, kB (`VmRSS` of /proc/self/status; 0 if unreadable).
+pub fn vm_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
