@@ -1,6 +1,6 @@
 //! Bit-level reading and writing for the header parsers (H.264, H.265, AV1, VP9, AAC, AC-3): an
 //! MSB-first reader with the Exp-Golomb codes of H.26x, removal of H.26x emulation-prevention
-//! bytes, and an MSB-first writer.
+//! bytes, an MSB-first writer, and a byte reader for the configuration records.
 //!
 //! Every read is bounds-checked and returns `None` at the end of the data, so callers turn a
 //! truncated header into an error with `ok_or`.
@@ -90,6 +90,35 @@ impl<'a> Bits<'a> {
         let k = i64::from(self.ue()?);
         let v = if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) };
         i32::try_from(v).ok()
+    }
+}
+
+/// Bounds-checked byte reader for the configuration records (avcC, hvcC).
+#[derive(Debug, Clone)]
+pub(super) struct ByteReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> ByteReader<'a> {
+    pub(super) fn new(data: &'a [u8]) -> Self {
+        ByteReader { data, pos: 0 }
+    }
+
+    /// The next `n` bytes.
+    pub(super) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.data.get(self.pos..)?.get(..n)?;
+        self.pos += n;
+        Some(s)
+    }
+
+    pub(super) fn u8(&mut self) -> Option<u8> {
+        self.bytes(1).map(|b| b[0])
+    }
+
+    /// A big-endian 16-bit number.
+    pub(super) fn u16(&mut self) -> Option<u16> {
+        self.bytes(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use super::bits::{Bits, unescape_rbsp};
+use super::bits::{Bits, ByteReader, unescape_rbsp};
 use super::{Error, Result};
 
 /// NAL unit type of a coded slice of a non-IDR picture.
@@ -729,32 +729,11 @@ fn write_sets(out: &mut Vec<u8>, sets: &[&[u8]]) {
     }
 }
 
-/// Bounds-checked byte reader for avcC.
-struct ByteReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> ByteReader<'a> {
-    fn u8(&mut self) -> Option<u8> {
-        let b = *self.data.get(self.pos)?;
-        self.pos += 1;
-        Some(b)
-    }
-
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.data.get(self.pos..)?.get(..n)?;
-        self.pos += n;
-        Some(s)
-    }
-
-    /// A parameter set: 16-bit length, then the NAL unit, whose type must be `nal_type`.
-    fn parameter_set(&mut self, expected_type: u8) -> Option<Vec<u8>> {
-        let len = self.bytes(2)?;
-        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        let nal = self.bytes(len)?;
-        (nal_type(nal) == Some(expected_type)).then(|| nal.to_vec())
-    }
+/// An avcC parameter set: 16-bit length, then the NAL unit, whose type must be `expected_type`.
+fn parameter_set(r: &mut ByteReader<'_>, expected_type: u8) -> Option<Vec<u8>> {
+    let len = usize::from(r.u16()?);
+    let nal = r.bytes(len)?;
+    (nal_type(nal) == Some(expected_type)).then(|| nal.to_vec())
 }
 
 /// Reads the optional extension block; `None` if it is absent, truncated or malformed, because
@@ -769,7 +748,7 @@ fn parse_avcc_ext(r: &mut ByteReader<'_>) -> Option<AvcConfigExt> {
     }
     let count = r.u8()?;
     let sps_ext = (0..count)
-        .map(|_| r.parameter_set(NAL_SPS_EXT))
+        .map(|_| parameter_set(r, NAL_SPS_EXT))
         .collect::<Option<Vec<_>>>()?;
     Some(AvcConfigExt {
         chroma_format: b0 & 0x03,
@@ -782,7 +761,7 @@ fn parse_avcc_ext(r: &mut ByteReader<'_>) -> Option<AvcConfigExt> {
 impl AvcDecoderConfigurationRecord {
     /// Parses and validates an avcC record. Trailing bytes after the record are ignored.
     pub fn parse(data: &[u8]) -> Result<Self> {
-        let mut r = ByteReader { data, pos: 0 };
+        let mut r = ByteReader::new(data);
         let header = r
             .bytes(6)
             .ok_or(Error::InvalidAvcConfig("shorter than its 6-byte header"))?;
@@ -796,7 +775,7 @@ impl AvcDecoderConfigurationRecord {
             ));
         }
         let sps = (0..header[5] & 0x1f)
-            .map(|_| r.parameter_set(NAL_SPS))
+            .map(|_| parameter_set(&mut r, NAL_SPS))
             .collect::<Option<Vec<_>>>()
             .ok_or(Error::InvalidAvcConfig(
                 "an SPS entry is truncated or is not an SPS",
@@ -805,7 +784,7 @@ impl AvcDecoderConfigurationRecord {
             .u8()
             .ok_or(Error::InvalidAvcConfig("ends before the PPS count"))?;
         let pps = (0..pps_count)
-            .map(|_| r.parameter_set(NAL_PPS))
+            .map(|_| parameter_set(&mut r, NAL_PPS))
             .collect::<Option<Vec<_>>>()
             .ok_or(Error::InvalidAvcConfig(
                 "a PPS entry is truncated or is not a PPS",

@@ -8,7 +8,7 @@
 //! copying it; [`HevcDecoderConfigurationRecord::from_parameter_sets`] builds the hvcC from
 //! in-band parameter sets the way GStreamer's `h265parse` and FFmpeg do.
 
-use super::bits::{Bits, unescape_rbsp};
+use super::bits::{Bits, ByteReader, unescape_rbsp};
 use super::colour::ColourDescription;
 use super::h264::{LengthPrefixed, PrefixError};
 use super::{Error, Result};
@@ -767,28 +767,6 @@ pub struct HevcDecoderConfigurationRecord {
 /// Size of the fixed part of the hvcC record, before the arrays.
 const HVCC_HEADER_LEN: usize = 23;
 
-/// Bounds-checked byte reader for hvcC.
-struct ByteReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> ByteReader<'a> {
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.data.get(self.pos..)?.get(..n)?;
-        self.pos += n;
-        Some(s)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.bytes(1).map(|b| b[0])
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        self.bytes(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-    }
-}
-
 fn check_parameter_sets<T: AsRef<[u8]>>(
     sets: &[T],
     nal_unit_type: u8,
@@ -820,7 +798,7 @@ fn check_parameter_sets<T: AsRef<[u8]>>(
 impl HevcDecoderConfigurationRecord {
     /// Parses and validates an hvcC record. Trailing bytes after the record are ignored.
     pub fn parse(data: &[u8]) -> Result<Self> {
-        let mut r = ByteReader { data, pos: 0 };
+        let mut r = ByteReader::new(data);
         let h = r
             .bytes(HVCC_HEADER_LEN)
             .ok_or(Error::InvalidHevcConfig("shorter than its 23-byte header"))?;
