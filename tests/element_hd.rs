@@ -15,7 +15,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::flv::{FlvFile, parse_avc_config, split_nalus};
@@ -24,7 +24,7 @@ use common::gstrun::{pipeline, play_to_eos, require_elements};
 use common::gstsrc::{SrcFrame, demux};
 use common::media::FPS;
 use common::tls::tls_server;
-use common::util::{loud, vm_rss_kb, wait_file_stable};
+use common::util::{exclusive, loud, shared, vm_rss_kb, wait_file_stable};
 use common::{FaultProxy, FfmpegListen, NginxRtmp, TempDir, ffprobe, read_flv};
 use gst::prelude::*;
 
@@ -37,17 +37,6 @@ const LIVE_SECONDS: u32 = 6;
 const MIN_LIVE_KBPS: u64 = 6_000;
 const EOS_TIMEOUT: Duration = Duration::from_secs(120);
 const RECORD_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The memory test measures the whole process: it runs alone, the others share.
-static PROCESS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    PROCESS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    PROCESS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 fn report(line: &str) {
     loud(&format!("[hd] {line}\n"));

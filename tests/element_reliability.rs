@@ -15,13 +15,13 @@ use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::flv::{FlvFile, FlvTag};
-use common::gstrun::{pipeline, pump_until, worth_keeping};
+use common::gstrun::{assert_no_key_on_bus, pipeline, pump_until, worth_keeping};
 use common::gstsrc::init;
-use common::util::{loud, vm_rss_kb, wait_file_stable};
+use common::util::{exclusive, loud, shared, vm_rss_kb, wait_file_stable};
 use common::{FaultProxy, NginxRtmp, ffprobe, media, read_flv};
 use gst::prelude::*;
 use gstrtmpclient::rtmp::amf0::Amf0Value;
@@ -29,18 +29,6 @@ use gstrtmpclient::rtmp::message::{Message, msg_type};
 use rtmp_servers::{MultiServer, Reply, Script, audio_frames, connect_app, video_frames};
 
 const KEY: &str = "sekritkey";
-
-/// Tests that measure the whole process (resident memory, thread count) run alone; the others
-/// share.
-static PROCESS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    PROCESS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    PROCESS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 fn report(line: &str) {
     loud(&format!("[reliability] {line}\n"));
@@ -214,10 +202,7 @@ impl Run {
     }
 
     fn assert_no_key_leak(&self) {
-        for (_, m) in &self.msgs {
-            let text = format!("{m:?}");
-            assert!(!text.contains(KEY), "stream key leaked on the bus: {text}");
-        }
+        assert_no_key_on_bus(self.msgs.iter().map(|(_, m)| m), KEY);
     }
 }
 

@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::flv::FlvFile;
-use common::gstrun::{pipeline, pump_until, worth_keeping};
+use common::gstrun::{assert_no_key_on_bus, pipeline, pump_until, worth_keeping};
 use common::rtmp_servers::{MultiServer, Reply, Script, audio_frames, video_frames};
 use common::scripted::ServerPeer;
 use common::{NginxRtmp, TempDir, media, read_flv};
@@ -140,10 +140,7 @@ impl Run {
     }
 
     fn assert_no_key_leak(&self) {
-        for (_, m) in &self.msgs {
-            let text = format!("{m:?}");
-            assert!(!text.contains(KEY), "stream key leaked on the bus: {text}");
-        }
+        assert_no_key_on_bus(self.msgs.iter().map(|(_, m)| m), KEY);
     }
 }
 

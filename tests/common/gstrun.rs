@@ -168,3 +168,12 @@ pub fn pump_until<R>(
         take_one(run, (end - now).min(Duration::from_millis(50)));
     }
 }
+
+/// Asserts that no bus message (in its debug form: structure, error and debug text) contains
+/// the stream key `key`.
+pub fn assert_no_key_on_bus<'a>(msgs: impl IntoIterator<Item = &'a gst::Message>, key: &str) {
+    for m in msgs {
+        let text = format!("{m:?}");
+        assert!(!text.contains(key), "stream key leaked on the bus: {text}");
+    }
+}
