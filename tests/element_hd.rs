@@ -145,27 +145,6 @@ fn assert_decodes(path: &Path) {
     );
 }
 
-/// DTS never goes back, PTS never precedes DTS.
-fn assert_timeline(flv: &FlvFile) {
-    let av = flv.av_tags_dedup();
-    for w in av.windows(2) {
-        assert!(
-            w[0].timestamp <= w[1].timestamp,
-            "timestamps go back: {} then {}",
-            w[0].timestamp,
-            w[1].timestamp
-        );
-    }
-    for (i, t) in flv.video_frames().iter().enumerate() {
-        assert!(
-            t.pts() >= i64::from(t.timestamp),
-            "video frame {i}: DTS {} > PTS {}",
-            t.timestamp,
-            t.pts()
-        );
-    }
-}
-
 /// Every video and audio frame of `rec` equals the demuxer's output byte for byte, in order,
 /// with the source PTS after one constant offset (video exact, audio within 1 ms of the video
 /// base: the element rounds each AAC frame's own time).
@@ -268,7 +247,7 @@ fn hd_file_over_rtmp_into_nginx_is_byte_identical_with_exact_pts() {
     };
     publish_file(mkv, &srv.url("live", "hd"), "");
     let (rec, path) = nginx_recording(&srv, "hd");
-    assert_timeline(&rec);
+    rec.assert_timeline();
     check_file_publish(&rec, &path, &src, "rtmp -> nginx-rtmp");
 }
 
@@ -289,7 +268,7 @@ fn hd_file_over_rtmps_with_a_private_ca_is_byte_identical_with_exact_pts() {
         &format!("tls-ca-file={}", ca.display()),
     );
     let (rec, path) = nginx_recording(&srv, "hdtls");
-    assert_timeline(&rec);
+    rec.assert_timeline();
     check_file_publish(
         &rec,
         &path,
@@ -446,7 +425,7 @@ fn check_live(
         ran.first[1],
         ran.latency.display()
     ));
-    assert_timeline(rec);
+    rec.assert_timeline();
 }
 
 #[test]

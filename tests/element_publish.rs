@@ -64,22 +64,6 @@ fn cts(t: &common::FlvTag) -> i64 {
         .unwrap_or(0) as i64
 }
 
-/// Checks the interleaving and timestamp rules on a recording.
-fn assert_timeline(flv: &FlvFile) {
-    let av = flv.av_tags_dedup();
-    for w in av.windows(2) {
-        assert!(
-            w[0].timestamp <= w[1].timestamp,
-            "timestamps go back: {} then {}",
-            w[0].timestamp,
-            w[1].timestamp
-        );
-    }
-    for t in flv.video_frames() {
-        assert!(cts(t) >= 0, "DTS {} > PTS {}", t.timestamp, t.pts());
-    }
-}
-
 #[test]
 fn a_matroska_b_frames_and_aac_arrive_byte_identical_with_source_pts() {
     let Some(srv) = NginxRtmp::start_default() else {
@@ -109,7 +93,7 @@ fn a_matroska_b_frames_and_aac_arrive_byte_identical_with_source_pts() {
     // The first frames sit 23 ms apart from the rest in running time (see `demux`), which the
     // null muxer's 1/fps rounding reports; decoding itself must be clean.
     assert_decodes(&path, true);
-    assert_timeline(&rec);
+    rec.assert_timeline();
 
     let v = rec.video_frames();
     let a = rec.audio_frames();
@@ -153,7 +137,7 @@ fn b_live_x264_byte_stream_and_adts() {
         |_| {},
     );
     let rec = recording(&srv, "live");
-    assert_timeline(&rec);
+    rec.assert_timeline();
     assert_eq!(rec.video_frames().len(), 150);
     let audio = rec.audio_frames().len();
     assert!((230..=240).contains(&audio), "{audio} audio frames");
@@ -187,7 +171,7 @@ fn c_audio_only() {
     assert!(rec.tags.iter().all(|t| !t.is_video()));
     let n = rec.audio_frames().len();
     assert!((195..=205).contains(&n), "{n} audio frames");
-    assert_timeline(&rec);
+    rec.assert_timeline();
     assert_eq!(rec.audio_frames()[0].timestamp, 0);
 }
 
@@ -208,7 +192,7 @@ fn d_video_only() {
     let rec = recording(&srv, "video");
     assert!(rec.audio_frames().is_empty());
     assert_eq!(rec.video_frames().len(), 90);
-    assert_timeline(&rec);
+    rec.assert_timeline();
 }
 
 #[test]
@@ -245,7 +229,7 @@ fn e_resolution_change_mid_stream() {
         },
     );
     let rec = recording(&srv, "resize");
-    assert_timeline(&rec);
+    rec.assert_timeline();
     let headers: Vec<_> = rec
         .av_tags_dedup()
         .into_iter()
