@@ -10,6 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::gstrun::{pipeline, require_elements};
 use common::read_flv;
 use common::util::{TempDir, is_ci, loud};
 use gst::prelude::*;
@@ -17,32 +18,6 @@ use gstrtmpclient::codec::colour::ColourDescription;
 use gstrtmpclient::codec::{ac3, av1, flac, hevc, mp3, opus, vp9};
 
 const PULL_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(20);
-
-fn init() {
-    static INIT: std::sync::Once = std::sync::Once::new();
-    INIT.call_once(|| gst::init().unwrap());
-}
-
-/// The skip-or-fail rule for GStreamer elements: true if all exist; panics under CI.
-fn require_elements(names: &[&str]) -> bool {
-    init();
-    let missing: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| gst::ElementFactory::find(n).is_none())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        !is_ci(),
-        "GStreamer elements {missing:?} missing, and CI is set"
-    );
-    loud(&format!(
-        "\n*** SKIPPING TEST: GStreamer elements {missing:?} missing\n"
-    ));
-    false
-}
 
 /// FFmpeg 9 (the reference E-RTMP writer): `$FFMPEG9`, or the imageio-ffmpeg build in
 /// /opt/ff9. Skip-or-fail like the other tools.
@@ -106,11 +81,7 @@ impl Pulled {
 /// Runs a pipeline to EOS and returns what each named appsink got (buffers with their
 /// keyframe flag, and the caps of the first sample).
 fn pull(launch: &str, sinks: &[&str]) -> Vec<Pulled> {
-    init();
-    let p = gst::parse::launch(launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let p = pipeline(launch);
     p.set_state(gst::State::Playing).unwrap();
     let bus = p.bus().unwrap();
     let check_bus = |bus: &gst::Bus| {

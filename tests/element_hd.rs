@@ -15,15 +15,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::flv::{FlvFile, parse_avc_config, split_nalus};
 use common::gstmedia::{self, Window, nal_types};
-use common::gstsrc::{SrcFrame, demux, init};
+use common::gstrun::{pipeline, play_to_eos, require_elements};
+use common::gstsrc::{SrcFrame, demux};
 use common::media::FPS;
 use common::tls::tls_server;
-use common::util::{loud, wait_file_stable};
+use common::util::{exclusive, loud, shared, vm_rss_kb, wait_file_stable};
 use common::{FaultProxy, FfmpegListen, NginxRtmp, TempDir, ffprobe, read_flv};
 use gst::prelude::*;
 
@@ -36,17 +37,6 @@ const LIVE_SECONDS: u32 = 6;
 const MIN_LIVE_KBPS: u64 = 6_000;
 const EOS_TIMEOUT: Duration = Duration::from_secs(120);
 const RECORD_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The memory test measures the whole process: it runs alone, the others share.
-static PROCESS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    PROCESS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    PROCESS.write().unwrap_or_else(|e| e.into_inner())
-}
 
 fn report(line: &str) {
     loud(&format!("[hd] {line}\n"));
@@ -108,56 +98,22 @@ fn capture(p: &gst::Pipeline, name: &str) -> Arc<Mutex<Vec<Vec<u8>>>> {
 /// Runs `launch` (with `rtmpclientsink name=s`) to EOS; panics on an error. `tweak` runs before
 /// PLAYING (to add probes).
 fn run(launch: &str, tweak: impl FnOnce(&gst::Pipeline)) -> Ran {
-    init();
-    let p = gst::parse::launch(launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let p = pipeline(launch);
     let s = p.by_name("s").expect("rtmpclientsink name=s");
     let v = count_pad(&s, "sink");
     // The audio request pad exists once the description linked it.
     let a = s.static_pad("audio").map(|_| count_pad(&s, "audio"));
     tweak(&p);
-    let bus = p.bus().unwrap();
     let t0 = Instant::now();
-    p.set_state(gst::State::Playing).unwrap();
-    let deadline = Instant::now() + EOS_TIMEOUT;
-    let mut structs = Vec::new();
     let mut latency = None;
-    loop {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) else {
-            if Instant::now() >= deadline {
-                let _ = p.set_state(gst::State::Null);
-                panic!("no EOS within {EOS_TIMEOUT:?}");
+    let structs = play_to_eos(&p, launch, EOS_TIMEOUT, |msg| {
+        if let gst::MessageView::Latency(_) = msg.view() {
+            let mut q = gst::query::Latency::new();
+            if p.query(&mut q) {
+                latency = Some(q.result().1);
             }
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Latency(_) => {
-                let mut q = gst::query::Latency::new();
-                if p.query(&mut q) {
-                    latency = Some(q.result().1);
-                }
-            }
-            gst::MessageView::Error(e) => {
-                let _ = p.set_state(gst::State::Null);
-                panic!(
-                    "error from {:?}: {} ({:?})",
-                    e.src().map(|s| s.path_string()),
-                    e.error(),
-                    e.debug()
-                );
-            }
-            gst::MessageView::Element(e) => {
-                if let Some(st) = e.structure() {
-                    structs.push(st.to_owned());
-                }
-            }
-            _ => {}
         }
-    }
-    p.set_state(gst::State::Null).unwrap();
+    });
     let got = |c: &Arc<Mutex<PadIn>>| {
         let g = c.lock().unwrap();
         ((g.buffers, g.bytes), g.first.map(|f| f - t0))
@@ -187,27 +143,6 @@ fn assert_decodes(path: &Path) {
         "decode errors in {}: {errs:?}",
         path.display()
     );
-}
-
-/// DTS never goes back, PTS never precedes DTS.
-fn assert_timeline(flv: &FlvFile) {
-    let av = flv.av_tags_dedup();
-    for w in av.windows(2) {
-        assert!(
-            w[0].timestamp <= w[1].timestamp,
-            "timestamps go back: {} then {}",
-            w[0].timestamp,
-            w[1].timestamp
-        );
-    }
-    for (i, t) in flv.video_frames().iter().enumerate() {
-        assert!(
-            t.pts() >= i64::from(t.timestamp),
-            "video frame {i}: DTS {} > PTS {}",
-            t.timestamp,
-            t.pts()
-        );
-    }
 }
 
 /// Every video and audio frame of `rec` equals the demuxer's output byte for byte, in order,
@@ -312,7 +247,7 @@ fn hd_file_over_rtmp_into_nginx_is_byte_identical_with_exact_pts() {
     };
     publish_file(mkv, &srv.url("live", "hd"), "");
     let (rec, path) = nginx_recording(&srv, "hd");
-    assert_timeline(&rec);
+    rec.assert_timeline();
     check_file_publish(&rec, &path, &src, "rtmp -> nginx-rtmp");
 }
 
@@ -333,7 +268,7 @@ fn hd_file_over_rtmps_with_a_private_ca_is_byte_identical_with_exact_pts() {
         &format!("tls-ca-file={}", ca.display()),
     );
     let (rec, path) = nginx_recording(&srv, "hdtls");
-    assert_timeline(&rec);
+    rec.assert_timeline();
     check_file_publish(
         &rec,
         &path,
@@ -490,14 +425,13 @@ fn check_live(
         ran.first[1],
         ran.latency.display()
     ));
-    assert_timeline(rec);
+    rec.assert_timeline();
 }
 
 #[test]
 fn live_hd_x264enc_over_rtmp_arrives_whole_and_matches_h264parse_and_aacparse() {
     let _slot = shared();
-    if !gstmedia::require_elements(&["x264enc", "voaacenc", "h264parse", "aacparse", "compositor"])
-    {
+    if !require_elements(&["x264enc", "voaacenc", "h264parse", "aacparse", "compositor"]) {
         return;
     }
     let Some(srv) = NginxRtmp::start_default() else {
@@ -511,8 +445,7 @@ fn live_hd_x264enc_over_rtmp_arrives_whole_and_matches_h264parse_and_aacparse() 
 #[test]
 fn live_hd_x264enc_over_rtmps_arrives_whole_and_matches_h264parse_and_aacparse() {
     let _slot = shared();
-    if !gstmedia::require_elements(&["x264enc", "voaacenc", "h264parse", "aacparse", "compositor"])
-    {
+    if !require_elements(&["x264enc", "voaacenc", "h264parse", "aacparse", "compositor"]) {
         return;
     }
     let dir = TempDir::new("hd-live-tls");
@@ -541,19 +474,6 @@ const STALL: Duration = Duration::from_secs(10);
 /// bound).
 const STALL_RSS_BOUND_KB: u64 = 12 * 1024;
 
-/// Resident memory of this process, kB.
-fn vm_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Bytes the kernel holds in the send and receive queues of the loopback TCP connections to or
 /// from `port` (from /proc/net/tcp): what a stalled reader leaves in socket buffers.
 fn kernel_queued(port: u16) -> u64 {
@@ -578,7 +498,7 @@ fn kernel_queued(port: u16) -> u64 {
 #[test]
 fn live_20_mbit_through_a_10_s_stall_keeps_memory_bounded_and_resumes() {
     let _slot = exclusive();
-    if !gstmedia::require_elements(&["x264enc", "voaacenc"]) {
+    if !require_elements(&["x264enc", "voaacenc"]) {
         return;
     }
     let Some(srv) = NginxRtmp::start_default() else {
@@ -598,11 +518,7 @@ fn live_20_mbit_through_a_10_s_stall_keeps_memory_bounded_and_resumes() {
         proxy.url("live", "stall"),
         gstmedia::aac(true, None),
     );
-    init();
-    let p = gst::parse::launch(&launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let p = pipeline(&launch);
     let s = p.by_name("s").unwrap();
     let vin = count_pad(&s, "sink");
     let ain = count_pad(&s, "audio");

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::flv::FlvFile;
-use common::gstsrc::{demux, init};
+use common::gstrun::{pipeline, play_to_eos};
+use common::gstsrc::demux;
 use common::{NginxRtmp, media, read_flv};
 use gst::prelude::*;
 
@@ -19,42 +20,9 @@ const RECORD_TIMEOUT: Duration = Duration::from_secs(15);
 /// Runs a pipeline description to EOS (panics on error/timeout) and returns the element
 /// messages of the sinks.
 fn run(launch: &str, tweak: impl FnOnce(&gst::Pipeline)) -> Vec<gst::Structure> {
-    init();
-    let p = gst::parse::launch(launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let p = pipeline(launch);
     tweak(&p);
-    let bus = p.bus().unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let deadline = Instant::now() + EOS_TIMEOUT;
-    let mut structs = Vec::new();
-    loop {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) else {
-            assert!(Instant::now() < deadline, "no EOS within {EOS_TIMEOUT:?}");
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                let _ = p.set_state(gst::State::Null);
-                panic!(
-                    "error from {:?}: {} ({:?})",
-                    e.src().map(|s| s.path_string()),
-                    e.error(),
-                    e.debug()
-                );
-            }
-            gst::MessageView::Element(e) => {
-                if let Some(s) = e.structure() {
-                    structs.push(s.to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-    p.set_state(gst::State::Null).unwrap();
-    structs
+    play_to_eos(&p, launch, EOS_TIMEOUT, |_| {})
 }
 
 fn recording(srv: &NginxRtmp, stream: &str) -> FlvFile {
@@ -120,31 +88,6 @@ fn cts(t: &common::FlvTag) -> i64 {
         .unwrap_or(0) as i64
 }
 
-/// Checks the interleaving and timestamp rules on a recording.
-fn assert_timeline(flv: &FlvFile) {
-    let av = flv.av_tags_dedup();
-    for w in av.windows(2) {
-        assert!(
-            w[0].timestamp <= w[1].timestamp,
-            "timestamps go back: {} then {}",
-            w[0].timestamp,
-            w[1].timestamp
-        );
-    }
-    for t in flv.video_frames() {
-        assert!(cts(t) >= 0, "DTS {} > PTS {}", t.timestamp, t.pts());
-    }
-    // Decoders and muxers reject equal DTS (late frames moved onto the same timestamp).
-    for w in flv.video_frames().windows(2) {
-        assert!(
-            w[0].timestamp < w[1].timestamp,
-            "video DTS not increasing: {} then {}",
-            w[0].timestamp,
-            w[1].timestamp
-        );
-    }
-}
-
 #[test]
 fn a_matroska_b_frames_and_aac_arrive_byte_identical_with_source_pts() {
     let Some(srv) = NginxRtmp::start_default() else {
@@ -174,7 +117,7 @@ fn a_matroska_b_frames_and_aac_arrive_byte_identical_with_source_pts() {
     // The first frames sit 23 ms apart from the rest in running time (see `demux`), which the
     // null muxer's 1/fps rounding reports; decoding itself must be clean.
     assert_decodes(&path, true);
-    assert_timeline(&rec);
+    rec.assert_timeline();
 
     let v = rec.video_frames();
     let a = rec.audio_frames();
@@ -222,7 +165,7 @@ fn b_live_x264_byte_stream_and_adts() {
         },
     );
     let rec = recording(&srv, "live");
-    assert_timeline(&rec);
+    rec.assert_timeline();
     assert_eq!(rec.video_frames().len(), 150);
     let audio = rec.audio_frames().len();
     assert!((230..=240).contains(&audio), "{audio} audio frames");
@@ -260,7 +203,7 @@ fn c_audio_only() {
     assert!(rec.tags.iter().all(|t| !t.is_video()));
     let n = rec.audio_frames().len();
     assert!((195..=205).contains(&n), "{n} audio frames");
-    assert_timeline(&rec);
+    rec.assert_timeline();
     assert_eq!(rec.audio_frames()[0].timestamp, 0);
 }
 
@@ -281,7 +224,7 @@ fn d_video_only() {
     let rec = recording(&srv, "video");
     assert!(rec.audio_frames().is_empty());
     assert_eq!(rec.video_frames().len(), 90);
-    assert_timeline(&rec);
+    rec.assert_timeline();
 }
 
 #[test]
@@ -318,7 +261,7 @@ fn e_resolution_change_mid_stream() {
         },
     );
     let rec = recording(&srv, "resize");
-    assert_timeline(&rec);
+    rec.assert_timeline();
     let headers: Vec<_> = rec
         .av_tags_dedup()
         .into_iter()
@@ -358,16 +301,12 @@ fn g_sync_connect_ping_and_stats() {
     let Some(srv) = NginxRtmp::start_default() else {
         return;
     };
-    init();
-    let p = gst::parse::launch(&format!(
+    let p = pipeline(&format!(
         "videotestsrc is-live=true num-buffers=200 ! video/x-raw,width=320,height=240,framerate=30/1 ! \
          x264enc tune=zerolatency key-int-max=30 ! video/x-h264,stream-format=avc ! \
          rtmpclientsink name=s async-connect=false location={}",
         srv.url("live", "ping")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     // async-connect=false: the state change itself publishes (or fails).
     p.set_state(gst::State::Paused).unwrap();
     let bus = p.bus().unwrap();
@@ -439,14 +378,10 @@ fn h_rtmps_with_a_private_ca_and_unknown_ca_refused() {
     assert_eq!(recording(&srv, "tls").video_frames().len(), 60);
 
     // Without the CA: a clear TLS error, no publish.
-    init();
-    let p = gst::parse::launch(&format!(
+    let p = pipeline(&format!(
         "videotestsrc is-live=true ! x264enc ! rtmpclientsink timeout=3 location={}",
         srv.tls_url("localhost", "live", "tls2")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     p.set_state(gst::State::Playing).unwrap();
     let msg = p
         .bus()

@@ -15,11 +15,13 @@ use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::flv::{FlvFile, FlvTag};
-use common::util::{loud, wait_file_stable};
+use common::gstrun::{assert_no_key_on_bus, pipeline, pump_until, worth_keeping};
+use common::gstsrc::init;
+use common::util::{exclusive, loud, shared, vm_rss_kb, wait_file_stable};
 use common::{FaultProxy, NginxRtmp, ffprobe, media, read_flv};
 use gst::prelude::*;
 use gstrtmpclient::rtmp::amf0::Amf0Value;
@@ -27,26 +29,6 @@ use gstrtmpclient::rtmp::message::{Message, msg_type};
 use rtmp_servers::{MultiServer, Reply, Script, audio_frames, connect_app, video_frames};
 
 const KEY: &str = "sekritkey";
-
-/// Tests that measure the whole process (resident memory, thread count) run alone; the others
-/// share.
-static PROCESS: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    PROCESS.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    PROCESS.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn init() {
-    static INIT: std::sync::Once = std::sync::Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstrtmpclient::plugin_register_static().expect("register plugin");
-    });
-}
 
 fn report(line: &str) {
     loud(&format!("[reliability] {line}\n"));
@@ -89,11 +71,7 @@ impl Run {
     }
 
     fn with_sink(launch: &str, sink_name: &str) -> Run {
-        init();
-        let p = gst::parse::launch(launch)
-            .unwrap_or_else(|e| panic!("{launch}: {e}"))
-            .downcast::<gst::Pipeline>()
-            .unwrap();
+        let p = pipeline(launch);
         let bus = p.bus().unwrap();
         Run {
             p,
@@ -128,14 +106,7 @@ impl Run {
         else {
             return false;
         };
-        let keep = match m.view() {
-            gst::MessageView::Error(_)
-            | gst::MessageView::Warning(_)
-            | gst::MessageView::Eos(_) => true,
-            gst::MessageView::Element(_) => m.src().is_some_and(|s| s.name() == self.sink_name),
-            _ => false,
-        };
-        if keep {
+        if worth_keeping(&m, &self.sink_name) {
             self.msgs.push((self.t0.elapsed(), m));
         }
         true
@@ -143,29 +114,14 @@ impl Run {
 
     /// Collects bus messages for `d`.
     fn pump(&mut self, d: Duration) {
-        let end = Instant::now() + d;
-        loop {
-            let now = Instant::now();
-            if now >= end {
-                return;
-            }
-            self.take_one((end - now).min(Duration::from_millis(50)));
-        }
+        self.pump_until(d, |_| false);
     }
 
     /// Collects bus messages until `cond` holds (checked at least every 50 ms) or `limit`.
-    fn pump_until(&mut self, limit: Duration, mut cond: impl FnMut(&Run) -> bool) -> bool {
-        let end = Instant::now() + limit;
-        loop {
-            if cond(self) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= end {
-                return false;
-            }
-            self.take_one((end - now).min(Duration::from_millis(50)));
-        }
+    fn pump_until(&mut self, limit: Duration, cond: impl FnMut(&Run) -> bool) -> bool {
+        pump_until(self, limit, cond, |r, wait| {
+            r.take_one(wait);
+        })
     }
 
     fn structs(&self) -> Vec<(Duration, gst::Structure)> {
@@ -246,10 +202,7 @@ impl Run {
     }
 
     fn assert_no_key_leak(&self) {
-        for (_, m) in &self.msgs {
-            let text = format!("{m:?}");
-            assert!(!text.contains(KEY), "stream key leaked on the bus: {text}");
-        }
+        assert_no_key_on_bus(self.msgs.iter().map(|(_, m)| m), KEY);
     }
 }
 
@@ -307,19 +260,6 @@ fn count_sink_input(run: &Run) -> Arc<Mutex<[u64; 2]>> {
         });
     }
     counts
-}
-
-/// Resident memory of this process, kB (`VmRSS` of /proc/self/status).
-fn vm_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Waits (bounded) until nginx's recording of `stream` stops growing, and parses it.

@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::flv::FlvFile;
-use common::gstsrc::init;
+use common::gstrun::{assert_no_key_on_bus, pipeline, pump_until, worth_keeping};
 use common::rtmp_servers::{MultiServer, Reply, Script, audio_frames, video_frames};
 use common::scripted::ServerPeer;
 use common::{NginxRtmp, TempDir, media, read_flv};
@@ -46,11 +46,7 @@ struct Run {
 
 impl Run {
     fn new(launch: &str) -> Run {
-        init();
-        let p = gst::parse::launch(launch)
-            .unwrap_or_else(|e| panic!("{launch}: {e}"))
-            .downcast::<gst::Pipeline>()
-            .unwrap();
+        let p = pipeline(launch);
         let bus = p.bus().unwrap();
         Run {
             p,
@@ -83,31 +79,14 @@ impl Run {
         else {
             return;
         };
-        let keep = match m.view() {
-            gst::MessageView::Error(_)
-            | gst::MessageView::Warning(_)
-            | gst::MessageView::Eos(_) => true,
-            gst::MessageView::Element(_) => m.src().is_some_and(|s| s.name() == "s"),
-            _ => false,
-        };
-        if keep {
+        if worth_keeping(&m, "s") {
             self.msgs.push((Instant::now(), m));
         }
     }
 
     /// Collects bus messages until `cond` holds (checked at least every 50 ms) or `limit`.
-    fn pump_until(&mut self, limit: Duration, mut cond: impl FnMut(&Run) -> bool) -> bool {
-        let end = Instant::now() + limit;
-        loop {
-            if cond(self) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= end {
-                return false;
-            }
-            self.take_one((end - now).min(Duration::from_millis(50)));
-        }
+    fn pump_until(&mut self, limit: Duration, cond: impl FnMut(&Run) -> bool) -> bool {
+        pump_until(self, limit, cond, Run::take_one)
     }
 
     /// (arrival, message text, debug text) of the errors or warnings.
@@ -161,10 +140,7 @@ impl Run {
     }
 
     fn assert_no_key_leak(&self) {
-        for (_, m) in &self.msgs {
-            let text = format!("{m:?}");
-            assert!(!text.contains(KEY), "stream key leaked on the bus: {text}");
-        }
+        assert_no_key_on_bus(self.msgs.iter().map(|(_, m)| m), KEY);
     }
 }
 

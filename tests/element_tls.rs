@@ -8,7 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::gstsrc::{demux, init};
+use common::gstrun::{pipeline, run_to_eos};
+use common::gstsrc::demux;
 use common::tls::{self_signed_ca_true_cert, tls_server, tls_server_with, tls_server_with_cert};
 use common::{NginxOptions, NginxRtmp, TempDir, media, read_flv};
 use gst::prelude::*;
@@ -17,11 +18,7 @@ const TIMEOUT_S: u64 = 3;
 
 /// Runs `launch` until EOS or an error; returns the error text (None on EOS).
 fn run(launch: &str, limit: Duration) -> (Option<String>, Duration) {
-    init();
-    let p = gst::parse::launch(launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let p = pipeline(launch);
     let start = Instant::now();
     p.set_state(gst::State::Playing).unwrap();
     let msg = p
@@ -73,7 +70,6 @@ fn assert_recorded_as_demuxed(nginx: &NginxRtmp, stream: &str, mkv: &std::path::
 /// times rustls' 64 KiB output buffer), with AAC audio. `aud=false` keeps the element's
 /// access-unit-delimiter handling out of this transport test.
 fn big_frames_mkv(dir: &TempDir) -> std::path::PathBuf {
-    init();
     let path = dir.join("big-frames.mkv");
     let launch = format!(
         "videotestsrc pattern=snow num-buffers=12 \
@@ -84,24 +80,7 @@ fn big_frames_mkv(dir: &TempDir) -> std::path::PathBuf {
          ! audio/x-raw,rate=44100,channels=2 ! avenc_aac ! aacparse ! m.",
         path.display()
     );
-    let p = gst::parse::launch(&launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let msg = p
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Error, gst::MessageType::Eos],
-        )
-        .expect("media generation ends");
-    p.set_state(gst::State::Null).unwrap();
-    assert!(
-        matches!(msg.view(), gst::MessageView::Eos(_)),
-        "media generation failed: {msg:?}"
-    );
+    run_to_eos(&launch, Duration::from_secs(60));
     path
 }
 

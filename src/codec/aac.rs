@@ -5,7 +5,7 @@
 //! AAC sequence header. [`adts_frames`] strips the headers; [`AudioSpecificConfig::from_adts`]
 //! builds the sequence header when upstream only provides ADTS.
 
-use super::h264::{BitReader, BitWriter};
+use super::bits::{BitWriter, Bits};
 use super::{Error, Result};
 
 /// Sample rates by `samplingFrequencyIndex` (ISO/IEC 14496-3 Table 1.18); 13 and 14 are
@@ -221,7 +221,7 @@ impl AudioSpecificConfig {
     /// sample rate (index 15).
     pub fn parse(data: &[u8]) -> Result<Self> {
         const TRUNCATED: Error = Error::InvalidAudioSpecificConfig("too short");
-        let mut r = BitReader::new(data);
+        let mut r = Bits::new(data);
         let mut object_type = r.bits(5).ok_or(TRUNCATED)?;
         if object_type == 31 {
             object_type = 32 + r.bits(6).ok_or(TRUNCATED)?;

@@ -652,13 +652,7 @@ pub fn temporal_unit(data: &[u8], reduced_still_picture_header: bool) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::testutil::hex;
 
     /// Sequence header OBU of libaom (GStreamer av1enc cpu-used=8, 64x48 I420).
     const SEQ_OBU: &str = "0a0b00000002aff7f036be4010";

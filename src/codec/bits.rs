@@ -1,5 +1,6 @@
-//! Bit-level reading for the H.265, AV1 and VP9 header parsers: an MSB-first reader with the
-//! Exp-Golomb codes of H.26x, and removal of H.26x emulation-prevention bytes.
+//! Bit-level reading and writing for the header parsers (H.264, H.265, AV1, VP9, AAC, AC-3): an
+//! MSB-first reader with the Exp-Golomb codes of H.26x, removal of H.26x emulation-prevention
+//! bytes, an MSB-first writer, and a byte reader for the configuration records.
 //!
 //! Every read is bounds-checked and returns `None` at the end of the data, so callers turn a
 //! truncated header into an error with `ok_or`.
@@ -66,7 +67,7 @@ impl<'a> Bits<'a> {
         Some(())
     }
 
-    /// Reads an unsigned Exp-Golomb code ue(v) (H.265 §9.2); values beyond `u32` are `None`.
+    /// Reads an unsigned Exp-Golomb code ue(v) (H.264 §9.1, H.265 §9.2); values beyond `u32` are `None`.
     pub(super) fn ue(&mut self) -> Option<u32> {
         let mut leading_zeros = 0;
         while !self.bit()? {
@@ -84,7 +85,7 @@ impl<'a> Bits<'a> {
         self.ue().filter(|&v| v <= max)
     }
 
-    /// Reads a signed Exp-Golomb code se(v) (H.265 §9.2.2).
+    /// Reads a signed Exp-Golomb code se(v) (H.264 §9.1.1, H.265 §9.2.2).
     pub(super) fn se(&mut self) -> Option<i32> {
         let k = i64::from(self.ue()?);
         let v = if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) };
@@ -92,7 +93,36 @@ impl<'a> Bits<'a> {
     }
 }
 
-/// Removes emulation-prevention bytes (the `03` of `00 00 03`, H.265 §7.4.2) from a NAL unit,
+/// Bounds-checked byte reader for the configuration records (avcC, hvcC).
+#[derive(Debug, Clone)]
+pub(super) struct ByteReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> ByteReader<'a> {
+    pub(super) fn new(data: &'a [u8]) -> Self {
+        ByteReader { data, pos: 0 }
+    }
+
+    /// The next `n` bytes.
+    pub(super) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.data.get(self.pos..)?.get(..n)?;
+        self.pos += n;
+        Some(s)
+    }
+
+    pub(super) fn u8(&mut self) -> Option<u8> {
+        self.bytes(1).map(|b| b[0])
+    }
+
+    /// A big-endian 16-bit number.
+    pub(super) fn u16(&mut self) -> Option<u16> {
+        self.bytes(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+}
+
+/// Removes emulation-prevention bytes (the `03` of `00 00 03`, H.264 §7.4.1, H.265 §7.4.2) from a NAL unit,
 /// giving its RBSP. The result is never longer than the input.
 pub(super) fn unescape_rbsp(nal: &[u8]) -> Vec<u8> {
     let mut rbsp = Vec::with_capacity(nal.len());
@@ -106,6 +136,35 @@ pub(super) fn unescape_rbsp(nal: &[u8]) -> Vec<u8> {
         rbsp.push(b);
     }
     rbsp
+}
+
+/// MSB-first bit writer, used to serialise AudioSpecificConfig (and to build test headers).
+#[derive(Debug, Default)]
+pub(super) struct BitWriter {
+    bytes: Vec<u8>,
+    /// Bits used in the last byte (0 = the last byte is full or there is none).
+    used: u32,
+}
+
+impl BitWriter {
+    /// Appends the low `n` bits of `value` (at most 32), most significant first.
+    pub(super) fn put(&mut self, n: u32, value: u32) {
+        for i in (0..n).rev() {
+            if self.used == 0 {
+                self.bytes.push(0);
+            }
+            let bit = ((value >> i) & 1) as u8;
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= bit << (7 - self.used);
+            }
+            self.used = (self.used + 1) % 8;
+        }
+    }
+
+    /// The written bytes; a partial last byte is padded with zero bits.
+    pub(super) fn finish(self) -> Vec<u8> {
+        self.bytes
+    }
 }
 
 #[cfg(test)]

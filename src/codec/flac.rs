@@ -153,13 +153,7 @@ impl StreamInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::testutil::hex;
 
     /// flacenc streamheader[0], 44.1 kHz stereo 16-bit.
     const FLACENC_HEADER: &str = "7f464c414301000002664c614300000022120012000000000000000ac442f00000000000000000000000000000000000000000";

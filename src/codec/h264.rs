@@ -9,6 +9,7 @@
 
 use std::ops::Range;
 
+use super::bits::{Bits, ByteReader, unescape_rbsp};
 use super::{Error, Result};
 
 /// NAL unit type of a coded slice of a non-IDR picture.
@@ -133,53 +134,63 @@ pub fn annexb_nals(data: &[u8]) -> AnnexBNals<'_> {
     }
 }
 
-/// Iterator over the NAL units of an AVC (length-prefixed) buffer, see [`avcc_nals`].
+/// Why a length-prefixed NAL unit could not be read; H.264 and H.265 each give it their own
+/// error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PrefixError {
+    /// The length size is not 1, 2 or 4.
+    LengthSize,
+    /// The prefix or the NAL unit it announces runs past the end of the buffer.
+    Truncated {
+        offset: usize,
+        needed: usize,
+        available: usize,
+    },
+}
+
+/// Splits a buffer of length-prefixed NAL units (AVC, `hvc1`/`hev1`); it ends after the first
+/// error instead of repeating it.
 #[derive(Debug, Clone)]
-pub struct AvccNals<'a> {
+pub(super) struct LengthPrefixed<'a> {
     data: &'a [u8],
     length_size: usize,
     pos: usize,
-    /// Set after the first error so the iterator ends instead of repeating it.
     failed: bool,
 }
 
-impl<'a> Iterator for AvccNals<'a> {
-    type Item = Result<&'a [u8]>;
-
-    fn next(&mut self) -> Option<Result<&'a [u8]>> {
-        if self.failed || self.pos >= self.data.len() {
-            return None;
+impl<'a> LengthPrefixed<'a> {
+    pub(super) fn new(data: &'a [u8], length_size: usize) -> Self {
+        LengthPrefixed {
+            data,
+            length_size,
+            pos: 0,
+            failed: false,
         }
-        let result = self.next_nal();
-        self.failed = result.is_err();
-        Some(result)
     }
-}
 
-impl<'a> AvccNals<'a> {
-    fn next_nal(&mut self) -> Result<&'a [u8]> {
+    fn next_nal(&mut self) -> std::result::Result<&'a [u8], PrefixError> {
         if !matches!(self.length_size, 1 | 2 | 4) {
-            return Err(Error::InvalidNalLengthSize(self.length_size));
+            return Err(PrefixError::LengthSize);
         }
         let offset = self.pos;
         let available = self.data.len() - offset;
         let prefix =
             self.data
                 .get(offset..offset + self.length_size)
-                .ok_or(Error::TruncatedNal {
+                .ok_or(PrefixError::Truncated {
                     offset,
                     needed: self.length_size,
                     available,
                 })?;
         let len = prefix
             .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
         let start = offset + self.length_size;
         let nal = self
             .data
             .get(start..)
             .and_then(|rest| rest.get(..len))
-            .ok_or(Error::TruncatedNal {
+            .ok_or(PrefixError::Truncated {
                 offset,
                 needed: len,
                 available: available - self.length_size,
@@ -189,16 +200,52 @@ impl<'a> AvccNals<'a> {
     }
 }
 
+impl<'a> Iterator for LengthPrefixed<'a> {
+    type Item = std::result::Result<&'a [u8], PrefixError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.data.len() {
+            return None;
+        }
+        let result = self.next_nal();
+        self.failed = result.is_err();
+        Some(result)
+    }
+}
+
+/// Iterator over the NAL units of an AVC (length-prefixed) buffer, see [`avcc_nals`].
+#[derive(Debug, Clone)]
+pub struct AvccNals<'a> {
+    inner: LengthPrefixed<'a>,
+}
+
+impl<'a> Iterator for AvccNals<'a> {
+    type Item = Result<&'a [u8]>;
+
+    fn next(&mut self) -> Option<Result<&'a [u8]>> {
+        let length_size = self.inner.length_size;
+        Some(self.inner.next()?.map_err(|e| match e {
+            PrefixError::LengthSize => Error::InvalidNalLengthSize(length_size),
+            PrefixError::Truncated {
+                offset,
+                needed,
+                available,
+            } => Error::TruncatedNal {
+                offset,
+                needed,
+                available,
+            },
+        }))
+    }
+}
+
 /// Splits an AVC (length-prefixed) buffer into its NAL units.
 ///
 /// `length_size` is the prefix size from the avcC record (1, 2 or 4). Yields an error (and then
 /// ends) for an invalid length size or a prefix that runs past the end of the buffer.
 pub fn avcc_nals(data: &[u8], length_size: usize) -> AvccNals<'_> {
     AvccNals {
-        data,
-        length_size,
-        pos: 0,
-        failed: false,
+        inner: LengthPrefixed::new(data, length_size),
     }
 }
 
@@ -377,115 +424,8 @@ pub fn annexb_to_avcc(data: &[u8], out: &mut Vec<u8>) -> Result<AccessUnitInfo> 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bit reading (shared with the AAC AudioSpecificConfig parser)
-// ---------------------------------------------------------------------------------------------
-
-/// MSB-first bit reader over a byte slice; every read is bounds-checked and returns `None` when
-/// the data ends.
-#[derive(Debug, Clone)]
-pub(super) struct BitReader<'a> {
-    data: &'a [u8],
-    /// Position in bits.
-    pos: usize,
-}
-
-impl<'a> BitReader<'a> {
-    pub(super) fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0 }
-    }
-
-    pub(super) fn bit(&mut self) -> Option<bool> {
-        let byte = self.data.get(self.pos / 8)?;
-        let bit = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Some(bit == 1)
-    }
-
-    /// Reads `n` bits (at most 32) as an unsigned big-endian number.
-    pub(super) fn bits(&mut self, n: u32) -> Option<u32> {
-        debug_assert!(n <= 32);
-        let mut value = 0u64;
-        for _ in 0..n {
-            value = (value << 1) | u64::from(self.bit()?);
-        }
-        Some(value as u32)
-    }
-
-    /// Reads an unsigned Exp-Golomb code ue(v) (H.264 §9.1).
-    fn ue(&mut self) -> Option<u32> {
-        let mut leading_zeros = 0;
-        while !self.bit()? {
-            leading_zeros += 1;
-            // 32 leading zeros would encode a value beyond u32.
-            if leading_zeros > 31 {
-                return None;
-            }
-        }
-        let suffix = self.bits(leading_zeros)?;
-        Some(((1u64 << leading_zeros) - 1 + u64::from(suffix)) as u32)
-    }
-
-    /// Reads a signed Exp-Golomb code se(v) (H.264 §9.1.1).
-    fn se(&mut self) -> Option<i32> {
-        let k = i64::from(self.ue()?);
-        let v = if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) };
-        Some(v as i32)
-    }
-
-    /// Reads ue(v) and checks it against an inclusive maximum.
-    fn ue_max(&mut self, max: u32) -> Option<u32> {
-        self.ue().filter(|&v| v <= max)
-    }
-}
-
-/// MSB-first bit writer, used to serialise AudioSpecificConfig.
-#[derive(Debug, Default)]
-pub(super) struct BitWriter {
-    bytes: Vec<u8>,
-    /// Bits used in the last byte (0 = the last byte is full or there is none).
-    used: u32,
-}
-
-impl BitWriter {
-    /// Appends the low `n` bits of `value` (at most 32), most significant first.
-    pub(super) fn put(&mut self, n: u32, value: u32) {
-        for i in (0..n).rev() {
-            if self.used == 0 {
-                self.bytes.push(0);
-            }
-            let bit = ((value >> i) & 1) as u8;
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= bit << (7 - self.used);
-            }
-            self.used = (self.used + 1) % 8;
-        }
-    }
-
-    /// The written bytes; a partial last byte is padded with zero bits.
-    pub(super) fn finish(self) -> Vec<u8> {
-        self.bytes
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Sequence parameter set
 // ---------------------------------------------------------------------------------------------
-
-/// Removes emulation-prevention bytes (the `03` of `00 00 03`, H.264 §7.4.1) from a NAL unit,
-/// giving its RBSP.
-fn nal_to_rbsp(nal: &[u8]) -> Vec<u8> {
-    let mut rbsp = Vec::with_capacity(nal.len());
-    let mut zeros = 0;
-    for &b in nal {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        rbsp.push(b);
-    }
-    rbsp
-}
 
 /// What a sequence parameter set says about the video.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -520,7 +460,7 @@ fn sps_has_chroma_info(profile_idc: u8) -> bool {
 }
 
 /// Skips one scaling_list() (H.264 §7.3.2.1.1.1); its values do not matter here.
-fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Option<()> {
+fn skip_scaling_list(r: &mut Bits<'_>, size: usize) -> Option<()> {
     let mut last_scale: i32 = 8;
     let mut next_scale: i32 = 8;
     for _ in 0..size {
@@ -558,7 +498,7 @@ fn frame_rate(num_units_in_tick: u32, time_scale: u32) -> Option<(u32, u32)> {
 
 /// Reads the VUI (H.264 §E.1.1) up to and including timing_info and returns the frame rate.
 /// `None` if there is no timing info or the VUI ends early.
-fn vui_frame_rate(r: &mut BitReader<'_>) -> Option<(u32, u32)> {
+fn vui_frame_rate(r: &mut Bits<'_>) -> Option<(u32, u32)> {
     if r.bit()? {
         // aspect_ratio_info_present_flag
         let aspect_ratio_idc = r.bits(8)?;
@@ -597,8 +537,8 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo> {
     if nal_type(nal) != Some(NAL_SPS) {
         return Err(Error::InvalidSps("not an SPS NAL unit (type 7)"));
     }
-    let rbsp = nal_to_rbsp(&nal[1..]);
-    let mut r = BitReader::new(&rbsp);
+    let rbsp = unescape_rbsp(&nal[1..]);
+    let mut r = Bits::new(&rbsp);
     const TRUNCATED: Error = Error::InvalidSps("ends early or holds an out-of-range value");
 
     let profile_idc = r.bits(8).ok_or(TRUNCATED)? as u8;
@@ -789,32 +729,11 @@ fn write_sets(out: &mut Vec<u8>, sets: &[&[u8]]) {
     }
 }
 
-/// Bounds-checked byte reader for avcC.
-struct ByteReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> ByteReader<'a> {
-    fn u8(&mut self) -> Option<u8> {
-        let b = *self.data.get(self.pos)?;
-        self.pos += 1;
-        Some(b)
-    }
-
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.data.get(self.pos..)?.get(..n)?;
-        self.pos += n;
-        Some(s)
-    }
-
-    /// A parameter set: 16-bit length, then the NAL unit, whose type must be `nal_type`.
-    fn parameter_set(&mut self, expected_type: u8) -> Option<Vec<u8>> {
-        let len = self.bytes(2)?;
-        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        let nal = self.bytes(len)?;
-        (nal_type(nal) == Some(expected_type)).then(|| nal.to_vec())
-    }
+/// An avcC parameter set: 16-bit length, then the NAL unit, whose type must be `expected_type`.
+fn parameter_set(r: &mut ByteReader<'_>, expected_type: u8) -> Option<Vec<u8>> {
+    let len = usize::from(r.u16()?);
+    let nal = r.bytes(len)?;
+    (nal_type(nal) == Some(expected_type)).then(|| nal.to_vec())
 }
 
 /// Reads the optional extension block; `None` if it is absent, truncated or malformed, because
@@ -829,7 +748,7 @@ fn parse_avcc_ext(r: &mut ByteReader<'_>) -> Option<AvcConfigExt> {
     }
     let count = r.u8()?;
     let sps_ext = (0..count)
-        .map(|_| r.parameter_set(NAL_SPS_EXT))
+        .map(|_| parameter_set(r, NAL_SPS_EXT))
         .collect::<Option<Vec<_>>>()?;
     Some(AvcConfigExt {
         chroma_format: b0 & 0x03,
@@ -842,7 +761,7 @@ fn parse_avcc_ext(r: &mut ByteReader<'_>) -> Option<AvcConfigExt> {
 impl AvcDecoderConfigurationRecord {
     /// Parses and validates an avcC record. Trailing bytes after the record are ignored.
     pub fn parse(data: &[u8]) -> Result<Self> {
-        let mut r = ByteReader { data, pos: 0 };
+        let mut r = ByteReader::new(data);
         let header = r
             .bytes(6)
             .ok_or(Error::InvalidAvcConfig("shorter than its 6-byte header"))?;
@@ -856,7 +775,7 @@ impl AvcDecoderConfigurationRecord {
             ));
         }
         let sps = (0..header[5] & 0x1f)
-            .map(|_| r.parameter_set(NAL_SPS))
+            .map(|_| parameter_set(&mut r, NAL_SPS))
             .collect::<Option<Vec<_>>>()
             .ok_or(Error::InvalidAvcConfig(
                 "an SPS entry is truncated or is not an SPS",
@@ -865,7 +784,7 @@ impl AvcDecoderConfigurationRecord {
             .u8()
             .ok_or(Error::InvalidAvcConfig("ends before the PPS count"))?;
         let pps = (0..pps_count)
-            .map(|_| r.parameter_set(NAL_PPS))
+            .map(|_| parameter_set(&mut r, NAL_PPS))
             .collect::<Option<Vec<_>>>()
             .ok_or(Error::InvalidAvcConfig(
                 "a PPS entry is truncated or is not a PPS",
@@ -982,6 +901,8 @@ impl AvcDecoderConfigurationRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::bits::BitWriter;
+    use crate::codec::testutil::hex;
 
     // Real parameter sets from x264 (via GStreamer x264enc, byte-stream output).
     /// 320x240, constrained baseline, level 2.1, 25 fps.
@@ -1010,13 +931,6 @@ mod tests {
     const FFMPEG_AVCC_HIGH: &str = "0164001fffe1001a6764001facd9405005bb0110000003001000000303c0f183196001000668ebe3cb22c0fdf8f800";
     /// ffmpeg/libx264 avcC, 640x360 High 4:4:4 Predictive (profile 244), chroma format 3.
     const FFMPEG_AVCC_444: &str = "01f4001effe1001b67f4001e919b281405ff1380880000030008000003019078b16cb001000668ebe3c44844fff8f800";
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     fn annexb(nals: &[&[u8]], four_byte: bool) -> Vec<u8> {
         let mut out = Vec::new();

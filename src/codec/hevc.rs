@@ -8,8 +8,9 @@
 //! copying it; [`HevcDecoderConfigurationRecord::from_parameter_sets`] builds the hvcC from
 //! in-band parameter sets the way GStreamer's `h265parse` and FFmpeg do.
 
-use super::bits::{Bits, unescape_rbsp};
+use super::bits::{Bits, ByteReader, unescape_rbsp};
 use super::colour::ColourDescription;
+use super::h264::{LengthPrefixed, PrefixError};
 use super::{Error, Result};
 
 /// NAL unit type of a BLA picture with leading pictures (the first IRAP type).
@@ -94,48 +95,22 @@ pub fn annexb_nals(data: &[u8]) -> super::h264::AnnexBNals<'_> {
 /// [`length_prefixed_nals`].
 #[derive(Debug, Clone)]
 pub struct LengthPrefixedNals<'a> {
-    data: &'a [u8],
-    length_size: usize,
-    pos: usize,
-    /// Set after the first error so the iterator ends instead of repeating it.
-    failed: bool,
+    inner: LengthPrefixed<'a>,
 }
 
 impl<'a> Iterator for LengthPrefixedNals<'a> {
     type Item = Result<&'a [u8]>;
 
     fn next(&mut self) -> Option<Result<&'a [u8]>> {
-        if self.failed || self.pos >= self.data.len() {
-            return None;
-        }
-        let result = self.next_nal();
-        self.failed = result.is_err();
-        Some(result)
-    }
-}
-
-impl<'a> LengthPrefixedNals<'a> {
-    fn next_nal(&mut self) -> Result<&'a [u8]> {
-        if !matches!(self.length_size, 1 | 2 | 4) {
-            return Err(Error::InvalidHevc(
-                "NAL length size must be 1, 2 or 4 bytes",
-            ));
-        }
-        let truncated = Error::InvalidHevc(
-            "a NAL unit length runs past the end of the buffer; is the stream really \
-             length-prefixed (hvc1/hev1) with the length size of its codec_data?",
-        );
-        let rest = &self.data[self.pos..];
-        let prefix = rest.get(..self.length_size).ok_or(truncated.clone())?;
-        let len = prefix
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        let nal = rest
-            .get(self.length_size..)
-            .and_then(|r| r.get(..len))
-            .ok_or(truncated)?;
-        self.pos += self.length_size + len;
-        Ok(nal)
+        Some(self.inner.next()?.map_err(|e| match e {
+            PrefixError::LengthSize => {
+                Error::InvalidHevc("NAL length size must be 1, 2 or 4 bytes")
+            }
+            PrefixError::Truncated { .. } => Error::InvalidHevc(
+                "a NAL unit length runs past the end of the buffer; is the stream really \
+                 length-prefixed (hvc1/hev1) with the length size of its codec_data?",
+            ),
+        }))
     }
 }
 
@@ -145,10 +120,7 @@ impl<'a> LengthPrefixedNals<'a> {
 /// (and then ends) for an invalid length size or a length that runs past the buffer.
 pub fn length_prefixed_nals(data: &[u8], length_size: usize) -> LengthPrefixedNals<'_> {
     LengthPrefixedNals {
-        data,
-        length_size,
-        pos: 0,
-        failed: false,
+        inner: LengthPrefixed::new(data, length_size),
     }
 }
 
@@ -795,28 +767,6 @@ pub struct HevcDecoderConfigurationRecord {
 /// Size of the fixed part of the hvcC record, before the arrays.
 const HVCC_HEADER_LEN: usize = 23;
 
-/// Bounds-checked byte reader for hvcC.
-struct ByteReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> ByteReader<'a> {
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.data.get(self.pos..)?.get(..n)?;
-        self.pos += n;
-        Some(s)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.bytes(1).map(|b| b[0])
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        self.bytes(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-    }
-}
-
 fn check_parameter_sets<T: AsRef<[u8]>>(
     sets: &[T],
     nal_unit_type: u8,
@@ -848,7 +798,7 @@ fn check_parameter_sets<T: AsRef<[u8]>>(
 impl HevcDecoderConfigurationRecord {
     /// Parses and validates an hvcC record. Trailing bytes after the record are ignored.
     pub fn parse(data: &[u8]) -> Result<Self> {
-        let mut r = ByteReader { data, pos: 0 };
+        let mut r = ByteReader::new(data);
         let h = r
             .bytes(HVCC_HEADER_LEN)
             .ok_or(Error::InvalidHevcConfig("shorter than its 23-byte header"))?;
@@ -1050,13 +1000,7 @@ impl HevcDecoderConfigurationRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::testutil::hex;
 
     /// What GStreamer's h265parse gives as codec_data for x265 3.5 output (x265enc
     /// speed-preset=ultrafast, 64x48 I420), and what FFmpeg 9 writes into FLV for the same

@@ -24,6 +24,8 @@ pub mod vp9;
 
 #[cfg(test)]
 mod robustness_enhanced;
+#[cfg(test)]
+mod testutil;
 
 pub use error::{Error, Result};
 pub use id::{Codec, MediaKind};
@@ -36,22 +38,7 @@ mod robustness_tests {
     use super::aac::{self, AudioSpecificConfig};
     use super::flv::{self, AvMultitrackType, FrameType, ModEx, VideoPacketType, VideoTrack};
     use super::h264::{self, AvcDecoderConfigurationRecord};
-
-    /// xorshift64: small, deterministic, good enough to shake parsers.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use super::testutil::{Shake, shake};
 
     /// Valid inputs of every kind, to be mutated.
     fn seeds() -> Vec<Vec<u8>> {
@@ -166,34 +153,6 @@ mod robustness_tests {
         seeds
     }
 
-    fn mutate(rng: &mut XorShift, input: &mut Vec<u8>) {
-        for _ in 0..1 + rng.below(4) {
-            match rng.below(6) {
-                0 if !input.is_empty() => {
-                    let i = rng.below(input.len());
-                    input[i] ^= 1 << rng.below(8);
-                }
-                1 if !input.is_empty() => {
-                    let i = rng.below(input.len());
-                    input[i] = rng.next() as u8;
-                }
-                2 => {
-                    let len = rng.below(input.len() + 1);
-                    input.truncate(len);
-                }
-                3 => {
-                    let i = rng.below(input.len() + 1);
-                    input.insert(i, [0x00, 0x01, 0x03, 0xff][rng.below(4)]);
-                }
-                4 if !input.is_empty() => {
-                    let i = rng.below(input.len());
-                    input.remove(i);
-                }
-                _ => input.push(rng.next() as u8),
-            }
-        }
-    }
-
     /// Runs every parser on `data`; round-trip checks where the format defines one. Returns
     /// how many parsers accepted the input, so the test can check mutations still reach the
     /// deep paths.
@@ -238,31 +197,16 @@ mod robustness_tests {
 
     #[test]
     fn random_and_mutated_inputs_never_panic() {
-        let seeds = seeds();
-        for seed in &seeds {
-            assert!(
-                exercise(seed) > 0,
-                "seed {seed:02x?} is valid for some parser"
-            );
-        }
-        let mut accepted = 0;
-        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-        for i in 0..10_000 {
-            let input = if i % 4 == 0 {
-                // Purely random bytes, biased towards interesting first bytes.
-                let len = rng.below(64);
-                let mut v: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-                if let Some(first) = v.first_mut() {
-                    *first = [0x17, 0x27, 0x91, 0x96, 0x97, 0xaf, 0x95, 0x97, 0x67, 0xff][i % 10];
-                }
-                v
-            } else {
-                let mut v = seeds[rng.below(seeds.len())].clone();
-                mutate(&mut rng, &mut v);
-                v
-            };
-            accepted += exercise(&input);
-        }
+        let accepted = shake(
+            &Shake {
+                rng_seed: 0x9e37_79b9_7f4a_7c15,
+                rounds: 10_000,
+                seeds: &seeds(),
+                first_bytes: &[0x17, 0x27, 0x91, 0x96, 0x97, 0xaf, 0x95, 0x97, 0x67, 0xff],
+                inserted: &[0x00, 0x01, 0x03, 0xff],
+            },
+            exercise,
+        );
         // Mutations must not all be rejected at the first byte.
         assert!(accepted > 5_000, "only {accepted} inputs accepted");
     }

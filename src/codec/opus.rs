@@ -256,13 +256,7 @@ impl OpusHead {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::testutil::hex;
 
     /// opusenc streamheader[0], 48 kHz stereo (what FFmpeg 9 also sends verbatim).
     const STEREO: &str = "4f707573486561640102380180bb0000000000";

@@ -8,30 +8,8 @@ use super::flac::StreamInfo;
 use super::hevc::{self, HevcDecoderConfigurationRecord};
 use super::mp3;
 use super::opus::OpusHead;
+use super::testutil::{Shake, hex, shake};
 use super::vp9::{self, VpCodecConfigurationRecord};
-
-/// xorshift64: small, deterministic, good enough to shake parsers.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 /// Valid inputs of every kind (real encoder output where possible), to be mutated.
 fn seeds() -> Vec<Vec<u8>> {
@@ -100,34 +78,6 @@ fn seeds() -> Vec<Vec<u8>> {
         eac3,
         mp3,
     ]
-}
-
-fn mutate(rng: &mut XorShift, input: &mut Vec<u8>) {
-    for _ in 0..1 + rng.below(4) {
-        match rng.below(6) {
-            0 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input[i] ^= 1 << rng.below(8);
-            }
-            1 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input[i] = rng.next() as u8;
-            }
-            2 => {
-                let len = rng.below(input.len() + 1);
-                input.truncate(len);
-            }
-            3 => {
-                let i = rng.below(input.len() + 1);
-                input.insert(i, [0x00, 0x01, 0x03, 0xff, 0x80][rng.below(5)]);
-            }
-            4 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input.remove(i);
-            }
-            _ => input.push(rng.next() as u8),
-        }
-    }
 }
 
 /// Runs every parser on `data`, with round-trip checks. Returns how many parsers accepted the
@@ -256,30 +206,16 @@ fn random_and_mutated_inputs_never_panic() {
         Some(0x63f)
     );
     assert!(hevc::parse_vps(&hex("40010c01ffff01600000030090000003000003003f959409")).is_ok());
-    for seed in &seeds {
-        assert!(
-            exercise(seed) > 0,
-            "seed {seed:02x?} is valid for some parser"
-        );
-    }
-    let mut accepted = 0;
-    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
-    for i in 0..20_000 {
-        let input = if i % 4 == 0 {
-            // Purely random bytes, biased towards interesting first bytes.
-            let len = rng.below(64);
-            let mut v: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            if let Some(first) = v.first_mut() {
-                *first = [0x01, 0x0a, 0x12, 0x42, 0x40, 0x81, 0x82, 0x0b, 0xff, 0x4f][i % 10];
-            }
-            v
-        } else {
-            let mut v = seeds[rng.below(seeds.len())].clone();
-            mutate(&mut rng, &mut v);
-            v
-        };
-        accepted += exercise(&input);
-    }
+    let accepted = shake(
+        &Shake {
+            rng_seed: 0x2545_f491_4f6c_dd1d,
+            rounds: 20_000,
+            seeds: &seeds,
+            first_bytes: &[0x01, 0x0a, 0x12, 0x42, 0x40, 0x81, 0x82, 0x0b, 0xff, 0x4f],
+            inserted: &[0x00, 0x01, 0x03, 0xff, 0x80],
+        },
+        exercise,
+    );
     // Mutations must not all be rejected at the first byte.
     assert!(accepted > 30_000, "only {accepted} inputs accepted");
 }

@@ -382,13 +382,7 @@ impl VpCodecConfigurationRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::testutil::hex;
 
     /// Start of a libvpx keyframe (GStreamer vp9enc, 160x96 I420).
     const KEYFRAME: &str = "824983422009f005f60038241c184200";

@@ -169,6 +169,37 @@ impl FlvTag {
 }
 
 impl FlvFile {
+    /// Asserts the timestamp rules of a recording: DTS never goes back, and no video frame's
+    /// PTS precedes its DTS.
+    pub fn assert_timeline(&self) {
+        let av = self.av_tags_dedup();
+        for w in av.windows(2) {
+            assert!(
+                w[0].timestamp <= w[1].timestamp,
+                "timestamps go back: {} then {}",
+                w[0].timestamp,
+                w[1].timestamp
+            );
+        }
+        for (i, t) in self.video_frames().iter().enumerate() {
+            assert!(
+                t.pts() >= i64::from(t.timestamp),
+                "video frame {i}: DTS {} > PTS {}",
+                t.timestamp,
+                t.pts()
+            );
+        }
+        // Decoders and muxers reject equal DTS (late frames moved onto the same timestamp).
+        for w in self.video_frames().windows(2) {
+            assert!(
+                w[0].timestamp < w[1].timestamp,
+                "video DTS not increasing: {} then {}",
+                w[0].timestamp,
+                w[1].timestamp
+            );
+        }
+    }
+
     pub fn video_tags(&self) -> Vec<&FlvTag> {
         self.tags.iter().filter(|t| t.is_video()).collect()
     }

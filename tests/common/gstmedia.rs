@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+use super::gstrun::{require_elements, run_to_eos};
 use super::gstsrc::{SrcFrame, demux, init};
 use super::media::{FPS, cached_with};
-use super::util::{is_ci, loud};
 
 /// Picture size of the HD media.
 pub const WIDTH: u32 = 1280;
@@ -39,55 +39,6 @@ pub enum Window {
     /// Scrolling colour bars with SMPTE's small noise patch: cheap enough to encode live at
     /// 720p30, ~7 Mbit/s at `bitrate=10000`.
     Bars,
-}
-
-/// GStreamer elements these helpers use, with the Debian packages that carry them.
-pub const ELEMENTS: &[(&str, &str)] = &[
-    ("videotestsrc", "gstreamer1.0-plugins-base"),
-    ("audiotestsrc", "gstreamer1.0-plugins-base"),
-    ("compositor", "gstreamer1.0-plugins-base"),
-    ("imagefreeze", "gstreamer1.0-plugins-good"),
-    ("identity", "libgstreamer1.0-0"),
-    ("tee", "libgstreamer1.0-0"),
-    ("fakesink", "libgstreamer1.0-0"),
-    ("x264enc", "gstreamer1.0-plugins-ugly"),
-    ("voaacenc", "gstreamer1.0-plugins-bad"),
-    ("matroskamux", "gstreamer1.0-plugins-good"),
-    ("matroskademux", "gstreamer1.0-plugins-good"),
-    ("h264parse", "gstreamer1.0-plugins-bad"),
-    ("aacparse", "gstreamer1.0-plugins-good"),
-    ("appsink", "gstreamer1.0-plugins-base"),
-];
-
-/// The skip-or-fail rule for GStreamer elements: true if every one of `names` exists. A missing
-/// one panics under CI and otherwise skips the test with a loud message naming its package.
-pub fn require_elements(names: &[&str]) -> bool {
-    init();
-    let missing: Vec<String> = names
-        .iter()
-        .filter(|n| gst::ElementFactory::find(n).is_none())
-        .map(|n| {
-            let pkg = ELEMENTS
-                .iter()
-                .find(|(e, _)| e == n)
-                .map_or("?", |(_, p)| p);
-            format!("{n} (Debian package {pkg})")
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let list = missing.join(", ");
-    if is_ci() {
-        panic!("GStreamer elements missing, and CI is set: {list}");
-    }
-    loud(&format!(
-        "\n************************************************************************\n\
-         *** SKIPPING TEST: GStreamer elements missing: {list}\n\
-         *** With CI=true this would be a FAILURE.\n\
-         ************************************************************************\n"
-    ));
-    false
 }
 
 /// A pipeline fragment ending in raw 720p30 I420 video: `frames` frames of the picture
@@ -252,28 +203,5 @@ pub fn check_hd(v: &[SrcFrame], seconds: u32, bitrate_kbps: u32) -> HdSummary {
         bitrate_kbps: kbps,
         keyframes,
         b_frames,
-    }
-}
-
-/// Runs a pipeline description to EOS; panics on an error or after `limit`.
-pub fn run_to_eos(launch: &str, limit: Duration) {
-    init();
-    let p = gst::parse::launch(launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    p.set_state(gst::State::Playing)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"));
-    let msg = p.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_nseconds(limit.as_nanos() as u64),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    let _ = p.set_state(gst::State::Null);
-    match msg.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(_)) => {}
-        Some(gst::MessageView::Error(e)) => {
-            panic!("{launch}: {} ({:?})", e.error(), e.debug())
-        }
-        _ => panic!("{launch}: no EOS within {limit:?}"),
     }
 }

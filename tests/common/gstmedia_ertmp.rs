@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+use super::gstrun::{pipeline, require_elements, run_to_eos};
 use super::gstsrc::init;
 use super::media::cache_dir;
-use super::util::{is_ci, loud};
 
 /// Seconds of media in every file.
 pub const SECONDS: u32 = 2;
@@ -205,30 +205,6 @@ fn audio_branch(codec: Audio, freq: u32) -> String {
     )
 }
 
-/// The skip-or-fail rule for GStreamer elements: true if all exist; panics under CI.
-pub fn require_elements(names: &[&str]) -> bool {
-    init();
-    let missing: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| gst::ElementFactory::find(n).is_none())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        !is_ci(),
-        "GStreamer elements {missing:?} missing, and CI is set: CI must not skip tests"
-    );
-    loud(&format!(
-        "\n************************************************************************\n\
-         *** SKIPPING TEST: GStreamer elements {missing:?} missing.\n\
-         *** With CI=true this would be a FAILURE.\n\
-         ************************************************************************\n"
-    ));
-    false
-}
-
 static FILES: Mutex<Option<HashMap<String, Arc<OnceLock<PathBuf>>>>> = Mutex::new(None);
 
 /// Makes (once per process) `name` in the media cache with `launch` + matroskamux; concurrent
@@ -264,30 +240,7 @@ fn cached(name: &str, elements: &[&str], branches: &[String]) -> Option<PathBuf>
 /// Runs `launch` to EOS (≤ 60 s), panicking with the error otherwise.
 fn generate(launch: &str, path: &std::path::Path) {
     let t0 = Instant::now();
-    let p = gst::parse::launch(launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    p.set_state(gst::State::Playing)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"));
-    let bus = p.bus().unwrap();
-    let msg = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    let _ = p.set_state(gst::State::Null);
-    match msg.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(_)) => {}
-        Some(gst::MessageView::Error(e)) => {
-            panic!(
-                "generating {}: {} ({:?})",
-                path.display(),
-                e.error(),
-                e.debug()
-            )
-        }
-        _ => panic!("generating {}: no EOS within 60 s", path.display()),
-    }
+    run_to_eos(launch, Duration::from_secs(60));
     eprintln!(
         "[gstmedia] made {} ({} bytes) in {:.2?}",
         path.display(),
@@ -346,15 +299,11 @@ pub struct Demuxed {
 /// the whole-ms CodecDelay (-7 ms) and GStreamer by the exact 6.5 ms, clipping the first
 /// packet to 0.
 pub fn demux(path: &std::path::Path, pads: &[&str]) -> Vec<Demuxed> {
-    init();
     let mut launch = format!("filesrc location={} ! matroskademux name=d", path.display());
     for pad in pads {
         launch.push_str(&format!(" d.{pad} ! queue ! appsink name={pad} sync=false"));
     }
-    let p = gst::parse::launch(&launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+    let p = pipeline(&launch);
     p.set_state(gst::State::Playing).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let out = pads
@@ -444,49 +393,4 @@ pub fn assert_element_accepts(template: &str, caps: &gst::Caps) {
         tcaps.can_intersect(caps),
         "rtmpclientsink's `{template}` pad does not accept {caps} (its template caps: {tcaps})"
     );
-}
-
-/// Runs a pipeline to EOS within `timeout`, panicking on an error message (with its source
-/// and debug text) or on timeout. Returns the element messages posted meanwhile.
-pub fn run_to_eos(launch: &str, timeout: Duration) -> Vec<gst::Structure> {
-    init();
-    let p = gst::parse::launch(launch)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let bus = p.bus().unwrap();
-    p.set_state(gst::State::Playing)
-        .unwrap_or_else(|e| panic!("{launch}: {e}"));
-    let deadline = Instant::now() + timeout;
-    let mut structs = Vec::new();
-    loop {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
-            if Instant::now() >= deadline {
-                let _ = p.set_state(gst::State::Null);
-                panic!("no EOS within {timeout:?}: {launch}");
-            }
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                let _ = p.set_state(gst::State::Null);
-                panic!(
-                    "error from {:?}: {} ({:?})",
-                    e.src().map(|s| s.path_string()),
-                    e.error(),
-                    e.debug()
-                );
-            }
-            gst::MessageView::Element(e) => {
-                if let Some(s) = e.structure() {
-                    structs.push(s.to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-    // Null closes the connection, which ends a one-shot server.
-    p.set_state(gst::State::Null).unwrap();
-    structs
 }

@@ -15,6 +15,8 @@ pub mod gstmedia;
 #[cfg(feature = "gst")]
 pub mod gstmedia_ertmp;
 #[cfg(feature = "gst")]
+pub mod gstrun;
+#[cfg(feature = "gst")]
 pub mod gstsrc;
 pub mod media;
 pub mod nginx;

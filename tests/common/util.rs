@@ -6,6 +6,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// True when running under CI (env `CI` set to anything but "", "0", "false").
@@ -295,4 +296,31 @@ pub fn wait_file_stable(
         }
         std::thread::sleep(interval);
     }
+}
+
+/// Resident memory of this process, kB (`VmRSS` of /proc/self/status; 0 if unreadable).
+pub fn vm_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Tests that measure the whole process (resident memory, thread count) hold [`exclusive`] and
+/// so run alone in their test binary; the others hold [`shared`].
+static PROCESS: RwLock<()> = RwLock::new(());
+
+/// The lock of a test that does not measure the whole process (see [`exclusive`]).
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    PROCESS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The lock of a test that measures the whole process: no other test of the binary runs.
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    PROCESS.write().unwrap_or_else(|e| e.into_inner())
 }
