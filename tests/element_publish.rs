@@ -54,6 +54,9 @@ fn assert_decodes(path: &Path, lenient_null_muxer: bool) {
             !(lenient_null_muxer && l.contains("non monotonically increasing dts to muxer"))
         })
         .filter(|l| !l.trim().is_empty())
+        // ffmpeg's log can flush the repeat count of messages below the shown level; a repeated
+        // error still shows its first instance.
+        .filter(|l| !l.trim_start().starts_with("Last message repeated"))
         .collect();
     assert!(
         out.status.success() && errs.is_empty(),
