@@ -1,0 +1,371 @@
+//! Issue 9's per-codec publish checks: `rtmpclientsink` publishes GStreamer-made Matroska files
+//! (HEVC with B-frames, AV1 and VP9, each with AAC; H.264 with Opus, FLAC, AC-3, E-AC-3 or MP3)
+//! straight from matroskademux, no parser in between, to FFmpeg 9 listening. Every packet of
+//! every stream must arrive byte-identical to the file's (framemd5 size and MD5), with the PTS
+//! the element was given to the millisecond, all streams on one timeline; hvcC and OpusHead
+//! (which FFmpeg keeps verbatim) equal to the source's; the recording decodes cleanly. The same
+//! checks run with FFmpeg 9 itself as the publisher, which shows the bar is reachable, and on
+//! H.264 + AAC, which shows the harness passes whenever the element supports the codecs.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::ffmpeg9::{
+    self, Ff9Listen, FrameMd5, Outputs, assert_all_streams_identical, decode_errors,
+    decoded_frames, ffmpeg9, framemd5_of_file, md5_hex, sequence_starts,
+};
+use common::gstmedia_ertmp::{
+    Combo, Demuxed, assert_element_accepts, caps_buffer, caps_first_streamheader, combo_mkv, demux,
+    require_elements, run_to_eos,
+};
+use common::util::TempDir;
+use gstrtmpclient::codec::flv::{AVC1, FourCc, HVC1, MP4A, OPUS};
+
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+const SERVER_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// FFmpeg's own removal of AV1 temporal delimiters (OBU type 2): the element drops them (the
+/// issue says so), FFmpeg's publisher does not.
+const AV1_REMOVE_TD: [&str; 2] = ["-bsf:v", "filter_units=remove_types=2"];
+
+/// A source file with its two references: the packets FFmpeg 9 reads from it (bytes), and the
+/// PTS matroskademux hands the element, per FFmpeg stream index.
+struct Source {
+    label: String,
+    /// FFmpeg 9's framemd5 of the file as read for stream copy.
+    file: FrameMd5,
+    demuxed: Vec<Demuxed>,
+}
+
+impl Source {
+    /// `pads` are the matroskademux pads in the file's track order (= FFmpeg's stream order).
+    fn new(ff: &Path, label: &str, mkv: &Path, pads: &[&str]) -> Source {
+        let file = framemd5_of_file(ff, mkv, &[]);
+        let demuxed = demux(mkv, pads);
+        assert_eq!(
+            file.streams.len(),
+            pads.len(),
+            "{label}: {:?}",
+            file.streams
+        );
+        // The pad <-> stream pairing holds: both demuxers give the same packets.
+        for (i, d) in demuxed.iter().enumerate() {
+            let sizes: Vec<usize> = file.stream_packets(i).iter().map(|p| p.size).collect();
+            let ours: Vec<usize> = d.buffers.iter().map(Vec::len).collect();
+            assert_eq!(ours, sizes, "{label}: pad {} vs FFmpeg stream {i}", pads[i]);
+        }
+        Source {
+            label: label.to_string(),
+            file,
+            demuxed,
+        }
+    }
+
+    fn ref_pts(&self) -> Vec<Vec<i64>> {
+        self.demuxed.iter().map(|d| d.pts_ms.clone()).collect()
+    }
+
+    fn stream_of(&self, codec_id: &str) -> usize {
+        self.file.stream(codec_id, None).index
+    }
+}
+
+/// The checks on what the server received and recorded; `expected` holds the packets the
+/// publisher must deliver, `ref_pts` their PTS.
+fn check_received(
+    ff: &Path,
+    label: &str,
+    expected: &FrameMd5,
+    ref_pts: &[Vec<i64>],
+    srv: &Ff9Listen,
+) -> FrameMd5 {
+    let got = srv.framemd5();
+    assert_all_streams_identical(label, expected, ref_pts, &got);
+    // Codec configurations FFmpeg keeps verbatim arrive verbatim (FFmpeg's view).
+    let pairs = ffmpeg9::match_streams(label, expected, &got);
+    for (e, g) in pairs {
+        let es = &expected.streams[e];
+        if ["hevc", "opus", "h264", "aac"].contains(&es.codec_id.as_str()) {
+            assert_eq!(
+                got.streams[g].extradata, es.extradata,
+                "{label}: {} configuration record as FFmpeg received it",
+                es.codec_id
+            );
+        }
+    }
+    let errs = decode_errors(ff, srv.flv_path());
+    assert!(
+        errs.is_empty(),
+        "{label}: the recording does not decode cleanly: {errs:?}"
+    );
+    got
+}
+
+/// The sequence start of `fourcc` on track 0 in the server's FLV, parsed with the crate's
+/// parsers.
+fn received_config(srv: &Ff9Listen, fourcc: FourCc) -> Vec<u8> {
+    let starts = sequence_starts(srv.flv_path());
+    let found: Vec<_> = starts
+        .iter()
+        .filter(|s| s.fourcc == fourcc && s.track_id == 0)
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "no {} sequence start on track 0 in the recording: {:?}",
+        String::from_utf8_lossy(&fourcc),
+        starts
+            .iter()
+            .map(|s| (String::from_utf8_lossy(&s.fourcc).into_owned(), s.track_id))
+            .collect::<Vec<_>>()
+    );
+    found[0].data.clone()
+}
+
+/// The source's configuration records as GStreamer's caps carry them, against what the
+/// recording's sequence starts hold.
+fn check_configs(c: Combo, src: &Source, srv: &Ff9Listen) {
+    let (v, a) = (&src.demuxed[0].caps, &src.demuxed[1].caps);
+    let (vc, ac) = c.ffmpeg_codecs();
+    if let Some((fourcc, record)) = match vc {
+        "hevc" => Some((HVC1, caps_buffer(v, "codec_data"))),
+        "h264" => Some((AVC1, caps_buffer(v, "codec_data"))),
+        _ => None,
+    } {
+        let record = record.expect("codec_data in the demuxed caps");
+        assert_eq!(
+            received_config(srv, fourcc),
+            record,
+            "{}: video configuration record",
+            src.label
+        );
+    }
+    if let Some((fourcc, record)) = match ac {
+        // RFC 7845 ID header, which is what Enhanced RTMP and FFmpeg carry (not dOps).
+        "opus" => Some((OPUS, caps_first_streamheader(a))),
+        "aac" => Some((MP4A, caps_buffer(a, "codec_data"))),
+        _ => None,
+    } {
+        let record = record.expect("configuration in the demuxed caps");
+        assert_eq!(
+            received_config(srv, fourcc),
+            record,
+            "{}: audio configuration record",
+            src.label
+        );
+        assert_eq!(
+            md5_hex(&record),
+            src.file.streams[1].extradata.as_ref().unwrap().1,
+            "{}: GStreamer's and FFmpeg's reading of the audio record",
+            src.label
+        );
+    }
+}
+
+/// The per-codec publish of issue 9: file → matroskademux → rtmpclientsink → FFmpeg 9.
+fn publish_combo(c: Combo) {
+    let Some(ff) = ffmpeg9() else { return };
+    let Some(mkv) = combo_mkv(c) else { return };
+    let label = c.name();
+    let src = Source::new(&ff, label, &mkv, &["video_0", "audio_0"]);
+    let (vc, ac) = c.ffmpeg_codecs();
+    assert_eq!(
+        (src.stream_of(vc), src.stream_of(ac)),
+        (0, 1),
+        "{label}: track order"
+    );
+    if vc == "hevc" || vc == "h264" {
+        assert!(
+            src.file.has_reordered_pts(0),
+            "{label}: the source has no B-frames"
+        );
+    }
+    // The bytes the element must deliver: the file's, minus AV1 temporal delimiters.
+    let expected = if vc == "av1" {
+        framemd5_of_file(&ff, &mkv, &AV1_REMOVE_TD)
+    } else {
+        src.file.clone()
+    };
+
+    // A codec the element does not take fails here, with that reason.
+    assert_element_accepts("sink", &src.demuxed[0].caps);
+    assert_element_accepts("audio", &src.demuxed[1].caps);
+
+    let dir = TempDir::new(label);
+    let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
+        return;
+    };
+    let msgs = run_to_eos(
+        &format!(
+            "filesrc location={} ! matroskademux name=d \
+             d.video_0 ! queue ! rtmpclientsink name=s sync=false location={} \
+             d.audio_0 ! queue ! s.audio",
+            mkv.display(),
+            srv.url()
+        ),
+        PUBLISH_TIMEOUT,
+    );
+    assert!(
+        msgs.iter().any(|s| s.name() == "rtmp-publishing"),
+        "{label}: no rtmp-publishing message"
+    );
+    srv.finish(SERVER_EXIT_TIMEOUT);
+    check_received(&ff, label, &expected, &src.ref_pts(), &srv);
+    check_configs(c, &src, &srv);
+}
+
+#[test]
+fn hevc_b_frames_and_aac_byte_identical_to_ffmpeg9() {
+    publish_combo(Combo::HevcAac);
+}
+
+#[test]
+fn av1_and_aac_byte_identical_to_ffmpeg9_without_temporal_delimiters() {
+    publish_combo(Combo::Av1Aac);
+}
+
+#[test]
+fn vp9_and_aac_byte_identical_to_ffmpeg9() {
+    publish_combo(Combo::Vp9Aac);
+}
+
+#[test]
+fn h264_and_opus_byte_identical_to_ffmpeg9() {
+    publish_combo(Combo::H264Opus);
+}
+
+#[test]
+fn h264_and_flac_byte_identical_to_ffmpeg9() {
+    publish_combo(Combo::H264Flac);
+}
+
+#[test]
+fn h264_and_ac3_byte_identical_to_ffmpeg9() {
+    publish_combo(Combo::H264Ac3);
+}
+
+#[test]
+fn h264_and_eac3_byte_identical_to_ffmpeg9() {
+    publish_combo(Combo::H264Eac3);
+}
+
+#[test]
+fn h264_and_mp3_byte_identical_to_ffmpeg9() {
+    publish_combo(Combo::H264Mp3);
+}
+
+/// The control: H.264 + AAC, which the element has always published, through the same harness.
+#[test]
+fn control_h264_and_aac_byte_identical_to_ffmpeg9() {
+    publish_combo(Combo::H264Aac);
+}
+
+/// The bar is reachable and the harness sound: FFmpeg 9 publishing each file
+/// (`-i F -map 0 -c copy -copyinkf -f flv rtmp://...`) to FFmpeg 9 listening passes the same
+/// checks, against FFmpeg's own reading of the file (it keeps AV1 temporal delimiters).
+#[test]
+fn reference_ffmpeg9_publisher_passes_the_same_checks() {
+    let Some(ff) = ffmpeg9() else { return };
+    for c in Combo::ALL {
+        let Some(mkv) = combo_mkv(c) else { return };
+        let label = format!("FFmpeg 9 publishing {}", c.name());
+        let src = Source::new(&ff, &label, &mkv, &["video_0", "audio_0"]);
+        let ref_pts: Vec<Vec<i64>> = (0..src.file.streams.len())
+            .map(|i| src.file.pts_ms(i))
+            .collect();
+        let dir = TempDir::new(c.name());
+        let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
+            return;
+        };
+        ffmpeg9::publish(&ff, &mkv, &srv.url());
+        srv.finish(SERVER_EXIT_TIMEOUT);
+        check_received(&ff, &label, &src.file, &ref_pts, &srv);
+        check_configs(c, &src, &srv);
+    }
+}
+
+/// `filter_units=remove_types=2` removes exactly one thing from each temporal unit of these
+/// files: the 2-byte temporal delimiter OBU (`0x12 0x00`) GStreamer's AV1 Matroska keeps at its
+/// start. So the filtered packets are the element's expected output.
+#[test]
+fn av1_reference_filter_removes_exactly_the_temporal_delimiters() {
+    let Some(ff) = ffmpeg9() else { return };
+    let Some(mkv) = combo_mkv(Combo::Av1Aac) else {
+        return;
+    };
+    let tus = &demux(&mkv, &["video_0"])[0].buffers;
+    let filtered = framemd5_of_file(&ff, &mkv, &AV1_REMOVE_TD);
+    let packets = filtered.stream_packets(filtered.stream("av1", None).index);
+    assert_eq!(packets.len(), tus.len());
+    for (i, (tu, p)) in tus.iter().zip(&packets).enumerate() {
+        // OBU header: type 2 (temporal delimiter), has_size_field; size 0.
+        assert_eq!(
+            tu[..2],
+            [0x12, 0x00],
+            "TU {i} starts with a temporal delimiter"
+        );
+        assert!(
+            p.size == tu.len() - 2 && p.md5 == md5_hex(&tu[2..]),
+            "TU {i}: the filter did more than drop the temporal delimiter"
+        );
+    }
+}
+
+/// Live `byte-stream` HEVC from x265enc (in-band VPS/SPS/PPS, Annex B) plus live AAC: every
+/// frame arrives and decodes.
+#[test]
+fn live_x265_byte_stream_every_frame_arrives_and_decodes() {
+    let Some(ff) = ffmpeg9() else { return };
+    if !require_elements(&["x265enc", "avenc_aac"]) {
+        return;
+    }
+    const FRAMES: usize = 60;
+    let caps = gst::Caps::builder("video/x-h265")
+        .field("stream-format", "byte-stream")
+        .field("alignment", "au")
+        .build();
+    assert_element_accepts("sink", &caps);
+    let dir = TempDir::new("live-x265");
+    let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
+        return;
+    };
+    run_to_eos(
+        &format!(
+            "videotestsrc is-live=true num-buffers={FRAMES} ! \
+             video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
+             x265enc speed-preset=ultrafast key-int-max=30 option-string=\"bframes=2:scenecut=0\" ! \
+             video/x-h265,stream-format=byte-stream,alignment=au ! \
+             rtmpclientsink name=s location={} \
+             audiotestsrc is-live=true num-buffers=94 samplesperbuffer=1024 ! \
+             audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! s.audio",
+            srv.url()
+        ),
+        PUBLISH_TIMEOUT,
+    );
+    srv.finish(SERVER_EXIT_TIMEOUT);
+    let got = srv.framemd5();
+    let v = got.stream("hevc", Some((320, 240))).index;
+    assert_eq!(got.stream_packets(v).len(), FRAMES, "HEVC packets received");
+    let errs = decode_errors(&ff, srv.flv_path());
+    assert!(errs.is_empty(), "decode errors: {errs:?}");
+    let decoded = decoded_frames(&ff, srv.flv_path());
+    let dv = decoded
+        .streams
+        .iter()
+        .find(|s| s.media_type == "video")
+        .unwrap();
+    assert_eq!(
+        decoded.stream_packets(dv.index).len(),
+        FRAMES,
+        "decoded video frames"
+    );
+    // The configuration was built from the in-band parameter sets: an hvcC sequence start.
+    let starts = sequence_starts(srv.flv_path());
+    assert!(
+        starts
+            .iter()
+            .any(|s| s.fourcc == HVC1 && s.data.first() == Some(&1)),
+        "no hvcC sequence start"
+    );
+}
