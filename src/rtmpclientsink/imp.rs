@@ -151,7 +151,8 @@ const DEFAULT_RECONNECT_DELAY_MAX_MS: u32 = 30_000;
 const DEFAULT_CONGESTION_POLICY: CongestionPolicy = CongestionPolicy::Auto;
 const DEFAULT_PING_INTERVAL_MS: u32 = DEFAULT_PING_INTERVAL.as_millis() as u32;
 
-#[derive(Debug, Clone)]
+// No Debug: it holds the location (stream key), password and secure token.
+#[derive(Clone)]
 struct Settings {
     location: Option<String>,
     publish_type: PublishType,

@@ -340,7 +340,8 @@ impl Shared {
 
 /// Everything the session thread needs to know, copied from the settings when the publish
 /// starts.
-#[derive(Debug, Clone)]
+// No Debug: it holds the password, the secure token and extra connect arguments.
+#[derive(Clone)]
 pub struct SessionSettings {
     /// Where to publish.
     pub url: RtmpUrl,
