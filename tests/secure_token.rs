@@ -148,10 +148,17 @@ fn serve_turn(peer: &mut ServerPeer, new: &[Message], challenge: &str, place: Pl
 /// A server for one connection that closes once the publish was answered (every client
 /// answers the challenge before `createStream`, so by then the answer is in).
 fn challenge_server(challenge: &str, place: Place) -> ScriptedTcpServer {
+    challenge_server_then(challenge, place, || Next::Close)
+}
+
+/// The same server, doing `after()` once the publish was answered: the element test keeps
+/// the connection open until the element closes it, so that a server hang-up cannot race
+/// the state change that waits for publishing.
+fn challenge_server_then(challenge: &str, place: Place, after: fn() -> Next) -> ScriptedTcpServer {
     let challenge = challenge.to_string();
     ScriptedTcpServer::start(LIMIT, move |turn| {
         if serve_turn(turn.peer, &turn.new, &challenge, place) {
-            Next::Close
+            after()
         } else {
             Next::Continue
         }
@@ -470,7 +477,7 @@ fn element_property_answers_the_challenge() {
     common::gstsrc::init();
     let (key, text) = VECTORS[0];
     let challenge = challenge_for(key, text);
-    let server = challenge_server(&challenge, Place::Info);
+    let server = challenge_server_then(&challenge, Place::Info, || Next::DrainUntilClose);
     let pipeline = gst::parse::launch(&format!(
         "appsrc caps=video/x-h264,stream-format=avc,alignment=au ! \
          rtmpclientsink name=s async-connect=false location={}",
