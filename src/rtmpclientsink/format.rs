@@ -12,6 +12,26 @@ pub const AUDIO_CODEC_ID_AAC: f64 = 10.0;
 /// The `encoder` field of onMetaData.
 pub const ENCODER: &str = concat!("gst-plugin-rtmpclient ", env!("CARGO_PKG_VERSION"));
 
+/// The caps every video pad takes (`sink`, and `video_%u` with the multitrack pads): one
+/// structure per codec.
+pub fn video_caps() -> gst::Caps {
+    let h264 = gst::Structure::builder("video/x-h264")
+        .field("stream-format", gst::List::new(["avc", "byte-stream"]))
+        .field("alignment", "au")
+        .build();
+    gst::Caps::builder_full().structure(h264).build()
+}
+
+/// The caps every audio pad takes (`audio`, `sink` of an audio-only stream, and `audio_%u`):
+/// one structure per codec.
+pub fn audio_caps() -> gst::Caps {
+    let aac = gst::Structure::builder("audio/mpeg")
+        .field("mpegversion", gst::List::new([2i32, 4]))
+        .field("stream-format", gst::List::new(["raw", "adts"]))
+        .build();
+    gst::Caps::builder_full().structure(aac).build()
+}
+
 /// What a pad's caps say.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaFormat {

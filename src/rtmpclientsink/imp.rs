@@ -27,7 +27,7 @@ use crate::rtmp::session::{DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, StopCo
 use crate::rtmp::tls::{self, TlsOptions};
 use crate::rtmp::url::{RtmpUrl, Scheme, redact_location};
 
-use super::format::MediaFormat;
+use super::format::{MediaFormat, audio_caps, video_caps};
 use super::input::{self, Ctx, PadSlot, capitalize};
 use super::queue::{
     DEFAULT_MAX_INTERLEAVE_MS, DEFAULT_MAX_QUEUE_TIME_MS, Policy, QueueConfig, Track,
@@ -884,19 +884,10 @@ impl ElementImpl for RtmpClientSink {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let aac = gst::Structure::builder("audio/mpeg")
-                .field("mpegversion", gst::List::new([2i32, 4]))
-                .field("stream-format", gst::List::new(["raw", "adts"]))
-                .build();
-            let h264 = gst::Structure::builder("video/x-h264")
-                .field("stream-format", gst::List::new(["avc", "byte-stream"]))
-                .field("alignment", "au")
-                .build();
-            let sink_caps = gst::Caps::builder_full()
-                .structure(h264)
-                .structure(aac.clone())
-                .build();
-            let audio_caps = gst::Caps::builder_full().structure(aac).build();
+            // `sink` is video track 0, or audio track 0 of an audio-only stream.
+            let mut sink_caps = video_caps();
+            sink_caps.merge(audio_caps());
+            let audio_caps = audio_caps();
             vec![
                 gst::PadTemplate::new(
                     "sink",
