@@ -1,6 +1,6 @@
 //! Caps → media format, and the onMetaData object built from what is known about the streams.
 
-use crate::codec::Codec;
+use crate::codec::{Codec, MediaKind};
 use crate::rtmp::amf0::Amf0Value;
 
 use super::convert::{AacInput, H264Input};
@@ -9,6 +9,20 @@ use super::convert::{AacInput, H264Input};
 pub const VIDEO_CODEC_ID_AVC: f64 = 7.0;
 /// FLV `audiocodecid` of AAC.
 pub const AUDIO_CODEC_ID_AAC: f64 = 10.0;
+/// FLV `audiocodecid` of MP3.
+pub const AUDIO_CODEC_ID_MP3: f64 = 2.0;
+
+/// onMetaData's `videocodecid`/`audiocodecid` for `codec`: the legacy FLV number for the
+/// codecs legacy FLV has (H.264 7, AAC 10, MP3 2, whatever form its frames take), the FourCC
+/// as a big-endian number for the others (`hvc1` = 1752589105), as FFmpeg 9 writes them.
+pub fn meta_codec_id(codec: Codec) -> f64 {
+    match codec {
+        Codec::H264 => VIDEO_CODEC_ID_AVC,
+        Codec::Aac => AUDIO_CODEC_ID_AAC,
+        Codec::Mp3 => AUDIO_CODEC_ID_MP3,
+        other => f64::from(other.fourcc_number()),
+    }
+}
 /// The `encoder` field of onMetaData.
 pub const ENCODER: &str = concat!("gst-plugin-rtmpclient ", env!("CARGO_PKG_VERSION"));
 
@@ -212,6 +226,10 @@ pub struct StreamMeta {
     pub video: Option<VideoMeta>,
     /// Present when an audio track exists.
     pub audio: Option<AudioMeta>,
+    /// Codec of video track 0 (None: not known yet, said as H.264).
+    pub video_codec: Option<Codec>,
+    /// Codec of audio track 0 (None: not known yet, said as AAC).
+    pub audio_codec: Option<Codec>,
 }
 
 /// What caps, tags or a stream's own headers say about a track, for onMetaData: the fields
@@ -250,6 +268,14 @@ impl StreamMeta {
         }
     }
 
+    /// Sets the codec of track 0 of `kind` (its `videocodecid`/`audiocodecid`).
+    pub fn set_codec(&mut self, kind: MediaKind, codec: Codec) {
+        match kind {
+            MediaKind::Video => self.video_codec = Some(codec),
+            MediaKind::Audio => self.audio_codec = Some(codec),
+        }
+    }
+
     /// The onMetaData ECMA array, in the field order FMLE and OBS use.
     pub fn to_amf0(&self) -> Amf0Value {
         let mut p: Vec<(String, Amf0Value)> = Vec::new();
@@ -270,7 +296,8 @@ impl StreamMeta {
             if let Some(f) = v.framerate {
                 num(&mut p, "framerate", f);
             }
-            num(&mut p, "videocodecid", VIDEO_CODEC_ID_AVC);
+            let codec = self.video_codec.unwrap_or(Codec::H264);
+            num(&mut p, "videocodecid", meta_codec_id(codec));
         }
         if let Some(a) = &self.audio {
             if let Some(r) = a.datarate_kbps {
@@ -284,7 +311,8 @@ impl StreamMeta {
                 p.push(("stereo".to_string(), Amf0Value::Boolean(c >= 2)));
                 num(&mut p, "audiochannels", f64::from(c));
             }
-            num(&mut p, "audiocodecid", AUDIO_CODEC_ID_AAC);
+            let codec = self.audio_codec.unwrap_or(Codec::Aac);
+            num(&mut p, "audiocodecid", meta_codec_id(codec));
         }
         p.push((
             "encoder".to_string(),
@@ -409,6 +437,7 @@ mod tests {
                 channels: Some(2),
                 datarate_kbps: None,
             }),
+            ..StreamMeta::default()
         };
         let a = m.to_amf0();
         assert_eq!(get(&a, "width"), Some(&Amf0Value::Number(1280.0)));
@@ -437,6 +466,7 @@ mod tests {
                 channels: Some(1),
                 datarate_kbps: Some(128.0),
             }),
+            ..StreamMeta::default()
         }
         .to_amf0();
         assert!(get(&audio_only, "videocodecid").is_none());
@@ -444,6 +474,32 @@ mod tests {
         assert_eq!(
             get(&audio_only, "audiodatarate"),
             Some(&Amf0Value::Number(128.0))
+        );
+    }
+
+    #[test]
+    fn codec_ids_are_legacy_numbers_or_fourcc_numbers() {
+        // The numbers FFmpeg 9 writes in onMetaData (read from FLV files it wrote).
+        assert_eq!(meta_codec_id(Codec::H264), 7.0);
+        assert_eq!(meta_codec_id(Codec::Aac), 10.0);
+        assert_eq!(meta_codec_id(Codec::Mp3), 2.0);
+        assert_eq!(meta_codec_id(Codec::H265), 1_752_589_105.0);
+        assert_eq!(meta_codec_id(Codec::Opus), 1_332_770_163.0);
+        let mut m = StreamMeta {
+            video: Some(VideoMeta::default()),
+            audio: Some(AudioMeta::default()),
+            ..StreamMeta::default()
+        };
+        m.set_codec(MediaKind::Video, Codec::H265);
+        m.set_codec(MediaKind::Audio, Codec::Opus);
+        let a = m.to_amf0();
+        assert_eq!(
+            get(&a, "videocodecid"),
+            Some(&Amf0Value::Number(1_752_589_105.0))
+        );
+        assert_eq!(
+            get(&a, "audiocodecid"),
+            Some(&Amf0Value::Number(1_332_770_163.0))
         );
     }
 

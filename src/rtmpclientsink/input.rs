@@ -309,6 +309,7 @@ impl PadInput {
         {
             let mut g = ctx.shared.lock();
             g.queue.activate(track);
+            g.set_codec(track, format.codec());
             ctx.shared.notify(&g);
         }
         // Metadata from the caps (the stream's headers refine it when the first frames come).

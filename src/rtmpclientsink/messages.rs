@@ -3,7 +3,7 @@
 //!
 //! | name | fields |
 //! | --- | --- |
-//! | `rtmp-connected` | `url` (redacted), `fms-version`, `caps-ex` (uint), `four-cc-list` (comma-joined) |
+//! | `rtmp-connected` | `url` (redacted), `fms-version`, and what the server's `_result(connect)` said of Enhanced RTMP: `enhanced` (bool: any of its fields), `caps-ex` (uint, 0 when absent), `four-cc-list` (comma-joined), `video-four-cc-info-map`, `audio-four-cc-info-map` (comma-joined `fourcc:flags`, flags 1 CanDecode, 2 CanEncode, 4 CanForward) |
 //! | `rtmp-publishing` | `url` (redacted), `stream-id` (uint) |
 //! | `rtmp-status` | `level`, `code`, `description` |
 //! | `rtmp-reconnect-request` | `tc-url` (redacted), `description` |
@@ -48,20 +48,43 @@ fn element_msg(src: &gst::Element, s: gst::Structure) -> gst::Message {
     gst::message::Element::builder(s).src(src).build()
 }
 
-/// `rtmp-connected`.
+/// `rtmp-connected`: the server's own words on Enhanced RTMP (entries shown as printable
+/// ASCII of at most [`MAX_SHOWN`] characters, at most 256 of them).
 pub fn connected(
     src: &gst::Element,
     url: &RedactedUrl,
     fms_version: Option<&str>,
     caps: &ConnectCapabilities,
 ) -> gst::Message {
+    let list: Vec<String> = caps.four_cc_list.iter().map(|f| shown(f)).collect();
+    let map = |m: &[(String, u32)]| {
+        m.iter()
+            .map(|(k, v)| format!("{}:{v}", shown(k)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let s = gst::Structure::builder(CONNECTED)
         .field("url", url.to_string())
         .field("fms-version", fms_version.unwrap_or(""))
+        .field("enhanced", !caps.is_empty())
         .field("caps-ex", caps.caps_ex.unwrap_or(0))
-        .field("four-cc-list", caps.four_cc_list.join(","))
+        .field("four-cc-list", list.join(","))
+        .field("video-four-cc-info-map", map(&caps.video_four_cc_info_map))
+        .field("audio-four-cc-info-map", map(&caps.audio_four_cc_info_map))
         .build();
     element_msg(src, s)
+}
+
+/// Longest server-given entry shown in `rtmp-connected` (a FourCC has 4 characters).
+pub const MAX_SHOWN: usize = 16;
+
+/// A server-given name as shown: printable ASCII without the separators, at most
+/// [`MAX_SHOWN`] characters.
+fn shown(s: &str) -> String {
+    s.chars()
+        .filter(|c| (c.is_ascii_graphic() || *c == ' ') && *c != ',' && *c != ':')
+        .take(MAX_SHOWN)
+        .collect()
 }
 
 /// `rtmp-publishing`.

@@ -437,6 +437,11 @@ impl<T: Queued> Interleaver<T> {
         }
     }
 
+    /// True while `track`'s pad exists (activated, not deactivated), at EOS or not.
+    pub fn is_active(&self, track: Track) -> bool {
+        self.tracks.get(track).is_some_and(|t| t.active)
+    }
+
     /// Marks end of stream on a track; the other tracks go on.
     pub fn set_eos(&mut self, track: Track) {
         if let Some(t) = self.tracks.get_mut(track) {

@@ -11,6 +11,31 @@
 //! [`IO_SLICE`]. It is only signalled when someone waits ([`Shared::notify`]): a streaming
 //! thread that queues a frame while the session thread is busy sending costs no system call.
 //!
+//! # Negotiation
+//! `connect` advertises what the publish will send ([`Wanted`], rules in [`crate::rtmp::caps`]):
+//! `fourCcList`, `videoFourCcInfoMap`/`audioFourCcInfoMap` and capsEx (Reconnect, Multitrack
+//! when a track >= 1 exists, ModEx and TimestampNanoOffset). A track is known when its pad's
+//! caps built its input ([`Inner::set_codec`]); `connect` may come before any caps, so:
+//! * an asynchronous start waits for the caps of the linked pads before its first `connect`,
+//!   at most [`CAPS_WAIT`] (and half the `timeout`); a synchronous start cannot wait (it blocks
+//!   the state change, so no caps flow before `connect`);
+//! * a linked pad without caps counts with the codec its peer's caps allow within the pad's
+//!   template, if that is one codec (`x264enc ! rtmpclientsink async-connect=false` advertises
+//!   H.264); MP3 counts as legacy until its first frame tells its form;
+//! * the core judges the server's answer against that ([`caps::negotiate`]) before
+//!   `createStream`: a refusal ends the publish with an ERROR and the server sees no publish;
+//!   the answer and the judgement stay with the connection (`Connection::negotiated`);
+//! * a track whose codec (or wire form) was not judged at `connect` is judged against the
+//!   server's kept answer before its first packet (its configuration) goes to that connection:
+//!   what the server excludes is refused there, before any of that track's media, with the same
+//!   ERROR; what it is silent about is sent;
+//! * something sent unconfirmed (a server that answers no capabilities, as FFmpeg, nginx-rtmp,
+//!   SRS and MediaMTX do) posts one INFO ([`Negotiated::info`]); a reconnect repeats it only if
+//!   its text changes. Every (re)connection advertises and judges every known track again.
+//!
+//! At EOS every track sent on the connection ends with its SequenceEnd before the stop
+//! commands (legacy H.264: the AVC end of sequence FFmpeg writes; legacy AAC and MP3 have none).
+//!
 //! # Staying live
 //! * **Reconnect.** When a connection that carried media fails with a transient error (reset,
 //!   EOF, write error, dead peer, a server answering the new publish with
@@ -55,10 +80,10 @@ use std::time::{Duration, Instant};
 use gst::glib;
 use gst::prelude::*;
 
-use crate::codec::{MediaKind, flv};
+use crate::codec::{Codec, MediaKind, flv};
 use crate::rtmp::amf0::Amf0Value;
 use crate::rtmp::auth::AuthMod;
-use crate::rtmp::caps::{CAPS_EX_RECONNECT, ConnectCapabilities};
+use crate::rtmp::caps::{self, ConnectCapabilities, Negotiated, Refusal, Wanted, WantedTrack};
 use crate::rtmp::chunk::ChunkBatch;
 use crate::rtmp::connection::ClientOptions;
 use crate::rtmp::error::Error as RtmpError;
@@ -102,6 +127,15 @@ const MIN_ACK_WINDOW: u32 = 16 * 1024;
 const MAX_ACK_WINDOW: u32 = 1024 * 1024;
 /// Jitter of the reconnect delay: ± this fraction.
 const BACKOFF_JITTER: f64 = 0.2;
+/// Longest wait for the linked pads' caps before the first `connect` of an asynchronous
+/// start (at most half the `timeout`), so `connect` can advertise their codecs.
+const CAPS_WAIT: Duration = Duration::from_secs(1);
+/// How often the pads are looked at during that wait (caps arriving wake it at once).
+const CAPS_POLL: Duration = Duration::from_millis(20);
+/// The publish would send ModEx TimestampOffsetNano where the server takes it
+/// ([`Wanted::nano_offsets`]): `connect` advertises ModEx and TimestampNanoOffset, and
+/// [`Negotiated::send_mod_ex_nanos`] of the connection says whether to send them.
+const NANO_OFFSETS: bool = true;
 
 /// Index of the `sink` pad in the pads' flushing flags ([`Inner::is_flushing`]).
 pub const SINK_PAD: usize = 0;
@@ -155,6 +189,9 @@ pub struct Inner {
     pub stats: StatsSnapshot,
     /// Frames that left the queue so far (EOS measures progress with it).
     pub frames_out: u64,
+    /// The codec of every track whose pad's caps built its input ([`Inner::set_codec`]); kept
+    /// for a new publish after EOS (no new caps come then). What `connect` advertises.
+    codecs: TrackMap<Codec>,
     /// Threads waiting on [`Shared::cond`].
     waiters: u32,
     /// Which queued frames wake the idle session thread.
@@ -173,6 +210,28 @@ impl Inner {
             self.flushing.resize(pad + 1, false);
         }
         self.flushing[pad] = flushing;
+    }
+
+    /// Records the codec `track` carries (its pad's caps built its input) and names it in
+    /// onMetaData (track 0). Callers notify.
+    pub fn set_codec(&mut self, track: Track, codec: Codec) {
+        self.codecs.insert(track, codec);
+        if track.id == 0 {
+            let before = self.meta.clone();
+            self.meta.set_codec(track.kind, codec);
+            if self.meta != before {
+                self.meta_version += 1;
+            }
+        }
+    }
+
+    /// The codec of every track whose pad is active, in track order.
+    pub fn active_codecs(&self) -> Vec<(Track, Codec)> {
+        self.codecs
+            .iter()
+            .filter(|(t, _)| self.queue.is_active(*t))
+            .map(|(t, c)| (t, *c))
+            .collect()
     }
 }
 
@@ -219,6 +278,7 @@ impl Shared {
                 meta_version: 0,
                 stats: StatsSnapshot::default(),
                 frames_out: 0,
+                codecs: TrackMap::new(),
                 waiters: 0,
                 session_wants: Wants::Nothing,
             }),
@@ -238,6 +298,7 @@ impl Shared {
         if fresh {
             g.flushing.clear();
             g.meta = StreamMeta::default();
+            g.codecs = TrackMap::new();
         }
         g.drain = false;
         g.phase = Phase::Connecting;
@@ -491,6 +552,10 @@ pub fn error_message(err: &RtmpError, url: &RtmpUrl, publishing: bool) -> gst::E
         RtmpError::InvalidUrl(_) => {
             gst::error_msg!(gst::ResourceError::Settings, ("{}", text), ["{}", debug])
         }
+        // The server cannot take what is to be sent: nothing of it was sent.
+        RtmpError::NotAccepted(_) => {
+            gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", text), ["{}", debug])
+        }
         _ if publishing => gst::error_msg!(gst::ResourceError::Write, ("{}", text), ["{}", debug]),
         _ => gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", text), ["{}", debug]),
     }
@@ -707,6 +772,13 @@ struct Connection {
     sent_config: TrackMap<Arc<TrackConfig>>,
     /// Metadata version last sent on this connection (None: never).
     sent_meta: Option<u64>,
+    /// The server's answer judged against what is sent ([`caps::negotiate`]): at `connect` for
+    /// the tracks known then, again whenever another track (or form) is about to be sent.
+    negotiated: Option<Negotiated>,
+    /// The tracks judged on this connection, with the codec and form each was judged with.
+    judged: TrackMap<WantedTrack>,
+    /// Timestamp of the last frame sent per track (where its SequenceEnd goes at EOS).
+    last_ts: TrackMap<u32>,
     /// Media frames sent on this connection.
     frames_sent: u64,
     /// When the publish started.
@@ -796,6 +868,8 @@ struct SessionThread {
     media_ever_sent: bool,
     /// `rtmp-disconnected` was posted for the connection that ended last.
     disconnect_posted: bool,
+    /// The negotiation INFO posted last in this publish.
+    info_posted: Option<String>,
     redirect: Option<Redirect>,
     closing: Vec<Closing>,
     /// State of the jitter generator.
@@ -844,6 +918,7 @@ impl SessionThread {
             late_logged: 0,
             media_ever_sent: false,
             disconnect_posted: false,
+            info_posted: None,
             redirect: None,
             closing: Vec::new(),
             rng: seed,
@@ -893,7 +968,8 @@ impl SessionThread {
         (self.rng >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn client_options(&self) -> ClientOptions {
+    /// The options of a connection that will send `media`.
+    fn client_options(&self, media: Wanted) -> ClientOptions {
         ClientOptions {
             publish_type: self.settings.publish_type.clone(),
             timeout: self.settings.timeout,
@@ -906,12 +982,10 @@ impl SessionThread {
             password: self.settings.password.clone(),
             secure_token: self.settings.secure_token.clone(),
             extra_connect_args: self.settings.extra_connect_args.clone(),
-            // Enhanced RTMP v2: we follow NetConnection.Connect.ReconnectRequest.
-            capabilities: ConnectCapabilities {
-                caps_ex: Some(CAPS_EX_RECONNECT),
-                ..ConnectCapabilities::default()
-            },
-            media: None,
+            // Empty: `connect` advertises what `media` says (its capsEx has Reconnect: we
+            // follow NetConnection.Connect.ReconnectRequest), and the core judges the answer.
+            capabilities: ConnectCapabilities::default(),
+            media: Some(media),
         }
     }
 
@@ -922,6 +996,10 @@ impl SessionThread {
     /// The body: connect, publish, reconnect as long as allowed, until drained or stopped.
     fn run(&mut self) -> Result<(), Failure> {
         let url = self.url.clone();
+        // A synchronous start blocks the state change: no caps can come before `connect`.
+        if !self.shared.lock().start_waiting {
+            self.await_caps();
+        }
         let mut conn = self.connect(&url)?;
         let mut attempt = 0u32;
         loop {
@@ -1041,7 +1119,9 @@ impl SessionThread {
         gst::info!(CAT, "connecting to {}", url.redacted());
         let shared = self.shared.clone();
         let thread_name = format!("rtmp-cn-{}", self.tag);
-        let parts = Transport::establish(url, &self.client_options(), &thread_name, &|| {
+        let wanted = self.wanted();
+        gst::debug!(CAT, "connect advertises {:?}", wanted.capabilities());
+        let parts = Transport::establish(url, &self.client_options(wanted), &thread_name, &|| {
             shared.lock().shutdown
         })
         .map_err(opening)?
@@ -1089,6 +1169,12 @@ impl SessionThread {
         .map_err(RtmpError::Io)?;
         let leftover = transport.pending_plaintext();
         let now = Instant::now();
+        // What the core judged at `connect` (`ClientOptions::media`), kept for later tracks.
+        let negotiated = session.negotiated().cloned();
+        let mut judged = TrackMap::new();
+        for t in session.config().media.iter().flat_map(|w| &w.tracks) {
+            judged.insert(wanted_key(t), *t);
+        }
         let mut conn = Connection {
             transport,
             session,
@@ -1098,6 +1184,9 @@ impl SessionThread {
             url: url.clone(),
             sent_config: TrackMap::new(),
             sent_meta: None,
+            negotiated,
+            judged,
+            last_ts: TrackMap::new(),
             frames_sent: 0,
             opened_at: now,
             live: Liveness::new(now),
@@ -1118,7 +1207,111 @@ impl SessionThread {
         if let Some(interval) = self.settings.ping_interval {
             self.next_ping = now + interval;
         }
+        self.post_negotiated(&conn);
         Ok(conn)
+    }
+
+    /// Posts the connection's negotiation INFO (something is sent unconfirmed), once per
+    /// distinct text in a publish: a reconnect to the same server does not repeat it.
+    fn post_negotiated(&mut self, conn: &Connection) {
+        let Some(text) = conn.negotiated.as_ref().and_then(Negotiated::info) else {
+            return;
+        };
+        if self.info_posted.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        gst::info!(CAT, "{text}");
+        if let Some(el) = self.element.upgrade() {
+            gst::element_info!(el, gst::CoreError::Negotiation, ("{}", capitalize(&text)));
+        }
+        self.info_posted = Some(text);
+    }
+
+    /// Judges `tag` (a track's codec and form) against the server's answer kept on `conn`,
+    /// before anything of it is sent there: a track that was not known at `connect`, or
+    /// turned out to take another form, is refused here as it would have been at `connect`.
+    fn judge(
+        &mut self,
+        conn: &mut Connection,
+        track: Track,
+        tag: flv::TagTrack,
+    ) -> Result<(), Failure> {
+        let server = conn.session.server_capabilities().clone();
+        match judge_track(&server, &mut conn.judged, track, tag) {
+            None => Ok(()),
+            Some(Ok(n)) => {
+                gst::debug!(
+                    CAT,
+                    "{track} ({}) judged: {:?}",
+                    tag.codec.name(),
+                    n.outcome
+                );
+                conn.negotiated = Some(n);
+                self.post_negotiated(conn);
+                Ok(())
+            }
+            Some(Err(refusal)) => {
+                gst::error!(CAT, "{refusal}");
+                Err(publishing(RtmpError::NotAccepted(refusal)))
+            }
+        }
+    }
+
+    /// What `connect` advertises and the core judges the server's answer against: every
+    /// active track whose codec is known (in the form it was sent in, if it was), and for
+    /// linked pads without caps yet the codec their peer's caps allow, if only one.
+    fn wanted(&self) -> Wanted {
+        let known = self.shared.lock().active_codecs();
+        let sent: Vec<flv::TagTrack> = self.last_config.values().map(|(tag, _)| *tag).collect();
+        build_wanted(&known, &sent, &self.peer_codecs())
+    }
+
+    /// The codec of each linked sink pad without caps yet, from what its peer can produce
+    /// within the pad's template (only when that is one codec).
+    fn peer_codecs(&self) -> Vec<(Track, Codec)> {
+        let Some(el) = self.element.upgrade() else {
+            return Vec::new();
+        };
+        el.sink_pads()
+            .iter()
+            .filter(|pad| pad.is_linked() && pad.current_caps().is_none())
+            .filter_map(|pad| {
+                let caps = pad.peer_query_caps(Some(&pad.pad_template_caps()));
+                let codec = single_codec(&caps)?;
+                Some((pad_track(&pad.name(), codec.kind())?, codec))
+            })
+            .collect()
+    }
+
+    /// Before the first `connect` of an asynchronous start: waits (at most [`CAPS_WAIT`], half
+    /// the `timeout`) until every linked sink pad has caps and at least one codec is known, so
+    /// `connect` advertises them. Caps that come later are judged at their track's first frame.
+    fn await_caps(&self) {
+        let deadline = Instant::now() + CAPS_WAIT.min(self.settings.timeout / 2);
+        loop {
+            let pending = match self.element.upgrade() {
+                Some(el) => el
+                    .sink_pads()
+                    .iter()
+                    .filter(|p| p.is_linked() && p.current_caps().is_none())
+                    .count(),
+                None => return,
+            };
+            let mut g = self.shared.lock();
+            if g.shutdown || (pending == 0 && !g.active_codecs().is_empty()) {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                gst::debug!(
+                    CAT,
+                    "connecting before every pad has caps ({pending} without)"
+                );
+                return;
+            }
+            g = self.shared.wait(g, (deadline - now).min(CAPS_POLL));
+            drop(g);
+        }
     }
 
     /// Reconnects after a lost connection: backoff, attempt, until success, a fatal error or the
@@ -1483,7 +1676,8 @@ impl SessionThread {
                 });
                 gst::info!(CAT, "connecting to the reconnect target {}", url.redacted());
                 let thread_name = format!("rtmp-cn-{}", self.tag);
-                match Transport::start_establish(&url, &self.client_options(), &thread_name, wake) {
+                let options = self.client_options(self.wanted());
+                match Transport::start_establish(&url, &options, &thread_name, wake) {
                     Ok(p) => self.redirect = Some(Redirect::Connecting(url, p)),
                     Err(e) => self.warn_redirect_failed(&url, &e),
                 }
@@ -1752,6 +1946,8 @@ impl SessionThread {
         ts: u32,
         batch: &mut ChunkBatch<'_>,
     ) -> Result<(), Failure> {
+        // Every track's first packet on a connection is its configuration: judged first.
+        self.judge(conn, track, tag)?;
         gst::info!(
             CAT,
             "sending {track} sequence header ({} bytes) at {ts}",
@@ -1874,6 +2070,7 @@ impl SessionThread {
             .map_err(publishing)?;
         self.write(conn, batch)?;
         conn.frames_sent += 1;
+        conn.last_ts.insert(frame.track, ts);
         self.media_ever_sent = true;
         if conn.live.tracking() {
             let end = conn.session.stats().bytes_sent;
@@ -1897,6 +2094,7 @@ impl SessionThread {
         gst::info!(CAT, "all frames sent, closing the publish");
         // A reconnect request not carried out yet is moot now.
         self.redirect = None;
+        self.end_sequences(conn)?;
         conn.session.close();
         self.flush_transmit(conn)?;
         conn.transport.shutdown_write();
@@ -1928,6 +2126,47 @@ impl SessionThread {
         let mut g = self.shared.lock();
         while !g.shutdown {
             g = self.shared.wait(g, IO_SLICE);
+        }
+        Ok(())
+    }
+
+    /// Every track sent on `conn` ends with its SequenceEnd (at its last frame's timestamp),
+    /// before the stop commands: the enhanced forms' SequenceEnd, and for legacy H.264 the AVC
+    /// end of sequence FFmpeg 9 writes at its trailer. Legacy AAC and MP3 have no such packet
+    /// (FFmpeg sends none).
+    fn end_sequences(&mut self, conn: &mut Connection) -> Result<(), Failure> {
+        let ends: Vec<(Track, flv::TagTrack, u32)> = self
+            .last_config
+            .iter()
+            .filter(|(track, (tag, _))| {
+                conn.sent_config.get(*track).is_some() && has_sequence_end(*tag)
+            })
+            .filter_map(|(track, (tag, _))| Some((track, *tag, *conn.last_ts.get(track)?)))
+            .collect();
+        for (track, tag, ts) in ends {
+            self.write_sequence_end(conn, track, tag, ts)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the SequenceEnd of `track` (sent as `tag`) at `ts`.
+    fn write_sequence_end(
+        &mut self,
+        conn: &mut Connection,
+        track: Track,
+        tag: flv::TagTrack,
+        ts: u32,
+    ) -> Result<(), Failure> {
+        let header = tag_header(tag, flv::Packet::SequenceEnd)?;
+        gst::debug!(CAT, "sending {track} sequence end at {ts}");
+        let mut batch = ChunkBatch::new();
+        conn.session
+            .write_media(media_type(track), ts, &[&header], &mut batch)
+            .map_err(publishing)?;
+        self.write(conn, &mut batch)?;
+        match track.kind {
+            MediaKind::Video => self.stats.video_messages += 1,
+            MediaKind::Audio => self.stats.audio_messages += 1,
         }
         Ok(())
     }
@@ -2026,6 +2265,131 @@ fn media_type(track: Track) -> u8 {
     }
 }
 
+/// What `connect` advertises: the `known` tracks (their pads' caps built them), in the form
+/// they were `sent` in if they were (else the form their codec takes: MP3 on track 0 counts as
+/// legacy until its first frame tells), then `guessed` tracks (from peer caps) not known.
+fn build_wanted(
+    known: &[(Track, Codec)],
+    sent: &[flv::TagTrack],
+    guessed: &[(Track, Codec)],
+) -> Wanted {
+    let mut tracks: TrackMap<WantedTrack> = TrackMap::new();
+    for &(track, codec) in known.iter().chain(guessed) {
+        let want = match sent
+            .iter()
+            .find(|t| t.codec == codec && t.track_id == track.id)
+        {
+            Some(tag) => wanted_track(*tag),
+            None => {
+                let mut want = wanted_track(flv::TagTrack::new(codec, track.id));
+                want.legacy |= codec == Codec::Mp3 && track.id == 0;
+                want
+            }
+        };
+        tracks.entry_with(track, || want);
+    }
+    Wanted {
+        tracks: tracks.values().copied().collect(),
+        nano_offsets: NANO_OFFSETS,
+    }
+}
+
+/// Judges `track`, about to be sent as `tag`, with the tracks `judged` on a connection so far,
+/// against the `server`'s answer; None when it was judged so already. `judged` gains it.
+fn judge_track(
+    server: &ConnectCapabilities,
+    judged: &mut TrackMap<WantedTrack>,
+    track: Track,
+    tag: flv::TagTrack,
+) -> Option<Result<Negotiated, Refusal>> {
+    let want = wanted_track(tag);
+    if judged.get(track) == Some(&want) {
+        return None;
+    }
+    judged.insert(track, want);
+    let wanted = Wanted {
+        tracks: judged.values().copied().collect(),
+        nano_offsets: NANO_OFFSETS,
+    };
+    Some(caps::negotiate(server, &wanted))
+}
+
+/// The track a judged [`WantedTrack`] belongs to.
+fn wanted_key(t: &WantedTrack) -> Track {
+    Track {
+        kind: t.codec.kind(),
+        id: t.track_id,
+    }
+}
+
+/// A track sent as `tag`, as [`caps::negotiate`] judges it: legacy when its packets take the
+/// legacy FLV form (H.264 and AAC on track 0, MP3 at a legacy rate), which every server takes.
+fn wanted_track(tag: flv::TagTrack) -> WantedTrack {
+    WantedTrack {
+        codec: tag.codec,
+        track_id: tag.track_id,
+        legacy: tag.form(flv::Packet::SequenceStart) == flv::TagForm::Legacy,
+    }
+}
+
+/// Whether a track sent as `tag` ends with a SequenceEnd at EOS: every enhanced form, and
+/// legacy H.264 (AVC end of sequence); legacy AAC and MP3 have none.
+fn has_sequence_end(tag: flv::TagTrack) -> bool {
+    tag.codec == Codec::H264 || tag.form(flv::Packet::SequenceStart) != flv::TagForm::Legacy
+}
+
+/// The codec of caps (a pad's peer's, within the pad's template) when all their structures
+/// carry the same one.
+fn single_codec(caps: &gst::CapsRef) -> Option<Codec> {
+    let mut found = None;
+    for s in caps.iter() {
+        let codec = structure_codec(s)?;
+        if found.is_some_and(|f| f != codec) {
+            return None;
+        }
+        found = Some(codec);
+    }
+    found
+}
+
+/// The codec of one caps structure (its media type, for `audio/mpeg` its `mpegversion`).
+fn structure_codec(s: &gst::StructureRef) -> Option<Codec> {
+    Some(match s.name().as_str() {
+        "video/x-h264" => Codec::H264,
+        "video/x-h265" => Codec::H265,
+        "video/x-av1" => Codec::Av1,
+        "video/x-vp9" => Codec::Vp9,
+        "audio/x-opus" => Codec::Opus,
+        "audio/x-flac" => Codec::Flac,
+        "audio/x-ac3" => Codec::Ac3,
+        "audio/x-eac3" => Codec::Eac3,
+        "audio/mpeg" => match s.get::<i32>("mpegversion").ok()? {
+            1 => Codec::Mp3,
+            2 | 4 => Codec::Aac,
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// The track of a sink pad named `name` carrying `kind`: `sink` and `audio` are track 0,
+/// `video_%u`/`audio_%u` track %u.
+fn pad_track(name: &str, kind: MediaKind) -> Option<Track> {
+    let id = match name {
+        "sink" => 0,
+        "audio" if kind == MediaKind::Audio => 0,
+        _ => {
+            let (prefix, id) = name.split_once('_')?;
+            let id: u8 = id.parse().ok().filter(|id| *id >= 1)?;
+            if prefix != kind.name() {
+                return None;
+            }
+            id
+        }
+    };
+    Some(Track { kind, id })
+}
+
 /// The tag header of `packet` on `tag` ([`flv::tag_header`]); a packet that cannot be built is
 /// an internal error that ends the publish.
 fn tag_header(tag: flv::TagTrack, packet: flv::Packet) -> Result<flv::TagHeader, Failure> {
@@ -2040,6 +2404,207 @@ fn tag_header(tag: flv::TagTrack, packet: flv::Packet) -> Result<flv::TagHeader,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::rtmp::caps::{CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT, Outcome};
+
+    fn list(fourccs: &[&str]) -> ConnectCapabilities {
+        ConnectCapabilities {
+            four_cc_list: fourccs.iter().map(|f| f.to_string()).collect(),
+            ..ConnectCapabilities::default()
+        }
+    }
+
+    fn judged_at_connect(w: &Wanted) -> TrackMap<WantedTrack> {
+        let mut judged = TrackMap::new();
+        for t in &w.tracks {
+            judged.insert(wanted_key(t), *t);
+        }
+        judged
+    }
+
+    #[test]
+    fn connect_advertises_the_known_tracks_then_the_guessed_ones() {
+        let known = [(Track::VIDEO, Codec::H265), (Track::AUDIO, Codec::Aac)];
+        let w = build_wanted(&known, &[], &[(Track::audio(2), Codec::Opus)]);
+        assert_eq!(
+            w.tracks,
+            [
+                WantedTrack {
+                    codec: Codec::H265,
+                    track_id: 0,
+                    legacy: false
+                },
+                WantedTrack {
+                    codec: Codec::Aac,
+                    track_id: 0,
+                    legacy: true
+                },
+                WantedTrack {
+                    codec: Codec::Opus,
+                    track_id: 2,
+                    legacy: false
+                },
+            ]
+        );
+        let c = w.capabilities();
+        assert_eq!(c.four_cc_list, ["hvc1", "mp4a", "Opus"]);
+        assert_eq!(c.video_four_cc_info_map.len(), 1);
+        assert_eq!(c.audio_four_cc_info_map.len(), 2);
+        assert!(c.has_caps_ex(CAPS_EX_RECONNECT | CAPS_EX_MULTITRACK));
+        // Track 0 only: no Multitrack bit.
+        let c = build_wanted(&known, &[], &[]).capabilities();
+        assert!(c.has_caps_ex(CAPS_EX_RECONNECT) && !c.has_caps_ex(CAPS_EX_MULTITRACK));
+        // A guess never overrides what the caps said.
+        let w = build_wanted(&known, &[], &[(Track::VIDEO, Codec::H264)]);
+        assert_eq!(w.tracks[0].codec, Codec::H265);
+        // Nothing known: capsEx alone.
+        assert!(
+            build_wanted(&[], &[], &[])
+                .capabilities()
+                .four_cc_list
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn mp3_counts_as_legacy_until_its_form_is_known() {
+        let known = [(Track::AUDIO, Codec::Mp3)];
+        assert!(build_wanted(&known, &[], &[]).tracks[0].legacy);
+        // Sent as `.mp3` (a rate the legacy header cannot say): enhanced from then on.
+        let sent = [flv::TagTrack::new(Codec::Mp3, 0)];
+        assert!(!build_wanted(&known, &sent, &[]).tracks[0].legacy);
+        let legacy = flv::TagTrack {
+            legacy_sound: flv::SoundFlags::for_mp3(44_100, 2),
+            ..flv::TagTrack::new(Codec::Mp3, 0)
+        };
+        assert!(legacy.legacy_sound.is_some());
+        assert!(build_wanted(&known, &[legacy], &[]).tracks[0].legacy);
+    }
+
+    #[test]
+    fn a_late_track_the_server_excludes_is_refused_before_it_is_sent() {
+        // Connect knew only the audio; the server lists AVC and AV1.
+        let server = list(&["avc1", "av01", "mp4a"]);
+        let w = build_wanted(&[(Track::AUDIO, Codec::Aac)], &[], &[]);
+        assert_eq!(
+            caps::negotiate(&server, &w).unwrap().outcome,
+            Outcome::LegacyOnly
+        );
+        let mut judged = judged_at_connect(&w);
+        // The audio track's first packet: judged at connect already.
+        let aac = flv::TagTrack::new(Codec::Aac, 0);
+        assert!(judge_track(&server, &mut judged, Track::AUDIO, aac).is_none());
+        let hevc = flv::TagTrack::new(Codec::H265, 0);
+        let err = judge_track(&server, &mut judged, Track::VIDEO, hevc)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "server does not accept HEVC (hvc1); it lists avc1, av01; send a codec it lists, or \
+             publish to a server that accepts HEVC."
+        );
+        // AV1 instead is taken.
+        let mut judged = judged_at_connect(&w);
+        let av1 = flv::TagTrack::new(Codec::Av1, 0);
+        let n = judge_track(&server, &mut judged, Track::VIDEO, av1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.outcome, Outcome::Confirmed);
+        assert!(judge_track(&server, &mut judged, Track::VIDEO, av1).is_none());
+    }
+
+    #[test]
+    fn a_late_track_to_a_silent_server_is_sent_with_an_info() {
+        let server = ConnectCapabilities::default();
+        let mut judged = TrackMap::new();
+        let h264 = flv::TagTrack::new(Codec::H264, 0);
+        let n = judge_track(&server, &mut judged, Track::VIDEO, h264)
+            .unwrap()
+            .unwrap();
+        assert_eq!((n.outcome, n.info()), (Outcome::LegacyOnly, None));
+        let opus = flv::TagTrack::new(Codec::Opus, 0);
+        let n = judge_track(&server, &mut judged, Track::AUDIO, opus)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            n.info().as_deref(),
+            Some("server did not say which codecs it accepts; sending Opus (Opus) anyway.")
+        );
+    }
+
+    #[test]
+    fn a_late_track_above_0_needs_multitrack_in_caps_ex() {
+        let server = ConnectCapabilities {
+            caps_ex: Some(CAPS_EX_RECONNECT),
+            ..list(&["*"])
+        };
+        let w = build_wanted(&[(Track::VIDEO, Codec::H264)], &[], &[]);
+        let mut judged = judged_at_connect(&w);
+        let second = flv::TagTrack::new(Codec::H264, 1);
+        assert_eq!(
+            judge_track(&server, &mut judged, Track::video(1), second),
+            Some(Err(Refusal::Multitrack { caps_ex: 1 }))
+        );
+    }
+
+    #[test]
+    fn sequence_end_for_enhanced_forms_and_legacy_h264_only() {
+        let tag = flv::TagTrack::new;
+        assert!(has_sequence_end(tag(Codec::H264, 0)));
+        assert!(has_sequence_end(tag(Codec::H264, 1)));
+        assert!(has_sequence_end(tag(Codec::H265, 0)));
+        assert!(has_sequence_end(tag(Codec::Opus, 0)));
+        assert!(has_sequence_end(tag(Codec::Aac, 1)));
+        assert!(!has_sequence_end(tag(Codec::Aac, 0)));
+        let legacy_mp3 = flv::TagTrack {
+            legacy_sound: flv::SoundFlags::for_mp3(44_100, 2),
+            ..tag(Codec::Mp3, 0)
+        };
+        assert!(!has_sequence_end(legacy_mp3));
+        assert!(has_sequence_end(tag(Codec::Mp3, 0)));
+        // Legacy H.264 ends with the AVC end of sequence FFmpeg 9 writes at its trailer.
+        let h = tag_header(tag(Codec::H264, 0), flv::Packet::SequenceEnd).unwrap();
+        assert_eq!(&*h, &[0x17, 2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn peer_caps_name_one_codec_and_pads_their_tracks() {
+        gst::init().unwrap();
+        let codec = |caps: &str| single_codec(&caps.parse::<gst::Caps>().unwrap());
+        assert_eq!(codec("video/x-h264, stream-format=avc"), Some(Codec::H264));
+        assert_eq!(
+            codec("video/x-h265; video/x-h265, stream-format=hvc1"),
+            Some(Codec::H265)
+        );
+        assert_eq!(codec("audio/mpeg, mpegversion=4"), Some(Codec::Aac));
+        assert_eq!(
+            codec("audio/mpeg, mpegversion=1, layer=3"),
+            Some(Codec::Mp3)
+        );
+        assert_eq!(codec("audio/x-opus"), Some(Codec::Opus));
+        // Several codecs (e.g. the whole template, from an upstream that can make anything),
+        // nothing, or a list of versions: unknown.
+        assert_eq!(codec("video/x-h264; video/x-h265"), None);
+        assert_eq!(codec("audio/mpeg, mpegversion=(int){ 1, 4 }"), None);
+        assert_eq!(codec("EMPTY"), None);
+        assert_eq!(codec("video/x-raw"), None);
+
+        assert_eq!(pad_track("sink", MediaKind::Audio), Some(Track::AUDIO));
+        assert_eq!(pad_track("sink", MediaKind::Video), Some(Track::VIDEO));
+        assert_eq!(pad_track("audio", MediaKind::Audio), Some(Track::AUDIO));
+        assert_eq!(pad_track("audio", MediaKind::Video), None);
+        assert_eq!(
+            pad_track("video_3", MediaKind::Video),
+            Some(Track::video(3))
+        );
+        assert_eq!(
+            pad_track("audio_255", MediaKind::Audio),
+            Some(Track::audio(255))
+        );
+        assert_eq!(pad_track("video_3", MediaKind::Audio), None);
+        assert_eq!(pad_track("video_0", MediaKind::Video), None);
+        assert_eq!(pad_track("video_256", MediaKind::Video), None);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_maximum_with_bounded_jitter() {
