@@ -2363,11 +2363,26 @@ fn structure_codec(s: &gst::StructureRef) -> Option<Codec> {
         "audio/x-flac" => Codec::Flac,
         "audio/x-ac3" => Codec::Ac3,
         "audio/x-eac3" => Codec::Eac3,
-        "audio/mpeg" => match s.get::<i32>("mpegversion").ok()? {
-            1 => Codec::Mp3,
-            2 | 4 => Codec::Aac,
-            _ => return None,
-        },
+        "audio/mpeg" => {
+            // One version, or a list of them (a parser's template: AAC is 2 or 4).
+            let v = s.value("mpegversion").ok()?;
+            let versions: Vec<i32> = match v.get::<i32>() {
+                Ok(one) => vec![one],
+                Err(_) => v
+                    .get::<gst::List>()
+                    .ok()?
+                    .iter()
+                    .map(|v| v.get::<i32>().ok())
+                    .collect::<Option<_>>()?,
+            };
+            if !versions.is_empty() && versions.iter().all(|v| *v == 1) {
+                Codec::Mp3
+            } else if !versions.is_empty() && versions.iter().all(|v| matches!(v, 2 | 4)) {
+                Codec::Aac
+            } else {
+                return None;
+            }
+        }
         _ => return None,
     })
 }
@@ -2577,6 +2592,10 @@ mod tests {
             Some(Codec::H265)
         );
         assert_eq!(codec("audio/mpeg, mpegversion=4"), Some(Codec::Aac));
+        assert_eq!(
+            codec("audio/mpeg, mpegversion=(int){ 2, 4 }"),
+            Some(Codec::Aac)
+        );
         assert_eq!(
             codec("audio/mpeg, mpegversion=1, layer=3"),
             Some(Codec::Mp3)
