@@ -777,8 +777,8 @@ struct Connection {
     negotiated: Option<Negotiated>,
     /// The tracks judged on this connection, with the codec and form each was judged with.
     judged: TrackMap<WantedTrack>,
-    /// Timestamp of the last frame sent per track (where its SequenceEnd goes at EOS).
-    last_ts: TrackMap<u32>,
+    /// Timestamp of the last frame sent (where the SequenceEnds go at EOS).
+    last_ts: Option<u32>,
     /// Media frames sent on this connection.
     frames_sent: u64,
     /// When the publish started.
@@ -1186,7 +1186,7 @@ impl SessionThread {
             sent_meta: None,
             negotiated,
             judged,
-            last_ts: TrackMap::new(),
+            last_ts: None,
             frames_sent: 0,
             opened_at: now,
             live: Liveness::new(now),
@@ -2070,7 +2070,7 @@ impl SessionThread {
             .map_err(publishing)?;
         self.write(conn, batch)?;
         conn.frames_sent += 1;
-        conn.last_ts.insert(frame.track, ts);
+        conn.last_ts = Some(ts);
         self.media_ever_sent = true;
         if conn.live.tracking() {
             let end = conn.session.stats().bytes_sent;
@@ -2130,20 +2130,23 @@ impl SessionThread {
         Ok(())
     }
 
-    /// Every track sent on `conn` ends with its SequenceEnd (at its last frame's timestamp),
-    /// before the stop commands: the enhanced forms' SequenceEnd, and for legacy H.264 the AVC
+    /// Every track sent on `conn` ends with its SequenceEnd, at the last frame's timestamp (so
+    /// timestamps never go back, with tracks that ended earlier too), before the stop commands: the enhanced forms' SequenceEnd, and for legacy H.264 the AVC
     /// end of sequence FFmpeg 9 writes at its trailer. Legacy AAC and MP3 have no such packet
     /// (FFmpeg sends none).
     fn end_sequences(&mut self, conn: &mut Connection) -> Result<(), Failure> {
-        let ends: Vec<(Track, flv::TagTrack, u32)> = self
+        let Some(ts) = conn.last_ts else {
+            return Ok(());
+        };
+        let ends: Vec<(Track, flv::TagTrack)> = self
             .last_config
             .iter()
             .filter(|(track, (tag, _))| {
                 conn.sent_config.get(*track).is_some() && has_sequence_end(*tag)
             })
-            .filter_map(|(track, (tag, _))| Some((track, *tag, *conn.last_ts.get(track)?)))
+            .map(|(track, (tag, _))| (track, *tag))
             .collect();
-        for (track, tag, ts) in ends {
+        for (track, tag) in ends {
             self.write_sequence_end(conn, track, tag, ts)?;
         }
         Ok(())
