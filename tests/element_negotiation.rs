@@ -420,6 +420,8 @@ fn a_late_track_the_server_excludes_is_refused_before_it_is_sent() {
         "{err}"
     );
     assert!(media(&peer).is_empty());
+    // The publish was stopped cleanly.
+    assert!(commands(&peer).contains(&"deleteStream".to_string()));
 }
 
 #[test]

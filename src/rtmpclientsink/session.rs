@@ -999,6 +999,9 @@ impl SessionThread {
         // A synchronous start blocks the state change: no caps can come before `connect`.
         if !self.shared.lock().start_waiting {
             self.await_caps();
+            if self.stopping() {
+                return Err(Failure::Stopped);
+            }
         }
         let mut conn = self.connect(&url)?;
         let mut attempt = 0u32;
@@ -1008,6 +1011,11 @@ impl SessionThread {
                 Err(Failure::Rtmp { err, .. }) => err,
                 Err(other) => return Err(other),
             };
+            if matches!(err, RtmpError::NotAccepted(_)) {
+                // A track the server excludes: stop the publish cleanly, nothing of it was sent.
+                self.abort(&mut conn, &err.to_string());
+                return Err(publishing(err));
+            }
             let stable = conn.opened_at.elapsed() >= STABLE_CONNECTION && conn.frames_sent > 0;
             drop(conn);
             self.closing.clear();
@@ -1790,7 +1798,7 @@ impl SessionThread {
                 let mut g = self.shared.lock();
                 if g.shutdown {
                     drop(g);
-                    self.abort(conn);
+                    self.abort(conn, "stopped");
                     return Err(Failure::Stopped);
                 }
                 let drain = g.drain;
@@ -2177,7 +2185,7 @@ impl SessionThread {
     /// The end of a publish without EOS: tell the server we stop (best effort, one short
     /// write), half-close and give the server a moment to close its side, so it reads the stop
     /// commands instead of a reset.
-    fn abort(&mut self, conn: &mut Connection) {
+    fn abort(&mut self, conn: &mut Connection, reason: &str) {
         self.redirect = None;
         self.closing.clear();
         conn.session.close();
@@ -2196,7 +2204,7 @@ impl SessionThread {
                 Instant::now() + STOP_LINGER.min(self.settings.timeout / 2),
             );
         }
-        self.post(|el| messages::disconnected(el, "stopped", false));
+        self.post(|el| messages::disconnected(el, reason, false));
         self.disconnect_posted = true;
     }
 
