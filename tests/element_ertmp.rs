@@ -13,6 +13,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use gst::prelude::*;
+
 use common::ffmpeg9::{
     self, Ff9Listen, FrameMd5, Outputs, assert_all_streams_identical, decode_errors, ffmpeg9,
     framemd5_of_file, md5_hex, sequence_starts,
@@ -364,5 +366,135 @@ fn multichannel_and_non_legacy_rate_audio_byte_identical_to_ffmpeg9() {
         check_configs(combo, &src, &srv);
         let line = audio_line(&ff, srv.flv_path());
         assert!(line.contains(says), "{label}: FFmpeg 9 reads {line:?}");
+    }
+}
+
+/// The element on a server that accepts the TCP connection and never answers (frames queue,
+/// nothing is sent), audio on `sink`, and its bus.
+fn harness_on_silent_server(caps: &str) -> (gst_check::Harness, gst::Bus, std::net::TcpListener) {
+    common::gstsrc::init();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let el = gst::ElementFactory::make("rtmpclientsink")
+        .property("sync", false)
+        .property("location", format!("rtmp://127.0.0.1:{port}/live/k"))
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&el, Some("sink"), None);
+    h.play();
+    h.set_src_caps_str(caps);
+    (h, bus, listener)
+}
+
+/// The first ERROR on `bus` (≤ 5 s): its message and debug text.
+fn bus_error(bus: &gst::Bus) -> (String, String) {
+    let msg = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("an ERROR on the bus");
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    (
+        e.error().message().to_string(),
+        e.debug().map(|d| d.to_string()).unwrap_or_default(),
+    )
+}
+
+fn timed(data: Vec<u8>, pts_ms: u64) -> gst::Buffer {
+    let mut b = gst::Buffer::from_mut_slice(data);
+    b.get_mut()
+        .unwrap()
+        .set_pts(gst::ClockTime::from_mseconds(pts_ms));
+    b
+}
+
+/// Bad audio input is a clear error (or counted bad buffers that end in one), never a panic:
+/// Opus caps without an OpusHead, FLAC frames without STREAMINFO, and garbage or truncated
+/// AC-3, E-AC-3, MP3 and FLAC frames.
+#[test]
+fn bad_audio_input_is_a_clear_error_never_a_panic() {
+    // Opus caps with nothing to build an OpusHead from: refused at the caps.
+    let (mut h, bus, _l) = harness_on_silent_server("audio/x-opus");
+    assert!(h.push(timed(vec![0xfc, 1, 2], 0)).is_err());
+    let (text, _) = bus_error(&bus);
+    assert!(text.contains("OpusHead"), "{text}");
+
+    // FLAC without any STREAMINFO (no streamheader, none in-band): a clear error at once.
+    let (mut h, bus, _l) = harness_on_silent_server("audio/x-flac, rate=48000, channels=2");
+    assert_eq!(
+        h.push(timed(vec![0xff, 0xf8, 0x69, 0x08, 0, 0x11], 0)),
+        Err(gst::FlowError::Error)
+    );
+    let (text, _) = bus_error(&bus);
+    assert!(text.contains("STREAMINFO"), "{text}");
+
+    let streaminfo_block = {
+        // Header (last block, STREAMINFO, 34 bytes); block sizes 4608, frame sizes unknown;
+        // 48 kHz, 2 channels, 16 bits; no sample count, no MD5.
+        let mut b = vec![0x80, 0, 0, 34, 0x12, 0, 0x12, 0, 0, 0, 0, 0, 0, 0];
+        b.extend_from_slice(&[0x0b, 0xb8, 0x02, 0xf0]);
+        b.resize(38, 0);
+        b
+    };
+    let flac_caps = format!(
+        "audio/x-flac, rate=48000, channels=2, streamheader=(buffer)< 664c6143, {} >",
+        streaminfo_block
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let mut seed = 7u32;
+    let mut noise = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (seed >> 16) as u8
+            })
+            .collect()
+    };
+    /// Buffer `i` of a case from `i` and some noise.
+    type MakeBuffer = Box<dyn Fn(usize, Vec<u8>) -> Vec<u8>>;
+    let cases: Vec<(&str, MakeBuffer)> = vec![
+        ("audio/x-ac3, framed=true", Box::new(|_, n| n)),
+        // Truncated syncframes: the sync word, a header cut short.
+        (
+            "audio/x-ac3, framed=true",
+            Box::new(|i, _| [0x0b, 0x77, 0, 0, 0x14][..i % 5 + 1].to_vec()),
+        ),
+        ("audio/x-eac3, framed=true", Box::new(|_, n| n)),
+        ("audio/mpeg, mpegversion=1, layer=3", Box::new(|_, n| n)),
+        (
+            "audio/mpeg, mpegversion=1, layer=3",
+            Box::new(|i, _| [0xff, 0xfb, 0x90][..i % 3 + 1].to_vec()),
+        ),
+        (&flac_caps, Box::new(|_, n| n)),
+    ];
+    for (caps, make) in cases {
+        let (mut h, bus, _l) = harness_on_silent_server(caps);
+        let mut last = Ok(gst::FlowSuccess::Ok);
+        let mut pushed = 0;
+        for i in 0..40 {
+            let mut data = make(i, noise(1 + i * 13));
+            // Keep the garbage clear of the sync words it is not meant to have.
+            if data.first() == Some(&0xff) && !caps.contains("mpeg") {
+                data[0] = 0;
+            }
+            last = h.push(timed(data, i as u64 * 32));
+            pushed += 1;
+            if last.is_err() {
+                break;
+            }
+        }
+        assert_eq!(last, Err(gst::FlowError::Error), "{caps}");
+        assert!(
+            pushed <= 26,
+            "{caps}: {pushed} bad buffers before the error"
+        );
+        let (text, debug) = bus_error(&bus);
+        assert!(text.contains("consecutive invalid"), "{caps}: {text}");
+        let all = format!("{text} {debug}").to_lowercase();
+        assert!(!all.contains("panic"), "{caps}: {all}");
     }
 }
