@@ -498,3 +498,78 @@ fn bad_audio_input_is_a_clear_error_never_a_panic() {
         assert!(!all.contains("panic"), "{caps}: {all}");
     }
 }
+
+/// nginx-rtmp (which knows no Enhanced RTMP) relays and records the audio codecs as they come:
+/// each H.264 + audio combination published by the element to nginx (`record all`) is in the
+/// recording byte-identical with its PTS, and decodes cleanly.
+#[test]
+fn audio_combinations_recorded_by_nginx_rtmp_byte_identical() {
+    let Some(ff) = ffmpeg9() else { return };
+    let Some(nginx) = common::NginxRtmp::start_default() else {
+        return;
+    };
+    for c in [
+        Combo::H264Opus,
+        Combo::H264Flac,
+        Combo::H264Ac3,
+        Combo::H264Eac3,
+        Combo::H264Mp3,
+    ] {
+        let Some(mkv) = combo_mkv(c) else { return };
+        let label = format!("nginx-rtmp {}", c.name());
+        let src = Source::new(&ff, &label, &mkv, &["video_0", "audio_0"]);
+        run_to_eos(
+            &format!(
+                "filesrc location={} ! matroskademux name=d \
+                 d.video_0 ! queue ! rtmpclientsink name=s sync=false location={} \
+                 d.audio_0 ! queue ! s.audio",
+                mkv.display(),
+                nginx.url("live", c.name())
+            ),
+            PUBLISH_TIMEOUT,
+        );
+        let rec = nginx
+            .wait_recording(c.name(), PUBLISH_TIMEOUT)
+            .expect("nginx wrote the recording");
+        let got = framemd5_of_file(&ff, &rec, &[]);
+        assert_all_streams_identical(&label, &src.file, &src.ref_pts(), &got);
+        let errs = decode_errors(&ff, &rec);
+        assert!(errs.is_empty(), "{label}: decode errors: {errs:?}");
+    }
+}
+
+/// Audio-only streams on the `sink` pad: the audio of each combination, alone, arrives at
+/// FFmpeg 9 byte-identical with its PTS and decodes cleanly.
+#[test]
+fn audio_only_on_the_sink_pad_byte_identical_to_ffmpeg9() {
+    let Some(ff) = ffmpeg9() else { return };
+    for c in [
+        Combo::H264Opus,
+        Combo::H264Flac,
+        Combo::H264Ac3,
+        Combo::H264Eac3,
+        Combo::H264Mp3,
+    ] {
+        let Some(mkv) = combo_mkv(c) else { return };
+        let label = format!("audio-only {}", c.name());
+        let expected = framemd5_of_file(&ff, &mkv, &["-vn"]);
+        let demuxed = demux(&mkv, &["audio_0"]);
+        assert_eq!(expected.streams.len(), 1, "{label}");
+        assert_element_accepts("sink", &demuxed[0].caps);
+        let dir = TempDir::new(c.name());
+        let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
+            return;
+        };
+        run_to_eos(
+            &format!(
+                "filesrc location={} ! matroskademux name=d d.audio_0 ! queue ! \
+                 rtmpclientsink sync=false location={}",
+                mkv.display(),
+                srv.url()
+            ),
+            PUBLISH_TIMEOUT,
+        );
+        srv.finish(SERVER_EXIT_TIMEOUT);
+        check_received(&ff, &label, &expected, &[demuxed[0].pts_ms.clone()], &srv);
+    }
+}
