@@ -80,8 +80,10 @@ pub fn aac_config(asc: Vec<u8>, channel_configuration: u8) -> TrackConfig {
     }
 }
 
-/// The speakers of FLAC's channel assignments (RFC 9639 §9.1.3) for 1 to 8 channels.
-fn flac_channel_mask(channels: u8) -> Option<u32> {
+/// The speakers of 1 to 8 channels in FLAC's channel assignments (RFC 9639 §9.1.3) and in
+/// Opus's Vorbis layouts (RFC 7845 §5.1.1.2, channel mapping family 1): the same speaker sets,
+/// which decoders output in native order.
+fn default_channel_mask(channels: u8) -> Option<u32> {
     Some(match channels {
         1 => FC,
         2 => FL | FR,
@@ -95,21 +97,11 @@ fn flac_channel_mask(channels: u8) -> Option<u32> {
     })
 }
 
-/// The speakers of an Opus stream: family 0 (mono, stereo) and family 1 (the Vorbis layouts of
-/// RFC 7845 §5.1.1.2, which decoders output in native order); unknown for other families.
+/// The speakers of an Opus stream: those of families 0 (mono, stereo) and 1; unknown for the
+/// others (ambisonics, undefined order).
 fn opus_channel_mask(head: &opus::OpusHead) -> Option<u32> {
     match head.mapping_family {
-        0 | 1 => Some(match head.channels {
-            1 => FC,
-            2 => FL | FR,
-            3 => FL | FR | FC,
-            4 => FL | FR | BL | BR,
-            5 => FL | FR | FC | BL | BR,
-            6 => FL | FR | FC | LFE | BL | BR,
-            7 => FL | FR | FC | LFE | BC | SL | SR,
-            8 => FL | FR | FC | LFE | BL | BR | SL | SR,
-            _ => return None,
-        }),
+        0 | 1 => default_channel_mask(head.channels),
         _ => None,
     }
 }
@@ -260,9 +252,12 @@ impl FlacState {
         }
         self.config = Some(Arc::new(TrackConfig {
             sequence_start: Some(info.sequence_start()),
-            extra: multichannel_config(u32::from(info.channels), flac_channel_mask(info.channels))
-                .into_iter()
-                .collect(),
+            extra: multichannel_config(
+                u32::from(info.channels),
+                default_channel_mask(info.channels),
+            )
+            .into_iter()
+            .collect(),
             legacy_sound: None,
         }));
         self.info = Some(info);
@@ -361,30 +356,23 @@ impl Ac3State {
                 ac3::Kind::Eac3 => "AC-3 syncframe in an E-AC-3 (audio/x-eac3) stream",
             }));
         }
-        let same = self.last.is_some_and(|l| {
-            (l.sample_rate, l.channels, l.channel_mask)
-                == (info.sample_rate, info.channels, info.channel_mask)
-        });
-        let config = match &self.config {
-            Some(c) if same => c.clone(),
-            _ => {
-                let c = Arc::new(TrackConfig {
-                    sequence_start: Some(Vec::new()),
-                    extra: multichannel_config(u32::from(info.channels), info.channel_mask)
-                        .into_iter()
-                        .collect(),
-                    legacy_sound: None,
-                });
-                // Sample rate alone does not change the config's bytes: keep the Arc then, so
-                // the session does not resend it.
-                if self.config.as_deref() != Some(&*c) {
-                    self.config = Some(c);
-                }
-                self.last = Some(info);
-                self.changed = true;
-                self.config.clone().unwrap_or_default()
+        if self.last != Some(info) {
+            let c = TrackConfig {
+                sequence_start: Some(Vec::new()),
+                extra: multichannel_config(u32::from(info.channels), info.channel_mask)
+                    .into_iter()
+                    .collect(),
+                legacy_sound: None,
+            };
+            // A new sample rate alone leaves the config's bytes as they are: the Arc is kept
+            // then, so the session does not send it again.
+            if self.config.as_deref() != Some(&c) {
+                self.config = Some(Arc::new(c));
             }
-        };
+            self.last = Some(info);
+            self.changed = true;
+        }
+        let config = self.config.clone().unwrap_or_default();
         Ok(AudioOutcome::Frames(whole(data, &config)))
     }
 
@@ -450,9 +438,9 @@ impl Mp3State {
             ));
         }
         if self.last != Some((h.sample_rate, h.channels)) {
-            let c = Arc::new(Self::config_for(h.sample_rate, h.channels));
-            if self.config.as_deref() != Some(&*c) {
-                self.config = Some(c);
+            let c = Self::config_for(h.sample_rate, h.channels);
+            if self.config.as_deref() != Some(&c) {
+                self.config = Some(Arc::new(c));
             }
             self.last = Some((h.sample_rate, h.channels));
             self.changed = true;
