@@ -573,3 +573,88 @@ fn audio_only_on_the_sink_pad_byte_identical_to_ffmpeg9() {
         check_received(&ff, &label, &expected, &[demuxed[0].pts_ms.clone()], &srv);
     }
 }
+
+/// The ExAudioTagHeader of an enhanced audio message: (packet type, FourCC, body).
+fn ex_audio(m: &gstrtmpclient::rtmp::message::Message) -> Option<(u8, FourCc, &[u8])> {
+    let p = &m.payload;
+    (m.msg_type_id == gstrtmpclient::rtmp::message::msg_type::AUDIO
+        && p.len() >= 5
+        && p[0] >> 4 == 9)
+        .then(|| (p[0] & 0x0f, [p[1], p[2], p[3], p[4]], &p[5..]))
+}
+
+/// A reconnect keeps the enhanced audio configuration: live H.264 + Opus to a scripted server
+/// that closes the first connection after 30 video frames. Both connections start with the AVC
+/// sequence header and the Opus sequence start (the same OpusHead) before any frame, the second
+/// with a keyframe, and Opus frames follow on both.
+#[test]
+fn reconnect_resends_the_opus_sequence_start_before_any_frame() {
+    use common::rtmp_servers::{MultiServer, Reply, video_frames};
+    use gstrtmpclient::rtmp::message::msg_type;
+    let _slot = common::util::shared();
+    let server = MultiServer::start(Duration::from_secs(40), 2, |i| {
+        let mut frames = 0;
+        Box::new(move |peer, new| {
+            peer.answer_publish_flow(new, &[]);
+            if i == 0 {
+                frames += video_frames(new).len();
+                if frames >= 30 {
+                    return Reply::Close;
+                }
+            }
+            Reply::Continue
+        })
+    });
+    run_to_eos(
+        &format!(
+            "videotestsrc is-live=true num-buffers=120 ! \
+             video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! \
+             x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! \
+             rtmpclientsink name=s reconnect-delay=200 location={} \
+             audiotestsrc is-live=true num-buffers=200 samplesperbuffer=960 ! \
+             audio/x-raw,rate=48000,channels=2 ! audioconvert ! opusenc ! s.audio",
+            server.url("live", "key")
+        ),
+        PUBLISH_TIMEOUT,
+    );
+    let peers = server.join();
+    assert_eq!(peers.len(), 2, "a second connection");
+    let mut heads = Vec::new();
+    for (n, peer) in peers.iter().enumerate() {
+        let av: Vec<_> = peer
+            .received
+            .iter()
+            .filter(|m| matches!(m.msg_type_id, msg_type::VIDEO | msg_type::AUDIO))
+            .collect();
+        // Configuration first: the AVC sequence header and the Opus sequence start, in some
+        // order, then frames.
+        assert!(av.len() > 2, "connection {n}: {} media messages", av.len());
+        let avc = av[..2]
+            .iter()
+            .any(|m| m.msg_type_id == msg_type::VIDEO && m.payload[..2] == [0x17, 0]);
+        let head = av[..2]
+            .iter()
+            .find_map(|m| ex_audio(m).filter(|(t, f, _)| *t == 0 && *f == OPUS))
+            .map(|(_, _, body)| body.to_vec());
+        assert!(avc, "connection {n}: no AVC sequence header first");
+        let head = head.unwrap_or_else(|| panic!("connection {n}: no Opus sequence start first"));
+        assert!(head.starts_with(b"OpusHead"), "connection {n}: {head:02x?}");
+        heads.push(head);
+        if n == 1 {
+            assert_eq!(
+                av[2].payload[..2],
+                [0x17, 1],
+                "second connection: keyframe first"
+            );
+        }
+        let opus_frames = av
+            .iter()
+            .filter(|m| ex_audio(m).is_some_and(|(t, f, _)| t == 1 && f == OPUS))
+            .count();
+        assert!(
+            opus_frames > 10,
+            "connection {n}: {opus_frames} Opus frames"
+        );
+    }
+    assert_eq!(heads[0], heads[1], "the same OpusHead on both connections");
+}
