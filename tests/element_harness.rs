@@ -173,6 +173,7 @@ fn accepts_h264_and_aac_caps_and_rejects_others() {
         "video/x-h264, stream-format=byte-stream, alignment=au",
         "audio/mpeg, mpegversion=4, stream-format=raw, rate=44100, channels=2",
         "audio/mpeg, mpegversion=2, stream-format=adts",
+        "audio/mpeg, mpegversion=1, layer=3",
     ] {
         assert!(sink.query_accept_caps(&caps(ok)), "{ok}");
     }
@@ -180,7 +181,7 @@ fn accepts_h264_and_aac_caps_and_rejects_others() {
         "video/x-h264, stream-format=avc3, alignment=au",
         "video/x-h264, stream-format=avc, alignment=nal",
         "video/x-h265, stream-format=hvc1, alignment=au",
-        "audio/mpeg, mpegversion=1, layer=3",
+        "audio/mpeg, mpegversion=1, layer=2",
         "audio/mpeg, mpegversion=4, stream-format=loas",
     ] {
         assert!(!sink.query_accept_caps(&caps(bad)), "{bad}");

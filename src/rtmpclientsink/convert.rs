@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::codec::{self, aac, h264};
 
+use super::audio;
 use super::frame::TrackConfig;
 
 /// How H.264 arrives.
@@ -329,7 +330,10 @@ impl AacState {
         if let (AacInput::Raw, Some(cd)) = (input, codec_data) {
             let asc = aac::AudioSpecificConfig::parse(cd)?;
             if self.config.as_ref().and_then(|c| c.start()) != Some(cd) {
-                self.config = Some(Arc::new(TrackConfig::sequence_start(cd.to_vec())));
+                self.config = Some(Arc::new(audio::aac_config(
+                    cd.to_vec(),
+                    asc.channel_configuration,
+                )));
             }
             self.asc = Some(asc);
         }
@@ -379,7 +383,10 @@ impl AacState {
                     }
                     let asc = aac::AudioSpecificConfig::from_adts(&header);
                     if self.asc.as_ref() != Some(&asc) || self.config.is_none() {
-                        self.config = Some(Arc::new(TrackConfig::sequence_start(asc.to_bytes())));
+                        self.config = Some(Arc::new(audio::aac_config(
+                            asc.to_bytes(),
+                            asc.channel_configuration,
+                        )));
                         self.asc = Some(asc);
                     }
                     let start = payload.as_ptr() as usize - base;

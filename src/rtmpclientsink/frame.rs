@@ -197,6 +197,7 @@ mod zero_copy_tests {
     use super::{FrameData, Mapping};
     use crate::codec::flv;
     use crate::rtmp::chunk::{ChunkBatch, ChunkWriter};
+    use crate::rtmpclientsink::audio::{Ac3State, FlacState, Mp3State, OpusState};
     use crate::rtmpclientsink::convert::{AacInput, AacState, H264Input, H264State};
     use crate::rtmpclientsink::input::{CodecState, Converted};
 
@@ -330,7 +331,21 @@ mod zero_copy_tests {
         copied_payload_bytes: usize,
     }
 
-    fn run(mut conv: CodecState, inputs: Vec<Input>) -> Measured {
+    fn run(conv: CodecState, inputs: Vec<Input>) -> Measured {
+        // Today's legacy headers of H.264 and AAC frames.
+        let legacy: &[u8] = match conv.codec() {
+            crate::codec::Codec::H264 => &[0x17, 1, 0, 0, 0],
+            _ => &[0xaf, 1],
+        };
+        run_with_header(conv, inputs, legacy)
+    }
+
+    /// [`run`] for any codec: `expected_header` is the tag header every frame must get.
+    fn run_with_header(
+        mut conv: CodecState,
+        inputs: Vec<Input>,
+        expected_header: &[u8],
+    ) -> Measured {
         gst::init().unwrap();
         let mut writer = ChunkWriter::new();
         writer.set_chunk_size(4096);
@@ -350,25 +365,29 @@ mod zero_copy_tests {
             // Convert as input.rs does.
             let (converted, n) = counted(|| conv.convert(map.as_slice(), input.delta));
             allocations += n;
-            let tag = flv::TagTrack::new(conv.codec(), 0);
-            let (datas, legacy): (Vec<FrameData>, &[u8]) = match converted.unwrap() {
+            let mut tag = flv::TagTrack::new(conv.codec(), 0);
+            let datas: Vec<FrameData> = match converted.unwrap() {
                 Converted::Video(au) => {
                     let (data, n) = counted(|| FrameData::video(map, au.body));
                     m.mapping_allocations += n;
-                    (vec![data], &[0x17, 1, 0, 0, 0])
+                    vec![data]
                 }
                 Converted::BeforeKeyframe => panic!("frame {i} not sent"),
+                // An in-band stream header: no frame, nothing mapped for the queue.
+                Converted::Header => Vec::new(),
                 Converted::Audio(frames) => {
                     let (map, n) = counted(|| Mapping::new(map));
                     m.mapping_allocations += n;
-                    let datas = frames
+                    frames
                         .into_iter()
-                        .map(|f| FrameData::Mapped {
-                            map: Arc::clone(&map),
-                            range: f.range,
+                        .map(|f| {
+                            tag.legacy_sound = f.config.legacy_sound;
+                            FrameData::Mapped {
+                                map: Arc::clone(&map),
+                                range: f.range,
+                            }
                         })
-                        .collect();
-                    (datas, &[0xaf, 1])
+                        .collect()
                 }
             };
             assert_eq!(datas.len(), input.bodies.len(), "frames of buffer {i}");
@@ -380,7 +399,7 @@ mod zero_copy_tests {
                 let (header, n) =
                     counted(|| flv::tag_header(tag, flv::Packet::frame(true, 0), None).unwrap());
                 allocations += n;
-                assert_eq!(&*header, legacy);
+                assert_eq!(&*header, expected_header);
                 // Chunk it as the session thread does, into a recycled batch.
                 let mut b = batch.recycle();
                 let (r, n) = counted(|| {
@@ -537,5 +556,106 @@ mod zero_copy_tests {
         let m = run(CodecState::Aac(conv), inputs);
         assert_eq!((m.frames, m.copied_payload_bytes), (30, 0));
         assert_eq!(m.steady_allocations, 9);
+    }
+
+    /// Audio buffers of the codecs in `audio.rs`, each one frame sent as it is.
+    fn whole_buffers(first: u8, sizes: std::ops::Range<usize>) -> Vec<Input> {
+        sizes
+            .map(|len| {
+                let mut bytes = slice(first, len, len);
+                if first == 0xff {
+                    // A FLAC frame sync.
+                    bytes[1] = 0xf8;
+                }
+                Input {
+                    bodies: vec![bytes.clone()],
+                    bytes,
+                    delta: false,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn opus_is_sent_uncopied_without_allocations() {
+        let head = crate::codec::opus::OpusHead::new(2, 48_000, 312, None, None, None)
+            .unwrap()
+            .to_bytes();
+        let conv = CodecState::Opus(OpusState::new(&head).unwrap());
+        let m = run_with_header(conv, whole_buffers(0xfc, 100..160), b"\x91Opus");
+        assert_eq!(m, NO_COPY);
+    }
+
+    #[test]
+    fn flac_is_sent_uncopied_without_allocations_and_headers_are_no_frames() {
+        let info = crate::codec::flac::StreamInfo {
+            min_block_size: 4608,
+            max_block_size: 4608,
+            min_frame_size: 0,
+            max_frame_size: 0,
+            sample_rate: 48_000,
+            channels: 2,
+            bits_per_sample: 16,
+            total_samples: 0,
+            md5: [0; 16],
+        };
+        let conv = CodecState::Flac(FlacState::new(Some(&info)));
+        // The caps' streamheader again in-band, as matroskademux and flacparse push it ("fLaC"
+        // and the STREAMINFO block as buffers), here after the first frame (the first buffer
+        // warms the chunk writer up).
+        let mut block = vec![0x80, 0, 0, 34];
+        block.extend_from_slice(&info.to_bytes());
+        let mut inputs = whole_buffers(0xff, 100..101);
+        inputs.extend([b"fLaC".to_vec(), block].into_iter().map(|bytes| Input {
+            bytes,
+            delta: false,
+            bodies: Vec::new(),
+        }));
+        inputs.extend(whole_buffers(0xff, 101..158));
+        let m = run_with_header(conv, inputs, b"\x91fLaC");
+        assert_eq!(
+            m,
+            Measured {
+                frames: 58,
+                mapping_allocations: 58,
+                ..NO_COPY
+            }
+        );
+    }
+
+    #[test]
+    fn ac3_is_sent_uncopied_without_allocations() {
+        // 48 kHz stereo AC-3 syncframes of 768 bytes (192 kbit/s).
+        let inputs = (0..60)
+            .map(|i| {
+                let mut bytes = slice(0, 768, i);
+                bytes[..7].copy_from_slice(&[0x0b, 0x77, 0, 0, 0x14, 0x40, 0x40]);
+                Input {
+                    bodies: vec![bytes.clone()],
+                    bytes,
+                    delta: false,
+                }
+            })
+            .collect();
+        let conv = CodecState::Ac3(Ac3State::new(crate::codec::ac3::Kind::Ac3));
+        assert_eq!(run_with_header(conv, inputs, b"\x91ac-3"), NO_COPY);
+    }
+
+    #[test]
+    fn mp3_is_sent_uncopied_without_allocations() {
+        // MPEG-1 layer III, 128 kbit/s, 44.1 kHz stereo: legacy SoundFormat 2 on track 0.
+        let inputs = (0..60)
+            .map(|i| {
+                let mut bytes = slice(0, 417, i);
+                bytes[..4].copy_from_slice(&[0xff, 0xfb, 0x90, 0x00]);
+                Input {
+                    bodies: vec![bytes.clone()],
+                    bytes,
+                    delta: false,
+                }
+            })
+            .collect();
+        let conv = CodecState::Mp3(Mp3State::new());
+        assert_eq!(run_with_header(conv, inputs, &[0x2f]), NO_COPY);
     }
 }

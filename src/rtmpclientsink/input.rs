@@ -19,6 +19,7 @@ use gst::prelude::*;
 
 use crate::codec::{self, Codec};
 
+use super::audio::{Ac3State, AudioOutcome, AudioParams, FlacState, Mp3State, OpusState};
 use super::convert::{AacState, AudioFrames, H264State, VideoAu, VideoOutcome};
 use super::format::{
     AudioMeta, MediaFormat, MetaUpdate, StreamMeta, VideoMeta, bitrate_kbps_from_tags,
@@ -53,6 +54,14 @@ pub enum CodecState {
     H264(H264State),
     /// AAC (`raw` or `adts`).
     Aac(AacState),
+    /// Opus.
+    Opus(OpusState),
+    /// FLAC.
+    Flac(FlacState),
+    /// AC-3 or E-AC-3.
+    Ac3(Ac3State),
+    /// MP3.
+    Mp3(Mp3State),
 }
 
 /// What one input buffer became.
@@ -64,6 +73,8 @@ pub enum Converted {
     Audio(AudioFrames),
     /// Nothing to send: a delta frame before the first keyframe.
     BeforeKeyframe,
+    /// Nothing to send: a stream header repeated in-band (FLAC metadata blocks, Opus headers).
+    Header,
 }
 
 impl CodecState {
@@ -76,6 +87,10 @@ impl CodecState {
             MediaFormat::Aac {
                 input, codec_data, ..
             } => CodecState::Aac(AacState::new(*input, codec_data.as_deref())?),
+            MediaFormat::Opus { head, .. } => CodecState::Opus(OpusState::new(head)?),
+            MediaFormat::Flac { info, .. } => CodecState::Flac(FlacState::new(info.as_ref())),
+            MediaFormat::Ac3 { kind, .. } => CodecState::Ac3(Ac3State::new(*kind)),
+            MediaFormat::Mp3 { .. } => CodecState::Mp3(Mp3State::new()),
         })
     }
 
@@ -84,6 +99,10 @@ impl CodecState {
         match self {
             CodecState::H264(_) => Codec::H264,
             CodecState::Aac(_) => Codec::Aac,
+            CodecState::Opus(_) => Codec::Opus,
+            CodecState::Flac(_) => Codec::Flac,
+            CodecState::Ac3(a) => a.codec(),
+            CodecState::Mp3(_) => Codec::Mp3,
         }
     }
 
@@ -103,6 +122,10 @@ impl CodecState {
                     input, codec_data, ..
                 },
             ) => a.set_caps(*input, codec_data.as_deref())?,
+            (CodecState::Opus(o), MediaFormat::Opus { head, .. }) => o.set_caps(head)?,
+            (CodecState::Flac(f), MediaFormat::Flac { info, .. }) => f.set_caps(info.as_ref()),
+            (CodecState::Ac3(a), f @ MediaFormat::Ac3 { .. }) if a.codec() == f.codec() => {}
+            (CodecState::Mp3(_), MediaFormat::Mp3 { .. }) => {}
             _ => return Ok(false),
         }
         Ok(true)
@@ -117,6 +140,10 @@ impl CodecState {
                 VideoOutcome::BeforeKeyframe => Converted::BeforeKeyframe,
             },
             CodecState::Aac(a) => Converted::Audio(a.process(data)?),
+            CodecState::Opus(o) => o.process(data)?.into(),
+            CodecState::Flac(f) => f.process(data)?.into(),
+            CodecState::Ac3(a) => a.process(data)?.into(),
+            CodecState::Mp3(m) => m.process(data)?.into(),
         })
     }
 
@@ -128,6 +155,7 @@ impl CodecState {
                 "H.264 stream has no SPS/PPS before its first keyframe; make the encoder send SPS and PPS with keyframes (h264parse config-interval=-1 inserts them).".to_string(),
             ),
             (CodecState::Aac(a), err) if a.missing_config() => Some(capitalize(&err.to_string())),
+            (CodecState::Flac(f), err) if f.missing_config() => Some(capitalize(&err.to_string())),
             _ => None,
         }
     }
@@ -163,8 +191,31 @@ impl CodecState {
                 });
                 Some((update, None))
             }
+            CodecState::Opus(o) => o.take_params().map(audio_update),
+            CodecState::Flac(f) => f.take_params().map(audio_update),
+            CodecState::Ac3(a) => a.take_params().map(audio_update),
+            CodecState::Mp3(m) => m.take_params().map(audio_update),
         }
     }
+}
+
+impl From<AudioOutcome> for Converted {
+    fn from(o: AudioOutcome) -> Self {
+        match o {
+            AudioOutcome::Frames(f) => Converted::Audio(f),
+            AudioOutcome::Header => Converted::Header,
+        }
+    }
+}
+
+/// onMetaData's view of what an audio stream's own headers say.
+fn audio_update(p: AudioParams) -> (MetaUpdate, Option<String>) {
+    let update = MetaUpdate::Audio(AudioMeta {
+        samplerate: Some(p.rate),
+        channels: Some(p.channels),
+        datarate_kbps: None,
+    });
+    (update, None)
 }
 
 /// Merges a metadata update about `track` (onMetaData describes track 0 of each kind; the
@@ -338,6 +389,7 @@ impl PadInput {
             Err(e) => return self.bad_buffer(ctx, e),
         };
         match converted {
+            Converted::Header => Ok(gst::FlowSuccess::Ok),
             Converted::BeforeKeyframe => {
                 self.dropped_before_key += 1;
                 if self.dropped_before_key == 1 || self.dropped_before_key.is_multiple_of(100) {

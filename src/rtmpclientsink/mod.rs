@@ -41,6 +41,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod audio;
 mod convert;
 mod format;
 mod frame;
