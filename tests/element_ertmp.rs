@@ -18,8 +18,8 @@ use common::ffmpeg9::{
 };
 use common::gstmedia_ertmp::{
     Combo, Demuxed, assert_element_accepts, caps_buffer, caps_first_streamheader, combo_mkv, demux,
-    require_elements, run_to_eos,
 };
+use common::gstrun::{require_elements, run_to_eos};
 use common::util::TempDir;
 use gstrtmpclient::codec::flv::{AVC1, FourCc, HVC1, MP4A, OPUS};
 
@@ -228,31 +228,6 @@ fn av1_and_aac_byte_identical_to_ffmpeg9_without_temporal_delimiters() {
 #[test]
 fn vp9_and_aac_byte_identical_to_ffmpeg9() {
     publish_combo(Combo::Vp9Aac);
-}
-
-#[test]
-fn h264_and_opus_byte_identical_to_ffmpeg9() {
-    publish_combo(Combo::H264Opus);
-}
-
-#[test]
-fn h264_and_flac_byte_identical_to_ffmpeg9() {
-    publish_combo(Combo::H264Flac);
-}
-
-#[test]
-fn h264_and_ac3_byte_identical_to_ffmpeg9() {
-    publish_combo(Combo::H264Ac3);
-}
-
-#[test]
-fn h264_and_eac3_byte_identical_to_ffmpeg9() {
-    publish_combo(Combo::H264Eac3);
-}
-
-#[test]
-fn h264_and_mp3_byte_identical_to_ffmpeg9() {
-    publish_combo(Combo::H264Mp3);
 }
 
 /// The control: H.264 + AAC, which the element has always published, through the same harness.
