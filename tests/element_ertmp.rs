@@ -344,3 +344,86 @@ fn live_x265_byte_stream_every_frame_arrives_and_decodes() {
         "no hvcC sequence start"
     );
 }
+
+/// HDR caps (PQ colorimetry, mastering display, content light level) on HEVC byte-stream: the
+/// element sends a `colorInfo` Metadata packet before the first frame, and FFmpeg 9 takes its
+/// values (it writes them back into its recording from what it parsed).
+#[test]
+fn hdr_caps_become_color_info_that_ffmpeg9_reads() {
+    use gstrtmpclient::codec::flv::{self, VideoPacketType, VideoTagBody};
+    use gstrtmpclient::rtmp::amf0::{self, Amf0Value};
+    let Some(ff) = ffmpeg9() else { return };
+    if !require_elements(&["x265enc", "capssetter"]) {
+        return;
+    }
+    const FRAMES: usize = 30;
+    let dir = TempDir::new("hdr-x265");
+    let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
+        return;
+    };
+    // BT.2020 primaries as 0.00002 units (R 0.708/0.292, G 0.170/0.797, B 0.131/0.046, D65),
+    // 1000 cd/m² peak and 0.005 cd/m² black in 0.0001 units.
+    let mdi = "35400:14600:8500:39850:6550:2300:15635:16450:10000000:50";
+    run_to_eos(
+        &format!(
+            "videotestsrc num-buffers={FRAMES} ! \
+             video/x-raw,format=I420,width=160,height=96,framerate=30/1 ! \
+             x265enc speed-preset=ultrafast key-int-max=30 ! \
+             video/x-h265,stream-format=byte-stream,alignment=au ! \
+             capssetter caps=\"video/x-h265,colorimetry=(string)bt2100-pq,\
+             mastering-display-info=(string){mdi},content-light-level=(string)1000:400\" ! \
+             rtmpclientsink sync=false location={}",
+            srv.url()
+        ),
+        PUBLISH_TIMEOUT,
+    );
+    srv.finish(SERVER_EXIT_TIMEOUT);
+    let got = srv.framemd5();
+    let v = got.stream("hevc", Some((160, 96))).index;
+    assert_eq!(got.stream_packets(v).len(), FRAMES, "HEVC packets received");
+    let errs = decode_errors(&ff, srv.flv_path());
+    assert!(errs.is_empty(), "decode errors: {errs:?}");
+    let file = common::read_flv(srv.flv_path()).unwrap();
+    let mut color_info = None;
+    let mut frames_before = 0;
+    for t in file.tags.iter().filter(|t| t.is_video()) {
+        let Ok(tag) = flv::parse_video(&t.data) else {
+            continue;
+        };
+        let VideoTagBody::Enhanced(x) = tag.body else {
+            continue;
+        };
+        match x.packet_type {
+            VideoPacketType::Metadata if color_info.is_none() => {
+                let values = amf0::decode_all(x.tracks[0].data).unwrap();
+                color_info = Some(values);
+            }
+            VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX
+                if color_info.is_none() =>
+            {
+                frames_before += 1
+            }
+            _ => {}
+        }
+    }
+    let values = color_info.expect("a colorInfo Metadata packet in the recording");
+    assert_eq!(frames_before, 0, "colorInfo comes before the frames");
+    assert_eq!(values[0].as_str(), Some("colorInfo"));
+    let n = |o: &Amf0Value, k: &str| {
+        o.get(k)
+            .and_then(Amf0Value::as_f64)
+            .unwrap_or_else(|| panic!("{k} in {o:?}"))
+    };
+    let info = &values[1];
+    let cc = info.get("colorConfig").expect("colorConfig");
+    assert_eq!(n(cc, "transferCharacteristics"), 16.0, "PQ");
+    assert_eq!(n(cc, "colorPrimaries"), 9.0, "BT.2020");
+    assert_eq!(n(cc, "matrixCoefficients"), 9.0, "BT.2020 NCL");
+    let cll = info.get("hdrCll").expect("hdrCll");
+    assert_eq!((n(cll, "maxCLL"), n(cll, "maxFall")), (1000.0, 400.0));
+    let md = info.get("hdrMdcv").expect("hdrMdcv");
+    assert!((n(md, "redX") - 0.708).abs() < 1e-3, "{md:?}");
+    assert!((n(md, "whitePointY") - 0.329).abs() < 1e-3, "{md:?}");
+    assert!((n(md, "maxLuminance") - 1000.0).abs() < 1e-6, "{md:?}");
+    assert!((n(md, "minLuminance") - 0.005).abs() < 1e-6, "{md:?}");
+}
