@@ -29,7 +29,10 @@ use super::messages;
 use super::queue::{CongestionReport, Track};
 use super::session::Shared;
 use super::timeline::{DEFAULT_REORDER_WINDOW, Derived, DtsDeriver, ns_to_ms};
-use super::video::{Av1State, H265State, StreamVideoInfo, Vp9State};
+use super::video::{
+    AV1_NO_SEQUENCE_HEADER_TEXT, Av1State, H265State, HEVC_NO_PARAMETER_SETS_TEXT, StreamVideoInfo,
+    Vp9State,
+};
 
 /// Bad input buffers in a row after which the stream is taken not to be what its caps say.
 const MAX_CONSECUTIVE_BAD_BUFFERS: u32 = 25;
@@ -178,8 +181,13 @@ impl CodecState {
                 "H.264 stream has no SPS/PPS before its first keyframe; make the encoder send SPS and PPS with keyframes (h264parse config-interval=-1 inserts them).".to_string(),
             ),
             (CodecState::Aac(a), err) if a.missing_config() => Some(capitalize(&err.to_string())),
-            (CodecState::H265(h), err) if h.missing_config() => Some(capitalize(&err.to_string())),
-            (CodecState::Av1(a), err) if a.missing_config() => Some(capitalize(&err.to_string())),
+            (
+                CodecState::H265(_),
+                codec::Error::InvalidHevc(m @ HEVC_NO_PARAMETER_SETS_TEXT),
+            )
+            | (CodecState::Av1(_), codec::Error::InvalidAv1(m @ AV1_NO_SEQUENCE_HEADER_TEXT)) => {
+                Some(format!("{m}."))
+            }
             _ => None,
         }
     }

@@ -296,10 +296,9 @@ pub struct H265State {
     config_changed: bool,
 }
 
-/// The error of a stream that cannot be sent: no parameter sets anywhere.
-const HEVC_NO_PARAMETER_SETS: codec::Error = codec::Error::InvalidHevc(
-    "HEVC stream has no VPS/SPS/PPS before its first keyframe and the caps have no codec_data (hvcC); make the encoder repeat its headers with keyframes (h265parse config-interval=-1 inserts them)",
-);
+/// Why a stream cannot be sent: no parameter sets anywhere (the element's error text).
+pub const HEVC_NO_PARAMETER_SETS_TEXT: &str = "HEVC stream has no VPS/SPS/PPS before its first keyframe and the caps have no codec_data (hvcC); make the encoder repeat its headers with keyframes (h265parse config-interval=-1 inserts them)";
+const HEVC_NO_PARAMETER_SETS: codec::Error = codec::Error::InvalidHevc(HEVC_NO_PARAMETER_SETS_TEXT);
 
 impl H265State {
     /// State for `input`; `codec_data` is the hvcC (used as given for hvc1/hev1).
@@ -364,6 +363,7 @@ impl H265State {
     }
 
     /// True when no configuration is known (a keyframe without parameter sets cannot be sent).
+    #[cfg(test)]
     pub fn missing_config(&self) -> bool {
         self.config.is_none()
     }
@@ -526,10 +526,9 @@ pub struct Av1State {
     config_changed: bool,
 }
 
-/// The error of a stream that cannot be sent: no sequence header anywhere.
-const AV1_NO_SEQUENCE_HEADER: codec::Error = codec::Error::InvalidAv1(
-    "AV1 stream has no sequence header OBU before its first keyframe and the caps have no codec_data (av1C); put av1parse before the sink",
-);
+/// Why a stream cannot be sent: no sequence header anywhere (the element's error text).
+pub const AV1_NO_SEQUENCE_HEADER_TEXT: &str = "AV1 stream has no sequence header OBU before its first keyframe and the caps have no codec_data (av1C); put av1parse before the sink";
+const AV1_NO_SEQUENCE_HEADER: codec::Error = codec::Error::InvalidAv1(AV1_NO_SEQUENCE_HEADER_TEXT);
 
 /// Where the bytes to send lie: usually one range (everything after the temporal delimiter).
 #[derive(Debug, Default)]
@@ -610,6 +609,7 @@ impl Av1State {
     }
 
     /// True when no configuration is known.
+    #[cfg(test)]
     pub fn missing_config(&self) -> bool {
         self.config.is_none()
     }
