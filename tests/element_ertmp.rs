@@ -1,5 +1,4 @@
-//! Issue 9's per-codec publish checks (the audio codecs; the video ones come with the video
-//! codecs): `rtmpclientsink` publishes GStreamer-made Matroska files
+//! Issue 9's per-codec publish checks: `rtmpclientsink` publishes GStreamer-made Matroska files
 //! (HEVC with B-frames, AV1 and VP9, each with AAC; H.264 with Opus, FLAC, AC-3, E-AC-3 or MP3)
 //! straight from matroskademux, no parser in between, to FFmpeg 9 listening. Every packet of
 //! every stream must arrive byte-identical to the file's (framemd5 size and MD5), with the PTS
@@ -16,13 +15,13 @@ use std::time::Duration;
 use gst::prelude::*;
 
 use common::ffmpeg9::{
-    self, Ff9Listen, FrameMd5, Outputs, assert_all_streams_identical, decode_errors, ffmpeg9,
-    framemd5_of_file, md5_hex, sequence_starts,
+    self, Ff9Listen, FrameMd5, Outputs, assert_all_streams_identical, decode_errors,
+    decoded_frames, ffmpeg9, framemd5_of_file, md5_hex, sequence_starts,
 };
 use common::gstmedia_ertmp::{
     Combo, Demuxed, assert_element_accepts, caps_buffer, caps_first_streamheader, combo_mkv, demux,
 };
-use common::gstrun::run_to_eos;
+use common::gstrun::{require_elements, run_to_eos};
 use common::util::TempDir;
 use gstrtmpclient::codec::flv::{AVC1, FourCc, HVC1, MP4A, OPUS};
 
@@ -241,6 +240,21 @@ fn h264_and_eac3_byte_identical_to_ffmpeg9() {
 #[test]
 fn h264_and_mp3_byte_identical_to_ffmpeg9() {
     publish_combo(Combo::H264Mp3);
+}
+
+#[test]
+fn hevc_b_frames_and_aac_byte_identical_to_ffmpeg9() {
+    publish_combo(Combo::HevcAac);
+}
+
+#[test]
+fn av1_and_aac_byte_identical_to_ffmpeg9_without_temporal_delimiters() {
+    publish_combo(Combo::Av1Aac);
+}
+
+#[test]
+fn vp9_and_aac_byte_identical_to_ffmpeg9() {
+    publish_combo(Combo::Vp9Aac);
 }
 
 /// The control: H.264 + AAC, which the element has always published, through the same harness.
@@ -657,4 +671,172 @@ fn reconnect_resends_the_opus_sequence_start_before_any_frame() {
         );
     }
     assert_eq!(heads[0], heads[1], "the same OpusHead on both connections");
+}
+
+/// `filter_units=remove_types=2` removes exactly one thing from each temporal unit of these
+/// files: the 2-byte temporal delimiter OBU (`0x12 0x00`) GStreamer's AV1 Matroska keeps at its
+/// start. So the filtered packets are the element's expected output.
+#[test]
+fn av1_reference_filter_removes_exactly_the_temporal_delimiters() {
+    let Some(ff) = ffmpeg9() else { return };
+    let Some(mkv) = combo_mkv(Combo::Av1Aac) else {
+        return;
+    };
+    let tus = &demux(&mkv, &["video_0"])[0].buffers;
+    let filtered = framemd5_of_file(&ff, &mkv, &AV1_REMOVE_TD);
+    let packets = filtered.stream_packets(filtered.stream("av1", None).index);
+    assert_eq!(packets.len(), tus.len());
+    for (i, (tu, p)) in tus.iter().zip(&packets).enumerate() {
+        // OBU header: type 2 (temporal delimiter), has_size_field; size 0.
+        assert_eq!(
+            tu[..2],
+            [0x12, 0x00],
+            "TU {i} starts with a temporal delimiter"
+        );
+        assert!(
+            p.size == tu.len() - 2 && p.md5 == md5_hex(&tu[2..]),
+            "TU {i}: the filter did more than drop the temporal delimiter"
+        );
+    }
+}
+
+/// Live `byte-stream` HEVC from x265enc (in-band VPS/SPS/PPS, Annex B) plus live AAC: every
+/// frame arrives and decodes.
+#[test]
+fn live_x265_byte_stream_every_frame_arrives_and_decodes() {
+    let Some(ff) = ffmpeg9() else { return };
+    if !require_elements(&["x265enc", "avenc_aac"]) {
+        return;
+    }
+    const FRAMES: usize = 60;
+    let caps = gst::Caps::builder("video/x-h265")
+        .field("stream-format", "byte-stream")
+        .field("alignment", "au")
+        .build();
+    assert_element_accepts("sink", &caps);
+    let dir = TempDir::new("live-x265");
+    let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
+        return;
+    };
+    run_to_eos(
+        &format!(
+            "videotestsrc is-live=true num-buffers={FRAMES} ! \
+             video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
+             x265enc speed-preset=ultrafast key-int-max=30 option-string=\"bframes=2:scenecut=0\" ! \
+             video/x-h265,stream-format=byte-stream,alignment=au ! \
+             rtmpclientsink name=s location={} \
+             audiotestsrc is-live=true num-buffers=94 samplesperbuffer=1024 ! \
+             audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! s.audio",
+            srv.url()
+        ),
+        PUBLISH_TIMEOUT,
+    );
+    srv.finish(SERVER_EXIT_TIMEOUT);
+    let got = srv.framemd5();
+    let v = got.stream("hevc", Some((320, 240))).index;
+    assert_eq!(got.stream_packets(v).len(), FRAMES, "HEVC packets received");
+    let errs = decode_errors(&ff, srv.flv_path());
+    assert!(errs.is_empty(), "decode errors: {errs:?}");
+    let decoded = decoded_frames(&ff, srv.flv_path());
+    let dv = decoded
+        .streams
+        .iter()
+        .find(|s| s.media_type == "video")
+        .unwrap();
+    assert_eq!(
+        decoded.stream_packets(dv.index).len(),
+        FRAMES,
+        "decoded video frames"
+    );
+    // The configuration was built from the in-band parameter sets: an hvcC sequence start.
+    let starts = sequence_starts(srv.flv_path());
+    assert!(
+        starts
+            .iter()
+            .any(|s| s.fourcc == HVC1 && s.data.first() == Some(&1)),
+        "no hvcC sequence start"
+    );
+}
+
+/// HDR caps (PQ colorimetry, mastering display, content light level) on HEVC byte-stream: the
+/// element sends a `colorInfo` Metadata packet before the first frame, and FFmpeg 9 takes its
+/// values (it writes them back into its recording from what it parsed).
+#[test]
+fn hdr_caps_become_color_info_that_ffmpeg9_reads() {
+    use gstrtmpclient::codec::flv::{self, VideoPacketType, VideoTagBody};
+    use gstrtmpclient::rtmp::amf0::{self, Amf0Value};
+    let Some(ff) = ffmpeg9() else { return };
+    if !require_elements(&["x265enc", "capssetter"]) {
+        return;
+    }
+    const FRAMES: usize = 30;
+    let dir = TempDir::new("hdr-x265");
+    let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
+        return;
+    };
+    // BT.2020 primaries as 0.00002 units (R 0.708/0.292, G 0.170/0.797, B 0.131/0.046, D65),
+    // 1000 cd/m² peak and 0.005 cd/m² black in 0.0001 units.
+    let mdi = "35400:14600:8500:39850:6550:2300:15635:16450:10000000:50";
+    run_to_eos(
+        &format!(
+            "videotestsrc num-buffers={FRAMES} ! \
+             video/x-raw,format=I420,width=160,height=96,framerate=30/1 ! \
+             x265enc speed-preset=ultrafast key-int-max=30 ! \
+             video/x-h265,stream-format=byte-stream,alignment=au ! \
+             capssetter caps=\"video/x-h265,colorimetry=(string)bt2100-pq,\
+             mastering-display-info=(string){mdi},content-light-level=(string)1000:400\" ! \
+             rtmpclientsink sync=false location={}",
+            srv.url()
+        ),
+        PUBLISH_TIMEOUT,
+    );
+    srv.finish(SERVER_EXIT_TIMEOUT);
+    let got = srv.framemd5();
+    let v = got.stream("hevc", Some((160, 96))).index;
+    assert_eq!(got.stream_packets(v).len(), FRAMES, "HEVC packets received");
+    let errs = decode_errors(&ff, srv.flv_path());
+    assert!(errs.is_empty(), "decode errors: {errs:?}");
+    let file = common::read_flv(srv.flv_path()).unwrap();
+    let mut color_info = None;
+    let mut frames_before = 0;
+    for t in file.tags.iter().filter(|t| t.is_video()) {
+        let Ok(tag) = flv::parse_video(&t.data) else {
+            continue;
+        };
+        let VideoTagBody::Enhanced(x) = tag.body else {
+            continue;
+        };
+        match x.packet_type {
+            VideoPacketType::Metadata if color_info.is_none() => {
+                let values = amf0::decode_all(x.tracks[0].data).unwrap();
+                color_info = Some(values);
+            }
+            VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX
+                if color_info.is_none() =>
+            {
+                frames_before += 1
+            }
+            _ => {}
+        }
+    }
+    let values = color_info.expect("a colorInfo Metadata packet in the recording");
+    assert_eq!(frames_before, 0, "colorInfo comes before the frames");
+    assert_eq!(values[0].as_str(), Some("colorInfo"));
+    let n = |o: &Amf0Value, k: &str| {
+        o.get(k)
+            .and_then(Amf0Value::as_f64)
+            .unwrap_or_else(|| panic!("{k} in {o:?}"))
+    };
+    let info = &values[1];
+    let cc = info.get("colorConfig").expect("colorConfig");
+    assert_eq!(n(cc, "transferCharacteristics"), 16.0, "PQ");
+    assert_eq!(n(cc, "colorPrimaries"), 9.0, "BT.2020");
+    assert_eq!(n(cc, "matrixCoefficients"), 9.0, "BT.2020 NCL");
+    let cll = info.get("hdrCll").expect("hdrCll");
+    assert_eq!((n(cll, "maxCLL"), n(cll, "maxFall")), (1000.0, 400.0));
+    let md = info.get("hdrMdcv").expect("hdrMdcv");
+    assert!((n(md, "redX") - 0.708).abs() < 1e-3, "{md:?}");
+    assert!((n(md, "whitePointY") - 0.329).abs() < 1e-3, "{md:?}");
+    assert!((n(md, "maxLuminance") - 1000.0).abs() < 1e-6, "{md:?}");
+    assert!((n(md, "minLuminance") - 0.005).abs() < 1e-6, "{md:?}");
 }

@@ -29,6 +29,11 @@ pub enum VideoBody {
     AsIs,
     /// Annex-B input: 4-byte length prefixes plus the NAL units borrowed from the input buffer.
     AnnexB(h264::AvccView),
+    /// Part of the input buffer (an AV1 temporal unit after its temporal delimiter).
+    Range(Range<usize>),
+    /// Several parts of the input buffer, sent back to back (an AV1 buffer with temporal
+    /// delimiters between its OBUs).
+    Ranges(Vec<Range<usize>>),
 }
 
 /// One access unit ready for the queue.

@@ -4,6 +4,7 @@ use crate::codec::{Codec, ac3, flac, opus};
 use crate::rtmp::amf0::Amf0Value;
 
 use super::convert::{AacInput, H264Input};
+use super::video::{H265Input, VideoColour};
 
 /// FLV `videocodecid` of AVC.
 pub const VIDEO_CODEC_ID_AVC: f64 = 7.0;
@@ -19,7 +20,24 @@ pub fn video_caps() -> gst::Caps {
         .field("stream-format", gst::List::new(["avc", "byte-stream"]))
         .field("alignment", "au")
         .build();
-    gst::Caps::builder_full().structure(h264).build()
+    let h265 = gst::Structure::builder("video/x-h265")
+        .field(
+            "stream-format",
+            gst::List::new(["hvc1", "hev1", "byte-stream"]),
+        )
+        .field("alignment", "au")
+        .build();
+    let av1 = gst::Structure::builder("video/x-av1")
+        .field("stream-format", "obu-stream")
+        .field("alignment", "tu")
+        .build();
+    let vp9 = gst::Structure::new_empty("video/x-vp9");
+    gst::Caps::builder_full()
+        .structure(h264)
+        .structure(h265)
+        .structure(av1)
+        .structure(vp9)
+        .build()
 }
 
 /// The caps every audio pad takes (`audio`, `sink` of an audio-only stream, and `audio_%u`):
@@ -67,6 +85,35 @@ pub enum MediaFormat {
         height: Option<u32>,
         /// Frames per second from the caps (None for variable / 0/1).
         framerate: Option<f64>,
+    },
+    /// HEVC video.
+    H265 {
+        /// hvc1, hev1 or byte-stream.
+        input: H265Input,
+        /// hvcC from `codec_data`.
+        codec_data: Option<Vec<u8>>,
+        /// Size and frame rate from the caps.
+        size: VideoSize,
+        /// Colorimetry and HDR metadata from the caps.
+        colour: VideoColour,
+    },
+    /// AV1 video (`obu-stream`, one temporal unit per buffer).
+    Av1 {
+        /// av1C from `codec_data`.
+        codec_data: Option<Vec<u8>>,
+        /// Size and frame rate from the caps.
+        size: VideoSize,
+        /// Colorimetry and HDR metadata from the caps.
+        colour: VideoColour,
+    },
+    /// VP9 video.
+    Vp9 {
+        /// Size and frame rate from the caps.
+        size: VideoSize,
+        /// Colorimetry and HDR metadata from the caps.
+        colour: VideoColour,
+        /// `chroma-site=mpeg2` (4:2:0 chroma sited left, vpcC chromaSubsampling 0).
+        chroma_sited_left: bool,
     },
     /// AAC audio.
     Aac {
@@ -118,6 +165,9 @@ impl MediaFormat {
     pub fn codec(&self) -> Codec {
         match self {
             MediaFormat::H264 { .. } => Codec::H264,
+            MediaFormat::H265 { .. } => Codec::H265,
+            MediaFormat::Av1 { .. } => Codec::Av1,
+            MediaFormat::Vp9 { .. } => Codec::Vp9,
             MediaFormat::Aac { .. } => Codec::Aac,
             MediaFormat::Opus { .. } => Codec::Opus,
             MediaFormat::Flac { .. } => Codec::Flac,
@@ -145,6 +195,14 @@ impl MediaFormat {
                 width,
                 height,
                 framerate,
+                datarate_kbps: None,
+            }),
+            MediaFormat::H265 { size, .. }
+            | MediaFormat::Av1 { size, .. }
+            | MediaFormat::Vp9 { size, .. } => MetaUpdate::Video(VideoMeta {
+                width: size.width,
+                height: size.height,
+                framerate: size.framerate,
                 datarate_kbps: None,
             }),
             MediaFormat::Aac { rate, channels, .. }
@@ -215,6 +273,48 @@ impl MediaFormat {
                     framerate,
                 })
             }
+            "video/x-h265" => {
+                let input = match s.get::<&str>("stream-format") {
+                    Ok("hvc1") => H265Input::Hvc1,
+                    Ok("hev1") => H265Input::Hev1,
+                    Ok("byte-stream") => H265Input::ByteStream,
+                    other => {
+                        return Err(format!(
+                            "unsupported HEVC stream-format {}; use hvc1, hev1 or byte-stream \
+                             (put h265parse before the sink).",
+                            other.unwrap_or("(none)")
+                        ));
+                    }
+                };
+                check_alignment(s, "HEVC", "au", "whole access units", "h265parse")?;
+                Ok(MediaFormat::H265 {
+                    input,
+                    codec_data,
+                    size: VideoSize::from_structure(s),
+                    colour: colour_from_structure(s),
+                })
+            }
+            "video/x-av1" => {
+                if let Ok(f) = s.get::<&str>("stream-format")
+                    && f != "obu-stream"
+                {
+                    return Err(format!(
+                        "unsupported AV1 stream-format {f}; use obu-stream (put av1parse before \
+                         the sink)."
+                    ));
+                }
+                check_alignment(s, "AV1", "tu", "whole temporal units", "av1parse")?;
+                Ok(MediaFormat::Av1 {
+                    codec_data,
+                    size: VideoSize::from_structure(s),
+                    colour: colour_from_structure(s),
+                })
+            }
+            "video/x-vp9" => Ok(MediaFormat::Vp9 {
+                size: VideoSize::from_structure(s),
+                colour: colour_from_structure(s),
+                chroma_sited_left: s.get::<&str>("chroma-site").ok() == Some("mpeg2"),
+            }),
             "audio/mpeg" => {
                 let version = s.get::<i32>("mpegversion").unwrap_or(0);
                 if version == 1 && s.get::<i32>("layer").ok() == Some(3) {
@@ -361,6 +461,58 @@ fn opus_format(s: &gst::StructureRef) -> Result<MediaFormat, String> {
         head: head.to_bytes(),
         channels: u32::from(channels),
     })
+}
+
+/// Picture size and frame rate as video caps say them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct VideoSize {
+    /// Width.
+    pub width: Option<u32>,
+    /// Height.
+    pub height: Option<u32>,
+    /// Frames per second (None for variable / 0/1).
+    pub framerate: Option<f64>,
+}
+
+impl VideoSize {
+    fn from_structure(s: &gst::StructureRef) -> Self {
+        let dim = |k: &str| s.get::<i32>(k).ok().and_then(|v| u32::try_from(v).ok());
+        VideoSize {
+            width: dim("width"),
+            height: dim("height"),
+            framerate: s
+                .get::<gst::Fraction>("framerate")
+                .ok()
+                .filter(|f| f.numer() > 0 && f.denom() > 0)
+                .map(|f| f64::from(f.numer()) / f64::from(f.denom())),
+        }
+    }
+}
+
+/// The colour fields of video caps (strings in GStreamer's serialisation).
+fn colour_from_structure(s: &gst::StructureRef) -> VideoColour {
+    VideoColour::from_caps_fields(
+        s.get::<&str>("colorimetry").ok(),
+        s.get::<&str>("mastering-display-info").ok(),
+        s.get::<&str>("content-light-level").ok(),
+    )
+}
+
+/// Refuses caps whose `alignment` is not `want` (absent is taken as right: parsers set it).
+fn check_alignment(
+    s: &gst::StructureRef,
+    codec: &str,
+    want: &str,
+    what: &str,
+    parser: &str,
+) -> Result<(), String> {
+    match s.get::<&str>("alignment") {
+        Ok(al) if al != want => Err(format!(
+            "unsupported {codec} alignment {al}: {what} ({want}) are needed; put {parser} before \
+             the sink."
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// What onMetaData says about the video track.
@@ -550,6 +702,100 @@ mod tests {
             MediaFormat::from_caps(&bad)
                 .unwrap_err()
                 .contains("alignment")
+        );
+    }
+
+    #[test]
+    fn enhanced_video_caps() {
+        init();
+        let caps = gst::Caps::builder("video/x-h265")
+            .field("stream-format", "hvc1")
+            .field("alignment", "au")
+            .field("codec_data", gst::Buffer::from_slice([1u8, 2]))
+            .field("width", 1920)
+            .field("height", 1080)
+            .field("framerate", gst::Fraction::new(50, 1))
+            .field("colorimetry", "bt2100-pq")
+            .field("content-light-level", "1000:400")
+            .build();
+        let MediaFormat::H265 {
+            input,
+            codec_data,
+            size,
+            colour,
+        } = MediaFormat::from_caps(&caps).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(input, H265Input::Hvc1);
+        assert_eq!(codec_data.as_deref(), Some(&[1u8, 2][..]));
+        assert_eq!(
+            (size.width, size.height, size.framerate),
+            (Some(1920), Some(1080), Some(50.0))
+        );
+        assert!(colour.is_hdr());
+        assert_eq!(colour.light_level, Some((1000, 400)));
+        for (fmt, input) in [
+            ("hev1", H265Input::Hev1),
+            ("byte-stream", H265Input::ByteStream),
+        ] {
+            let caps = gst::Caps::builder("video/x-h265")
+                .field("stream-format", fmt)
+                .build();
+            assert!(
+                matches!(MediaFormat::from_caps(&caps), Ok(MediaFormat::H265 { input: i, .. }) if i == input)
+            );
+        }
+        let bad = gst::Caps::builder("video/x-h265")
+            .field("stream-format", "hvc1")
+            .field("alignment", "nal")
+            .build();
+        assert!(
+            MediaFormat::from_caps(&bad)
+                .unwrap_err()
+                .contains("alignment")
+        );
+
+        let caps = gst::Caps::builder("video/x-av1")
+            .field("stream-format", "obu-stream")
+            .field("alignment", "tu")
+            .build();
+        let f = MediaFormat::from_caps(&caps).unwrap();
+        assert_eq!(f.codec(), Codec::Av1);
+        let bad = gst::Caps::builder("video/x-av1")
+            .field("stream-format", "annexb")
+            .build();
+        assert!(
+            MediaFormat::from_caps(&bad)
+                .unwrap_err()
+                .contains("obu-stream")
+        );
+
+        let caps = gst::Caps::builder("video/x-vp9")
+            .field("width", 640)
+            .field("height", 360)
+            .field("chroma-site", "mpeg2")
+            .build();
+        let f = MediaFormat::from_caps(&caps).unwrap();
+        assert!(matches!(
+            f,
+            MediaFormat::Vp9 {
+                chroma_sited_left: true,
+                size: VideoSize {
+                    width: Some(640),
+                    ..
+                },
+                ..
+            }
+        ));
+        assert_eq!(
+            f.meta(),
+            MetaUpdate::Video(VideoMeta {
+                width: Some(640),
+                height: Some(360),
+                framerate: None,
+                datarate_kbps: None,
+            })
         );
     }
 

@@ -32,6 +32,14 @@ pub enum FrameData {
         /// Length prefixes and NAL unit positions.
         view: AvccView,
     },
+    /// Several parts of a mapped input buffer sent back to back (an AV1 buffer whose temporal
+    /// delimiters are not only at its start).
+    Pieces {
+        /// The mapping.
+        map: Mapping,
+        /// The parts, in order.
+        ranges: Vec<Range<usize>>,
+    },
 }
 
 /// Slices one message is handed to the chunk writer in without allocating: the FLV tag header
@@ -53,6 +61,14 @@ impl FrameData {
                 map: Arc::new(map),
                 view,
             },
+            VideoBody::Range(range) => FrameData::Mapped {
+                map: Arc::new(map),
+                range,
+            },
+            VideoBody::Ranges(ranges) => FrameData::Pieces {
+                map: Arc::new(map),
+                ranges,
+            },
         }
     }
 
@@ -61,6 +77,7 @@ impl FrameData {
         match self {
             FrameData::Mapped { range, .. } => range.len(),
             FrameData::AnnexB { view, .. } => view.len(),
+            FrameData::Pieces { ranges, .. } => ranges.iter().map(ExactSizeIterator::len).sum(),
         }
     }
 
@@ -83,6 +100,13 @@ impl FrameData {
                 } else {
                     f(&parts.collect::<Vec<_>>())
                 }
+            }
+            FrameData::Pieces { map, ranges } => {
+                let data = map.as_slice();
+                let parts: Vec<&[u8]> = std::iter::once(header)
+                    .chain(ranges.iter().map(|r| data.get(r.clone()).unwrap_or(&[])))
+                    .collect();
+                f(&parts)
             }
         }
     }
@@ -195,11 +219,12 @@ mod zero_copy_tests {
     use std::sync::Arc;
 
     use super::{FrameData, Mapping};
-    use crate::codec::flv;
+    use crate::codec::{Codec, flv};
     use crate::rtmp::chunk::{ChunkBatch, ChunkWriter};
     use crate::rtmpclientsink::audio::{Ac3State, FlacState, Mp3State, OpusState};
     use crate::rtmpclientsink::convert::{AacInput, AacState, H264Input, H264State};
     use crate::rtmpclientsink::input::{CodecState, Converted};
+    use crate::rtmpclientsink::video::{Av1State, H265Input, H265State, VideoColour, Vp9State};
 
     struct CountingAlloc;
 
@@ -332,12 +357,17 @@ mod zero_copy_tests {
     }
 
     fn run(conv: CodecState, inputs: Vec<Input>) -> Measured {
-        // Today's legacy headers of H.264 and AAC frames.
-        let legacy: &[u8] = match conv.codec() {
-            crate::codec::Codec::H264 => &[0x17, 1, 0, 0, 0],
+        // The legacy headers of H.264 and AAC key frames; the enhanced video codecs get an
+        // ExVideoTagHeader with CodedFramesX (or CodedFrames for codecs without composition
+        // time).
+        let header: &[u8] = match conv.codec() {
+            Codec::H264 => &[0x17, 1, 0, 0, 0],
+            Codec::H265 => b"\x93hvc1",
+            Codec::Av1 => b"\x91av01",
+            Codec::Vp9 => b"\x91vp09",
             _ => &[0xaf, 1],
         };
-        run_with_header(conv, inputs, legacy)
+        run_with_header(conv, inputs, header)
     }
 
     /// [`run`] for any codec: `expected_header` is the tag header every frame must get.
@@ -418,6 +448,9 @@ mod zero_copy_tests {
                 let payload = match data {
                     FrameData::Mapped { range, .. } => range.len(),
                     FrameData::AnnexB { view, .. } => view.len() - 4 * view.nal_count(),
+                    FrameData::Pieces { ranges, .. } => {
+                        ranges.iter().map(ExactSizeIterator::len).sum()
+                    }
                 };
                 m.copied_payload_bytes += payload - borrowed;
                 let (r, n) = counted(|| b.write_to(&mut io::sink()));
@@ -509,6 +542,133 @@ mod zero_copy_tests {
         // Per frame: the view's spill vector (it grows twice for five NAL units) and the slice
         // list handed to the chunk writer; none depends on the frame's size.
         assert_eq!(m.steady_allocations, 9 * 3);
+    }
+
+    /// HEVC NAL unit of type `t` and `len` bytes without zero bytes.
+    fn hevc_nal(t: u8, len: usize, seed: usize) -> Vec<u8> {
+        let mut v = vec![t << 1, 1];
+        v.extend((2..len).map(|i| ((i * 131 + seed) % 255 + 1) as u8));
+        v
+    }
+
+    /// Two HEVC GOPs of 30 frames, x265enc-style: AUD in every frame, VPS/SPS/PPS with every
+    /// IDR (in-band ones only when `in_band`), an SEI in the first frame.
+    fn hevc_gops(in_band: bool) -> Vec<(Vec<Vec<u8>>, bool)> {
+        let [vps, sps, pps] = crate::rtmpclientsink::video::test_vectors::hevc_parameter_sets();
+        (0..60)
+            .map(|i| {
+                let key = i % 30 == 0;
+                let mut nals = vec![hevc_nal(35, 3, 0)];
+                if key && in_band {
+                    nals.extend([vps.clone(), sps.clone(), pps.clone()]);
+                }
+                if i == 0 {
+                    nals.push(hevc_nal(39, 20, i));
+                }
+                nals.push(if key {
+                    hevc_nal(19, 60_000, i)
+                } else {
+                    hevc_nal(1, 6_000, i)
+                });
+                (nals, !key)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hvc1_is_sent_uncopied_without_allocations() {
+        let hvcc = crate::rtmpclientsink::video::test_vectors::hvcc();
+        for input in [H265Input::Hvc1, H265Input::Hev1] {
+            let conv = H265State::new(input, Some(&hvcc), VideoColour::default()).unwrap();
+            let inputs = hevc_gops(input == H265Input::Hev1)
+                .into_iter()
+                .map(|(nals, delta)| Input {
+                    bytes: length_prefixed(&nals),
+                    delta,
+                    bodies: vec![length_prefixed(&nals)],
+                })
+                .collect();
+            assert_eq!(run(CodecState::H265(conv), inputs), NO_COPY, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn hevc_byte_stream_is_sent_uncopied_without_allocations() {
+        // VPS/SPS/PPS come with every keyframe: compared with the current ones, not copied.
+        let conv = H265State::new(H265Input::ByteStream, None, VideoColour::default()).unwrap();
+        let inputs = hevc_gops(true)
+            .into_iter()
+            .map(|(nals, delta)| Input {
+                bytes: annexb(&nals),
+                delta,
+                bodies: vec![length_prefixed(&nals)],
+            })
+            .collect();
+        assert_eq!(run(CodecState::H265(conv), inputs), NO_COPY);
+    }
+
+    /// An AV1 OBU with a size field: `obu_type`, payload of `len` bytes starting with `first`.
+    fn obu(obu_type: u8, first: u8, len: usize, seed: usize) -> Vec<u8> {
+        let mut payload = vec![first];
+        payload.extend((1..len).map(|i| ((i * 131 + seed) % 251) as u8));
+        let mut v = vec![(obu_type << 3) | 0x02];
+        crate::codec::av1::write_leb128(payload.len() as u32, &mut v);
+        v.extend(payload);
+        v
+    }
+
+    #[test]
+    fn obu_stream_is_sent_uncopied_without_allocations() {
+        // Temporal delimiter, sequence header with every keyframe (libaom repeats it), frame
+        // OBU: everything after the delimiter goes out as one range of the mapping.
+        let seq = crate::rtmpclientsink::video::test_vectors::av1_sequence_header_obu();
+        let conv = Av1State::new(None, VideoColour::default()).unwrap();
+        let inputs = (0..60)
+            .map(|i| {
+                let key = i % 30 == 0;
+                let mut tu = vec![0x12, 0x00];
+                if key {
+                    tu.extend_from_slice(&seq);
+                }
+                // Frame header byte: key frame shown (0x10) or inter frame shown (0x30).
+                let frame = if key {
+                    obu(6, 0x10, 50_000, i)
+                } else {
+                    obu(6, 0x30, 5_000, i)
+                };
+                tu.extend_from_slice(&frame);
+                Input {
+                    bodies: vec![tu[2..].to_vec()],
+                    bytes: tu,
+                    delta: !key,
+                }
+            })
+            .collect();
+        assert_eq!(run(CodecState::Av1(conv), inputs), NO_COPY);
+    }
+
+    #[test]
+    fn vp9_is_sent_uncopied_without_allocations() {
+        let conv = Vp9State::new(VideoColour::default(), false);
+        let inputs = (0..60)
+            .map(|i| {
+                let key = i % 30 == 0;
+                let bytes = if key {
+                    crate::rtmpclientsink::video::test_vectors::vp9_keyframe(40_000 + i)
+                } else {
+                    // Profile 0 inter frame, shown.
+                    let mut v = vec![0x86];
+                    v.extend((1..4_000 + i).map(|k| (k % 251) as u8));
+                    v
+                };
+                Input {
+                    bodies: vec![bytes.clone()],
+                    bytes,
+                    delta: !key,
+                }
+            })
+            .collect();
+        assert_eq!(run(CodecState::Vp9(conv), inputs), NO_COPY);
     }
 
     #[test]

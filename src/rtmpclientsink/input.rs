@@ -30,6 +30,10 @@ use super::messages;
 use super::queue::{CongestionReport, Track};
 use super::session::Shared;
 use super::timeline::{DEFAULT_REORDER_WINDOW, Derived, DtsDeriver, ns_to_ms};
+use super::video::{
+    AV1_NO_SEQUENCE_HEADER_TEXT, Av1State, H265State, HEVC_NO_PARAMETER_SETS_TEXT, StreamVideoInfo,
+    Vp9State,
+};
 
 /// Bad input buffers in a row after which the stream is taken not to be what its caps say.
 const MAX_CONSECUTIVE_BAD_BUFFERS: u32 = 25;
@@ -52,6 +56,12 @@ pub struct Ctx<'a> {
 pub enum CodecState {
     /// H.264 (`avc` or `byte-stream`).
     H264(H264State),
+    /// HEVC (`hvc1`, `hev1` or `byte-stream`).
+    H265(H265State),
+    /// AV1 (`obu-stream`).
+    Av1(Av1State),
+    /// VP9.
+    Vp9(Vp9State),
     /// AAC (`raw` or `adts`).
     Aac(AacState),
     /// Opus.
@@ -84,6 +94,20 @@ impl CodecState {
             MediaFormat::H264 {
                 input, codec_data, ..
             } => CodecState::H264(H264State::new(*input, codec_data.as_deref())?),
+            MediaFormat::H265 {
+                input,
+                codec_data,
+                colour,
+                ..
+            } => CodecState::H265(H265State::new(*input, codec_data.as_deref(), *colour)?),
+            MediaFormat::Av1 {
+                codec_data, colour, ..
+            } => CodecState::Av1(Av1State::new(codec_data.as_deref(), *colour)?),
+            MediaFormat::Vp9 {
+                colour,
+                chroma_sited_left,
+                ..
+            } => CodecState::Vp9(Vp9State::new(*colour, *chroma_sited_left)),
             MediaFormat::Aac {
                 input, codec_data, ..
             } => CodecState::Aac(AacState::new(*input, codec_data.as_deref())?),
@@ -98,6 +122,9 @@ impl CodecState {
     pub fn codec(&self) -> Codec {
         match self {
             CodecState::H264(_) => Codec::H264,
+            CodecState::H265(_) => Codec::H265,
+            CodecState::Av1(_) => Codec::Av1,
+            CodecState::Vp9(_) => Codec::Vp9,
             CodecState::Aac(_) => Codec::Aac,
             CodecState::Opus(_) => Codec::Opus,
             CodecState::Flac(_) => Codec::Flac,
@@ -116,6 +143,29 @@ impl CodecState {
                     input, codec_data, ..
                 },
             ) => h.set_caps(*input, codec_data.as_deref())?,
+            (
+                CodecState::H265(h),
+                MediaFormat::H265 {
+                    input,
+                    codec_data,
+                    colour,
+                    ..
+                },
+            ) => h.set_caps(*input, codec_data.as_deref(), *colour)?,
+            (
+                CodecState::Av1(a),
+                MediaFormat::Av1 {
+                    codec_data, colour, ..
+                },
+            ) => a.set_caps(codec_data.as_deref(), *colour)?,
+            (
+                CodecState::Vp9(v),
+                MediaFormat::Vp9 {
+                    colour,
+                    chroma_sited_left,
+                    ..
+                },
+            ) => v.set_caps(*colour, *chroma_sited_left),
             (
                 CodecState::Aac(a),
                 MediaFormat::Aac {
@@ -139,6 +189,9 @@ impl CodecState {
                 VideoOutcome::Frame(au) => Converted::Video(au),
                 VideoOutcome::BeforeKeyframe => Converted::BeforeKeyframe,
             },
+            CodecState::H265(h) => video(h.process(data, delta_unit)?),
+            CodecState::Av1(a) => video(a.process(data, delta_unit)?),
+            CodecState::Vp9(v) => video(v.process(data, delta_unit)?),
             CodecState::Aac(a) => Converted::Audio(a.process(data)?),
             CodecState::Opus(o) => o.process(data)?.into(),
             CodecState::Flac(f) => f.process(data)?.into(),
@@ -156,6 +209,13 @@ impl CodecState {
             ),
             (CodecState::Aac(a), err) if a.missing_config() => Some(capitalize(&err.to_string())),
             (CodecState::Flac(f), err) if f.missing_config() => Some(capitalize(&err.to_string())),
+            (
+                CodecState::H265(_),
+                codec::Error::InvalidHevc(m @ HEVC_NO_PARAMETER_SETS_TEXT),
+            )
+            | (CodecState::Av1(_), codec::Error::InvalidAv1(m @ AV1_NO_SEQUENCE_HEADER_TEXT)) => {
+                Some(format!("{m}."))
+            }
             _ => None,
         }
     }
@@ -181,6 +241,9 @@ impl CodecState {
                 });
                 Some((update, Some(line)))
             }
+            CodecState::H265(h) => Some(stream_video_meta(h.take_stream_info()?)),
+            CodecState::Av1(a) => Some(stream_video_meta(a.take_stream_info()?)),
+            CodecState::Vp9(v) => Some(stream_video_meta(v.take_stream_info()?)),
             CodecState::Aac(a) => {
                 let asc = a.asc()?;
                 let update = MetaUpdate::Audio(AudioMeta {
@@ -216,6 +279,28 @@ fn audio_update(p: AudioParams) -> (MetaUpdate, Option<String>) {
         datarate_kbps: None,
     });
     (update, None)
+}
+
+/// A video conversion outcome as what the buffer became.
+fn video(outcome: VideoOutcome) -> Converted {
+    match outcome {
+        VideoOutcome::Frame(au) => Converted::Video(au),
+        VideoOutcome::BeforeKeyframe => Converted::BeforeKeyframe,
+    }
+}
+
+/// What an enhanced video stream's headers say, for onMetaData and the log.
+fn stream_video_meta(info: StreamVideoInfo) -> (MetaUpdate, Option<String>) {
+    let update = MetaUpdate::Video(VideoMeta {
+        width: Some(info.width),
+        height: Some(info.height),
+        framerate: info.framerate,
+        datarate_kbps: None,
+    });
+    let line = info
+        .line
+        .map(|l| format!("{l}: {}x{}", info.width, info.height));
+    (update, line)
 }
 
 /// Merges a metadata update about `track` (onMetaData describes track 0 of each kind; the
@@ -489,6 +574,23 @@ impl PadInput {
         // for B-frame streams since Matroska stores no DTS), means they are not real decode
         // times: derive them from PTS. A real B-frame encoder gives its first frame DTS < PTS;
         // a stream without reordering gets DTS = PTS from the deriver as well.
+        if !codec::flv::carries_composition_time(frame.codec.fourcc()) {
+            // AV1 and VP9: one shown frame per buffer, so decode order is presentation order,
+            // and their tags have no composition time: the timestamp is the PTS.
+            self.started = true;
+            let Some(ts) = pts.or(dts).or(self.last_dts_ns) else {
+                gst::warning!(
+                    CAT,
+                    obj = ctx.element,
+                    "dropping video buffer without timestamp"
+                );
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            self.last_dts_ns = Some(ts);
+            frame.dts_ms = ns_to_ms(ts);
+            frame.cts_ms = 0;
+            return self.push(ctx, frame);
+        }
         let first_frame = !self.started && self.deriver.is_none();
         let untrusted = dts.is_none() || (first_frame && dts == pts);
         // From here on the track has its codec for the server (even while frames wait in the

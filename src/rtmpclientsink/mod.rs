@@ -52,6 +52,7 @@ mod queue;
 mod session;
 mod timeline;
 mod transport;
+mod video;
 
 glib::wrapper! {
     pub struct RtmpClientSink(ObjectSubclass<imp::RtmpClientSink>)
