@@ -469,3 +469,30 @@ fn mp3_is_judged_in_the_form_its_first_frame_takes() {
     );
     assert!(media(&peer).is_empty());
 }
+
+#[test]
+fn a_demuxer_linking_its_pads_after_the_start_still_has_its_codecs_advertised() {
+    use common::gstmedia_ertmp::{Combo, combo_mkv};
+    if !require_elements(&["matroskademux"]) {
+        return;
+    }
+    let Some(mkv) = combo_mkv(Combo::HevcAac) else {
+        return;
+    };
+    // matroskademux adds and links its pads only once it read the file's headers, after the
+    // publish started: the short wait for caps lets `connect` know them.
+    let srv = server(Vec::new());
+    let p = pipeline(&format!(
+        "filesrc location={} ! matroskademux name=d \
+         d.video_0 ! queue ! s.sink d.audio_0 ! queue ! s.audio \
+         rtmpclientsink name=s location={}",
+        mkv.display(),
+        srv.url()
+    ));
+    let run = play(&p);
+    let peer = srv.join();
+    assert_eq!(run.error, None);
+    assert_eq!(connect_block(&peer).four_cc_list, ["hvc1", "mp4a"]);
+    assert_eq!(run.infos.len(), 1, "{:?}", run.infos);
+    assert_eq!(meta_number(&peer, "videocodecid"), Some(HVC1_NUMBER));
+}
