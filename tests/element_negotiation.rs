@@ -496,3 +496,83 @@ fn a_demuxer_linking_its_pads_after_the_start_still_has_its_codecs_advertised() 
     assert_eq!(run.infos.len(), 1, "{:?}", run.infos);
     assert_eq!(meta_number(&peer, "videocodecid"), Some(HVC1_NUMBER));
 }
+
+/// A server whose first connection answers `first`, takes a few media messages and hangs up;
+/// the second answers `second` and reads until the client closes.
+fn reconnecting_server(
+    first: Vec<(&'static str, Amf0Value)>,
+    second: Vec<(&'static str, Amf0Value)>,
+) -> (
+    ScriptedTcpServer,
+    std::sync::Arc<std::sync::Mutex<Vec<ConnectCapabilities>>>,
+) {
+    let blocks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = blocks.clone();
+    let mut published = [false, false];
+    let srv = ScriptedTcpServer::start_multi(LIMIT, 2, move |index, turn| {
+        if let Some(c) = turn
+            .new
+            .iter()
+            .filter_map(command_of)
+            .find(|c| c.name == "connect")
+        {
+            seen.lock()
+                .unwrap()
+                .push(ConnectCapabilities::from_properties(
+                    c.command_object.properties().unwrap_or_default(),
+                ));
+        }
+        let props = if index == 0 { &first } else { &second };
+        if !published[index] {
+            published[index] = turn.peer.answer_publish_flow(&turn.new, props);
+        }
+        let media = media(turn.peer).len();
+        match (index, published[index]) {
+            (0, true) if media >= 5 => Next::Close,
+            (1, true) => Next::DrainUntilClose,
+            _ => Next::Continue,
+        }
+    });
+    (srv, blocks)
+}
+
+#[test]
+fn every_reconnect_advertises_and_judges_again_and_the_info_is_not_repeated() {
+    if !require_elements(&["videotestsrc", "x265enc", "h265parse"]) {
+        return;
+    }
+    let live_hevc = "videotestsrc is-live=true num-buffers=60 ! \
+         video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! \
+         x265enc speed-preset=ultrafast tune=zerolatency key-int-max=10 ! h265parse";
+    // Both silent: one INFO for the whole publish.
+    let (srv, blocks) = reconnecting_server(Vec::new(), Vec::new());
+    let run = play(&launch(
+        &srv.url(),
+        "reconnect-delay=50",
+        &[(live_hevc, "sink")],
+    ));
+    drop(srv.join());
+    assert_eq!(run.error, None);
+    let blocks = blocks.lock().unwrap().clone();
+    assert_eq!(blocks.len(), 2, "reconnected once");
+    assert!(
+        blocks.iter().all(|b| b.four_cc_list == ["hvc1"]),
+        "{blocks:?}"
+    );
+    assert_eq!(run.infos.len(), 1, "{:?}", run.infos);
+    // The server now lists codecs without HEVC: the reconnect is refused with one ERROR.
+    let (srv, _) =
+        reconnecting_server(Vec::new(), vec![("fourCcList", strings(&["avc1", "av01"]))]);
+    let run = play(&launch(
+        &srv.url(),
+        "reconnect-delay=50",
+        &[(live_hevc, "sink")],
+    ));
+    let peer = srv.join();
+    let err = run.error.unwrap_or_default();
+    assert!(
+        err.starts_with("Server does not accept HEVC (hvc1); it lists avc1, av01;"),
+        "{err}"
+    );
+    assert!(media(&peer).is_empty(), "the second server got no media");
+}
