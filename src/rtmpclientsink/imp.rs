@@ -28,7 +28,9 @@ use crate::rtmp::tls::{self, TlsOptions};
 use crate::rtmp::url::{RtmpUrl, Scheme, redact_location};
 
 use super::format::{MediaFormat, audio_caps, video_caps};
+use super::ingest::{Ingest, IngestRules};
 use super::input::{self, Ctx, PadSlot, capitalize};
+use super::pacing::{MAX_PEAK_KBPS, Pacer, PeakRate};
 use super::queue::{
     DEFAULT_MAX_INTERLEAVE_MS, DEFAULT_MAX_QUEUE_TIME_MS, Policy, QueueConfig, Track,
 };
@@ -93,6 +95,37 @@ impl From<AuthModType> for AuthMod {
     }
 }
 
+/// `scheme` property values (as rtmp2sink's `GstRtmpScheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[enum_type(name = "GstRtmpClientScheme")]
+pub enum SchemeType {
+    /// Plain TCP.
+    #[default]
+    #[enum_value(name = "RTMP over TCP", nick = "rtmp")]
+    Rtmp,
+    /// TLS over TCP.
+    #[enum_value(name = "RTMP over TLS", nick = "rtmps")]
+    Rtmps,
+}
+
+impl From<SchemeType> for Scheme {
+    fn from(s: SchemeType) -> Self {
+        match s {
+            SchemeType::Rtmp => Scheme::Rtmp,
+            SchemeType::Rtmps => Scheme::Rtmps,
+        }
+    }
+}
+
+impl From<Scheme> for SchemeType {
+    fn from(s: Scheme) -> Self {
+        match s {
+            Scheme::Rtmp => SchemeType::Rtmp,
+            Scheme::Rtmps => SchemeType::Rtmps,
+        }
+    }
+}
+
 impl PublishType {
     fn as_str(self) -> &'static str {
         match self {
@@ -136,7 +169,6 @@ pub enum CongestionPolicy {
     Drop,
 }
 
-const DEFAULT_LOCATION: Option<String> = None;
 const DEFAULT_PUBLISH_TYPE: PublishType = PublishType::Live;
 const DEFAULT_TIMEOUT: u32 = 10;
 const DEFAULT_CHUNK_SIZE: u32 = DEFAULT_OUT_CHUNK_SIZE;
@@ -154,7 +186,18 @@ const DEFAULT_PING_INTERVAL_MS: u32 = DEFAULT_PING_INTERVAL.as_millis() as u32;
 // No Debug: it holds the location (stream key), password and secure token.
 #[derive(Clone)]
 struct Settings {
-    location: Option<String>,
+    /// The location's parts, kept as rtmp2sink keeps them: `location` is composed from them
+    /// and setting it sets them all.
+    scheme: Scheme,
+    host: Option<String>,
+    port: i32,
+    application: Option<String>,
+    stream: Option<String>,
+    /// Credentials of the last `location` (the `username`/`password` properties override them).
+    url_username: Option<String>,
+    url_password: Option<String>,
+    /// Shared with the session thread: `peak-kbps` may change while playing.
+    peak_kbps: PeakRate,
     publish_type: PublishType,
     timeout: u32,
     chunk_size: u32,
@@ -180,7 +223,14 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            location: DEFAULT_LOCATION,
+            scheme: Scheme::Rtmp,
+            host: None,
+            port: i32::from(Scheme::Rtmp.default_port()),
+            application: None,
+            stream: None,
+            url_username: None,
+            url_password: None,
+            peak_kbps: PeakRate::default(),
             publish_type: DEFAULT_PUBLISH_TYPE,
             timeout: DEFAULT_TIMEOUT,
             chunk_size: DEFAULT_CHUNK_SIZE,
@@ -195,13 +245,78 @@ impl Default for Settings {
             congestion_policy: DEFAULT_CONGESTION_POLICY,
             ping_interval_ms: DEFAULT_PING_INTERVAL_MS,
             tls_ca_file: None,
-            tls_validation_flags: tls::CHECK_ALL,
+            tls_validation_flags: gio::TlsCertificateFlags::VALIDATE_ALL.bits(),
             username: None,
             password: None,
             secure_token: None,
             authmod: AuthModType::Auto,
             extra_connect_args: None,
         }
+    }
+}
+
+impl Settings {
+    /// The parts of the location that are not set (empty when it is complete).
+    fn missing_parts(&self) -> Vec<&'static str> {
+        let unset = |p: &Option<String>| p.as_deref().is_none_or(str::is_empty);
+        [
+            ("host", unset(&self.host)),
+            ("application", unset(&self.application)),
+            ("stream", unset(&self.stream)),
+        ]
+        .into_iter()
+        .filter_map(|(name, missing)| missing.then_some(name))
+        .collect()
+    }
+
+    /// The publishing URL the parts make (None while one is missing).
+    fn url(&self) -> Option<RtmpUrl> {
+        if !self.missing_parts().is_empty() {
+            return None;
+        }
+        Some(RtmpUrl {
+            scheme: self.scheme,
+            host: self.host.clone()?,
+            port: u16::try_from(self.port).unwrap_or(self.scheme.default_port()),
+            app: self.application.clone()?,
+            stream: self.stream.clone()?,
+            username: self.url_username.clone(),
+            password: self.url_password.clone(),
+        })
+    }
+
+    /// `location` as rtmp2sink composes it: `scheme://host[:port]/application/stream`, the
+    /// port only when it is not the scheme's default, no credentials.
+    fn location(&self) -> Option<String> {
+        let url = self.url()?;
+        let host = if url.host.contains(':') {
+            format!("[{}]", url.host)
+        } else {
+            url.host.clone()
+        };
+        let port = if url.port == url.scheme.default_port() {
+            String::new()
+        } else {
+            format!(":{}", url.port)
+        };
+        Some(format!(
+            "{}://{host}{port}/{}/{}",
+            url.scheme.as_str(),
+            url.app,
+            url.stream
+        ))
+    }
+
+    /// Takes every part from a parsed location (as rtmp2sink: its credentials replace the
+    /// previous location's).
+    fn set_url(&mut self, url: RtmpUrl) {
+        self.scheme = url.scheme;
+        self.host = Some(url.host);
+        self.port = i32::from(url.port);
+        self.application = Some(url.app);
+        self.stream = Some(url.stream);
+        self.url_username = url.username;
+        self.url_password = url.password;
     }
 }
 
@@ -241,6 +356,8 @@ pub struct RtmpClientSink {
     audio: PadSlot,
     /// When the branches' latency was last queried.
     latency_checked: Mutex<Option<Instant>>,
+    /// `ingest-rules` checks.
+    ingest: Ingest,
 }
 
 impl Default for RtmpClientSink {
@@ -254,6 +371,7 @@ impl Default for RtmpClientSink {
             pads: Mutex::default(),
             audio: PadSlot::new(AUDIO_PAD),
             latency_checked: Mutex::default(),
+            ingest: Ingest::default(),
         }
     }
 }
@@ -273,19 +391,23 @@ impl RtmpClientSink {
         }
         let mut settings = lock(&self.settings);
         let Some(location) = location.filter(|l| !l.is_empty()) else {
-            settings.location = None;
+            // No location: no host, application or stream either (as rtmp2sink).
+            settings.host = None;
+            settings.application = None;
+            settings.stream = None;
+            settings.url_username = None;
+            settings.url_password = None;
             return Ok(());
         };
-        if let Err(e) = RtmpUrl::parse(location) {
-            return Err(glib::Error::new(gst::URIError::BadUri, &e.to_string()));
-        }
+        let url = RtmpUrl::parse(location)
+            .map_err(|e| glib::Error::new(gst::URIError::BadUri, &e.to_string()))?;
         gst::debug!(
             CAT,
             imp = self,
             "location set to {}",
             redact_location(location)
         );
-        settings.location = Some(location.to_string());
+        settings.set_url(url);
         Ok(())
     }
 
@@ -303,6 +425,7 @@ impl RtmpClientSink {
         f(Ctx {
             element: obj.upcast_ref(),
             shared: &self.shared,
+            ingest: &self.ingest,
         })
     }
 
@@ -585,7 +708,36 @@ impl ObjectImpl for RtmpClientSink {
             vec![
                 glib::ParamSpecString::builder("location")
                     .nick("Location")
-                    .blurb("RTMP URL to publish to: rtmp://host[:port]/app/streamkey (the stream key is never logged)")
+                    .blurb("RTMP URL to publish to: rtmp[s]://[user:pass@]host[:port]/app/streamkey (the stream key is never logged). Sets scheme, host, port, application and stream; reads back as composed from them (without credentials), as rtmp2sink's")
+                    .mutable_ready()
+                    .build(),
+                // The location's parts, as rtmp2sink has them.
+                glib::ParamSpecEnum::builder_with_default("scheme", SchemeType::Rtmp)
+                    .nick("Scheme")
+                    .blurb("Scheme of the location: rtmp, or rtmps for TLS (the port stays as it is)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("host")
+                    .nick("Host")
+                    .blurb("Server host name or address of the location (no default: publishing needs it)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("port")
+                    .nick("Port")
+                    .blurb("Server port of the location (a location without port sets its scheme's default: 1935, or 443 for rtmps)")
+                    .minimum(1)
+                    .maximum(65535)
+                    .default_value(i32::from(Scheme::Rtmp.default_port()))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("application")
+                    .nick("Application")
+                    .blurb("Application path of the location, e.g. live or app/instance (no default: publishing needs it)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("stream")
+                    .nick("Stream")
+                    .blurb("Stream name (stream key) of the location, with any ?query; never logged (no default: publishing needs it)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("publish-type", DEFAULT_PUBLISH_TYPE)
@@ -682,11 +834,10 @@ impl ObjectImpl for RtmpClientSink {
                     .blurb("PEM file with extra certificate authorities trusted for rtmps:// (the system store is trusted too)")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecUInt::builder("tls-validation-flags")
+                glib::ParamSpecFlags::builder::<gio::TlsCertificateFlags>("tls-validation-flags")
                     .nick("TLS validation flags")
-                    .blurb("Certificate checks enforced for rtmps://, bits as GTlsCertificateFlags: 1 unknown CA, 2 bad identity, 4 not activated, 8 expired, 16 revoked, 64 generic error (default: all)")
-                    .maximum(tls::CHECK_ALL)
-                    .default_value(tls::CHECK_ALL)
+                    .blurb("Certificate checks enforced for rtmps:// (as rtmp2sink): unknown-ca (1), bad-identity (2), not-activated (4), expired (8), revoked (16), generic-error (64); insecure (32) is not checked (default: validate-all)")
+                    .default_value(gio::TlsCertificateFlags::VALIDATE_ALL)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("username")
@@ -716,6 +867,18 @@ impl ObjectImpl for RtmpClientSink {
                     .blurb("AMF values appended to connect, in FFmpeg's rtmp_conn syntax: space-separated B:1, N:2.5, S:text, Z:, and objects O:1 NS:name:value O:0")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("peak-kbps")
+                    .nick("Peak bitrate")
+                    .blurb("Paces what is sent to this many kbit/s (as rtmp2sink), with bursts of at most 100 ms of it; a stream faster than that waits in the queue, where max-queue-time and congestion-policy apply. 0: no pacing. Changeable while playing")
+                    .maximum(MAX_PEAK_KBPS)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("ingest-rules", IngestRules::None)
+                    .nick("Ingest rules")
+                    .blurb("Posts rtmp-ingest-warning element messages (rule, check, limit, measured, description) when the stream breaks the service's documented ingest rules: keyframe interval (YouTube 4 s, Twitch 2 s, Facebook 4 s), codec (Twitch H.264, Facebook H.264 + AAC), audio rate (44.1/48 kHz), video bitrate (documented maximum). Each once, again only after it cleared; the stream is never changed")
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Publishing statistics (rtmp-stats: bytes-sent, video/audio messages and frames, queue-depth-ms, queue-time-ms, rtt-ms, bitrate, chunk and window sizes, dropped-video/-audio, reconnects, send-backlog-bytes)")
@@ -742,6 +905,31 @@ impl ObjectImpl for RtmpClientSink {
                     );
                 }
             }
+            "scheme" => {
+                lock(&self.settings).scheme = value
+                    .get::<SchemeType>()
+                    .expect("type checked upstream")
+                    .into()
+            }
+            "host" | "application" | "stream" => {
+                let text = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty());
+                let mut s = lock(&self.settings);
+                match pspec.name() {
+                    "host" => s.host = text,
+                    "application" => s.application = text,
+                    _ => s.stream = text,
+                }
+            }
+            "port" => lock(&self.settings).port = value.get().expect("type checked upstream"),
+            "peak-kbps" => lock(&self.settings)
+                .peak_kbps
+                .set(value.get().expect("type checked upstream")),
+            "ingest-rules" => self
+                .ingest
+                .set_rules(value.get().expect("type checked upstream")),
             "publish-type" => {
                 lock(&self.settings).publish_type = value.get().expect("type checked upstream")
             }
@@ -792,8 +980,10 @@ impl ObjectImpl for RtmpClientSink {
                     .filter(|s| !s.is_empty())
             }
             "tls-validation-flags" => {
-                lock(&self.settings).tls_validation_flags =
-                    value.get().expect("type checked upstream")
+                lock(&self.settings).tls_validation_flags = value
+                    .get::<gio::TlsCertificateFlags>()
+                    .expect("type checked upstream")
+                    .bits()
             }
             "username" => {
                 lock(&self.settings).username = value
@@ -832,7 +1022,17 @@ impl ObjectImpl for RtmpClientSink {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let s = lock(&self.settings);
         match pspec.name() {
-            "location" => s.location.to_value(),
+            "location" => s.location().to_value(),
+            "scheme" => SchemeType::from(s.scheme).to_value(),
+            "host" => s.host.to_value(),
+            "port" => s.port.to_value(),
+            "application" => s.application.to_value(),
+            "stream" => s.stream.to_value(),
+            "peak-kbps" => s.peak_kbps.get().to_value(),
+            "ingest-rules" => {
+                drop(s);
+                self.ingest.rules().to_value()
+            }
             "publish-type" => s.publish_type.to_value(),
             "timeout" => s.timeout.to_value(),
             "chunk-size" => s.chunk_size.to_value(),
@@ -847,7 +1047,9 @@ impl ObjectImpl for RtmpClientSink {
             "congestion-policy" => s.congestion_policy.to_value(),
             "ping-interval" => s.ping_interval_ms.to_value(),
             "tls-ca-file" => s.tls_ca_file.to_value(),
-            "tls-validation-flags" => s.tls_validation_flags.to_value(),
+            "tls-validation-flags" => {
+                gio::TlsCertificateFlags::from_bits_truncate(s.tls_validation_flags).to_value()
+            }
             "username" => s.username.to_value(),
             "password" | "secure-token" => None::<String>.to_value(),
             "authmod" => s.authmod.to_value(),
@@ -1070,18 +1272,32 @@ impl RtmpClientSink {
     /// `state_change`: called from READY→PAUSED (the pads are just being activated).
     fn begin_publish(&self, state_change: bool) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let Some(location) = settings.location.as_deref() else {
+        let missing = settings.missing_parts();
+        if missing.len() == 3 {
             return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
                 ("No location set: set location=rtmp://host/app/streamkey")
             ));
-        };
-        let url = RtmpUrl::parse(location).map_err(|e| {
-            gst::error_msg!(
+        }
+        let Some(url) = settings.url() else {
+            return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
-                ("{}", capitalize(&e.to_string()))
-            )
-        })?;
+                (
+                    "Incomplete location: {} not set (set location=rtmp://host/app/streamkey, or host, application and stream)",
+                    missing.join(", ")
+                )
+            ));
+        };
+        // Parts set one by one are checked as a whole location would be.
+        if let Some(location) = settings.location() {
+            RtmpUrl::parse(&location).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    ("{}", capitalize(&e.to_string()))
+                )
+            })?;
+        }
+        self.ingest.restart();
         let timeout = Duration::from_secs(settings.timeout.into());
         let cfg = QueueConfig {
             max_interleave: Duration::from_millis(settings.max_interleave_ms.into()),
@@ -1124,13 +1340,14 @@ impl RtmpClientSink {
             stop_commands: Self::stop_commands(settings.stop_commands),
             tls: TlsOptions {
                 ca_file: settings.tls_ca_file.as_ref().map(Into::into),
-                checks: settings.tls_validation_flags,
+                checks: settings.tls_validation_flags & tls::CHECK_ALL,
                 ..TlsOptions::default()
             },
             authmod: settings.authmod.into(),
             username: settings.username.clone(),
             password: settings.password.clone(),
             secure_token: settings.secure_token.clone(),
+            pacer: Pacer::new(settings.peak_kbps.clone()),
             extra_connect_args: match settings.extra_connect_args.as_deref() {
                 Some(t) => parse_connect_args(t).map_err(|e| {
                     gst::error_msg!(
@@ -1141,14 +1358,16 @@ impl RtmpClientSink {
                 None => Vec::new(),
             },
         };
-        if settings.tls_validation_flags != tls::CHECK_ALL && url.scheme == Scheme::Rtmps {
+        if settings.tls_validation_flags & tls::CHECK_ALL != tls::CHECK_ALL
+            && url.scheme == Scheme::Rtmps
+        {
             gst::warning!(
                 CAT,
                 imp = self,
                 "TLS certificate checks relaxed (tls-validation-flags={:#x} instead of {:#x}): \
                  the connection to {} can be intercepted",
                 settings.tls_validation_flags,
-                tls::CHECK_ALL,
+                gio::TlsCertificateFlags::VALIDATE_ALL.bits(),
                 url.authority()
             );
         }
@@ -1325,7 +1544,7 @@ impl URIHandlerImpl for RtmpClientSink {
     }
 
     fn uri(&self) -> Option<String> {
-        lock(&self.settings).location.clone()
+        lock(&self.settings).location()
     }
 
     fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
