@@ -65,23 +65,24 @@ pub enum PublishType {
     Append,
 }
 
-/// `authmod` property values.
+/// `authmod` property values (the numbers of rtmp2sink's `GstRtmpAuthmod`, plus `llnw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(i32)]
 #[enum_type(name = "GstRtmpClientAuthMod")]
 pub enum AuthModType {
+    /// Never authenticate.
+    #[enum_value(name = "None: never send credentials", nick = "none")]
+    None = 0,
     /// Whatever the server asks for.
     #[default]
     #[enum_value(name = "Auto: use the mode the server asks for", nick = "auto")]
-    Auto,
+    Auto = 1,
     /// Adobe challenge-response.
     #[enum_value(name = "Adobe: FMS/Wowza challenge-response", nick = "adobe")]
-    Adobe,
+    Adobe = 2,
     /// Limelight challenge-response.
     #[enum_value(name = "Limelight: Limelight challenge-response", nick = "llnw")]
-    Llnw,
-    /// Never authenticate.
-    #[enum_value(name = "None: never send credentials", nick = "none")]
-    None,
+    Llnw = 3,
 }
 
 impl From<AuthModType> for AuthMod {
@@ -139,6 +140,9 @@ impl PublishType {
 /// Commands sent when the publish ends.
 #[glib::flags(name = "GstRtmpClientStopCommands")]
 pub enum StopCommandsFlags {
+    /// Nothing (as rtmp2sink's `none`).
+    #[flags_value(name = "No command", nick = "none")]
+    NONE = 0,
     /// `FCUnpublish(stream)`.
     #[flags_value(name = "FCUnpublish", nick = "fcunpublish")]
     FCUNPUBLISH = 0b001,
