@@ -52,6 +52,8 @@ struct Inspected {
     type_line: String,
     /// `(value, nick)` of enum and flags values.
     values: Vec<(i64, String)>,
+    /// Field names of a structure's default value (`stats`).
+    fields: Vec<String>,
 }
 
 /// Parses the "Element Properties" section of `gst-inspect-1.0` output.
@@ -90,6 +92,13 @@ fn parse_properties(text: &str) -> BTreeMap<String, Inspected> {
                 None => num.parse().unwrap(),
             };
             p.values.push((value, nick));
+        } else if p
+            .type_line
+            .starts_with("Boxed pointer of type \"GstStructure\"")
+            && let Some((field, _)) = t.split_once(": ")
+            && !field.contains(' ')
+        {
+            p.fields.push(field.to_string());
         }
     }
     props
@@ -267,6 +276,15 @@ fn every_rtmp2sink_property_exists_with_a_compatible_type() {
         "incompatible with rtmp2sink:\n{}",
         problems.join("\n")
     );
+    // rtmp2sink's statistics fields are there too.
+    let stats = el.property::<gst::Structure>("stats");
+    assert!(theirs["stats"].fields.len() >= 8, "{:?}", theirs["stats"]);
+    for f in &theirs["stats"].fields {
+        assert!(
+            stats.has_field(f.as_str()),
+            "stats lacks rtmp2sink's {f}: {stats}"
+        );
+    }
     // From 1.26 (not in this rtmp2sink): a string of AMF values.
     let extra = el
         .find_property("extra-connect-args")
@@ -278,6 +296,7 @@ fn every_rtmp2sink_property_exists_with_a_compatible_type() {
         writable: true,
         type_line: "Integer. Range: 0 - 10 Default: 5".into(),
         values: vec![],
+        fields: vec![],
     };
     assert!(
         incompatibility(

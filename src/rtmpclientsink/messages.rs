@@ -230,6 +230,15 @@ pub struct StatsSnapshot {
 }
 
 impl StatsSnapshot {
+    /// What our Acknowledgements have reported of the server's bytes: they go out per whole
+    /// window (`in-window-ack-size`).
+    fn in_bytes_acked(&self) -> u64 {
+        match u64::from(self.in_window_ack_size) {
+            0 => self.bytes_received,
+            w => self.bytes_received - self.bytes_received % w,
+        }
+    }
+
     /// The `rtmp-stats` structure.
     pub fn to_structure(&self) -> gst::Structure {
         gst::Structure::builder(STATS)
@@ -254,6 +263,14 @@ impl StatsSnapshot {
             .field("reconnects", self.reconnects)
             .field("queue-time-ms", self.queue_time_ms)
             .field("send-backlog-bytes", self.send_backlog_bytes)
+            // rtmp2sink's names, for applications moving from it.
+            .field("out-bytes-total", self.bytes_sent)
+            .field("in-bytes-total", self.bytes_received)
+            .field(
+                "out-bytes-acked",
+                self.bytes_sent.saturating_sub(self.send_backlog_bytes),
+            )
+            .field("in-bytes-acked", self.in_bytes_acked())
             .build()
     }
 }
