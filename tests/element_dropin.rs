@@ -394,7 +394,13 @@ fn location_and_its_parts_agree_both_ways_as_in_rtmp2sink() {
 
 #[test]
 fn rtmp2sink_style_pipelines_publish_with_the_name_swapped() {
-    if !require_elements(&["videotestsrc", "x264enc", "audiotestsrc", "voaacenc"]) {
+    if !require_elements(&[
+        "videotestsrc",
+        "x264enc",
+        "audiotestsrc",
+        "voaacenc",
+        "flvmux",
+    ]) {
         return;
     }
     let Some(nginx) = NginxRtmp::start(NginxOptions::default().record(true)) else {
@@ -402,14 +408,30 @@ fn rtmp2sink_style_pipelines_publish_with_the_name_swapped() {
     };
     let port = nginx.port();
     // rtmp2sink's documented example (`videotestsrc ! x264enc ! flvmux ! rtmp2sink
-    // location=...`) without flvmux: this element takes the encoder's output itself.
-    // Then the same with the location given as rtmp2sink's parts, and with audio.
+    // location=...`) with the name swapped, and with audio through flvmux; then without
+    // flvmux (this element takes the encoder's output itself), with the location given as
+    // rtmp2sink's parts, and with audio on the request pad.
     let pipelines = [
         (
             "documented",
             format!(
-                "videotestsrc num-buffers=60 ! x264enc ! rtmpclientsink \
+                "videotestsrc num-buffers=60 ! x264enc ! flvmux ! rtmpclientsink \
                  location=rtmp://127.0.0.1:{port}/live/documented"
+            ),
+        ),
+        (
+            "flvaudio",
+            format!(
+                "videotestsrc num-buffers=60 ! x264enc ! flvmux name=m streamable=true ! \
+                 rtmpclientsink location=rtmp://127.0.0.1:{port}/live/flvaudio \
+                 audiotestsrc num-buffers=60 ! voaacenc ! m."
+            ),
+        ),
+        (
+            "elementary",
+            format!(
+                "videotestsrc num-buffers=60 ! x264enc ! rtmpclientsink \
+                 location=rtmp://127.0.0.1:{port}/live/elementary"
             ),
         ),
         (
@@ -438,13 +460,18 @@ fn rtmp2sink_style_pipelines_publish_with_the_name_swapped() {
             .unwrap_or_else(|| panic!("{stream}: no recording"));
         let flv = read_flv(&path).unwrap_or_else(|e| panic!("{stream}: {e}"));
         let video = flv.tags.iter().filter(|t| t.tag_type == 9).count();
-        // Sequence header + 60 frames.
+        // Sequence header + 60 frames, on the stream's timeline (30 fps).
         assert_eq!(video, 61, "{stream}: video tags in the recording");
-        if *stream == "withaudio" {
-            assert!(
-                flv.tags.iter().any(|t| t.tag_type == 8),
-                "{stream}: no audio in the recording"
-            );
+        let last = flv.tags.iter().rev().find(|t| t.tag_type == 9).unwrap();
+        assert!(
+            (1900..=2050).contains(&last.timestamp),
+            "{stream}: last video frame at {} ms",
+            last.timestamp
+        );
+        if *stream == "withaudio" || *stream == "flvaudio" {
+            // 60 buffers of 1024 samples: about 60 AAC frames after the sequence header.
+            let audio = flv.tags.iter().filter(|t| t.tag_type == 8).count();
+            assert!((55..=62).contains(&audio), "{stream}: {audio} audio tags");
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::rtmp::session::{DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, StopCo
 use crate::rtmp::tls::{self, TlsOptions};
 use crate::rtmp::url::{RtmpUrl, Scheme, redact_location};
 
+use super::flvin::FlvIn;
 use super::format::{MediaFormat, audio_caps, video_caps};
 use super::ingest::{Ingest, IngestRules};
 use super::input::{self, Ctx, PadSlot, capitalize};
@@ -362,6 +363,8 @@ pub struct RtmpClientSink {
     latency_checked: Mutex<Option<Instant>>,
     /// `ingest-rules` checks.
     ingest: Ingest,
+    /// `video/x-flv` on the `sink` pad (rtmp2sink pipelines: `flvmux ! rtmpclientsink`).
+    flv: FlvIn,
 }
 
 impl Default for RtmpClientSink {
@@ -376,6 +379,7 @@ impl Default for RtmpClientSink {
             audio: PadSlot::new(AUDIO_PAD),
             latency_checked: Mutex::default(),
             ingest: Ingest::default(),
+            flv: FlvIn::default(),
         }
     }
 }
@@ -455,6 +459,9 @@ impl RtmpClientSink {
     /// audio-only stream), decided together with `request_new_pad` (at most one pad carries
     /// audio).
     fn sink_caps(&self, caps: &gst::CapsRef) -> Result<(), gst::ErrorMessage> {
+        if self.flv_caps(caps)? {
+            return Ok(());
+        }
         let format = parse_caps(caps)?;
         let track = match format.codec().kind() {
             MediaKind::Video => Track::VIDEO,
@@ -476,6 +483,29 @@ impl RtmpClientSink {
             lock(&self.pads).sink_track = self.sink.track();
         }
         r
+    }
+
+    /// FLV caps on the `sink` pad (true): its tags feed the video and the audio input (see
+    /// `flvin.rs`), so the `audio` pad cannot be used with it.
+    fn flv_caps(&self, caps: &gst::CapsRef) -> Result<bool, gst::ErrorMessage> {
+        let flv = caps.structure(0).is_some_and(|s| s.name() == "video/x-flv");
+        if !flv {
+            self.flv.deactivate();
+            return Ok(false);
+        }
+        let mut pads = lock(&self.pads);
+        if pads.audio.is_some() {
+            return Err(gst::error_msg!(
+                gst::StreamError::Format,
+                ("The sink pad got FLV, which carries the audio, while the audio request pad exists; release it or link elementary streams")
+            ));
+        }
+        pads.sink_track = Some(Track::VIDEO);
+        drop(pads);
+        if !self.flv.active() {
+            self.flv.activate();
+        }
+        Ok(true)
     }
 
     /// Caps on the `audio` pad: audio track 0.
@@ -1093,6 +1123,8 @@ impl ElementImpl for RtmpClientSink {
             // `sink` is video track 0, or audio track 0 of an audio-only stream.
             let mut sink_caps = video_caps();
             sink_caps.merge(audio_caps());
+            // What flvmux makes, for rtmp2sink pipelines (see `flvin.rs`).
+            sink_caps.merge(gst::Caps::new_empty_simple("video/x-flv"));
             let audio_caps = audio_caps();
             vec![
                 gst::PadTemplate::new(
@@ -1454,6 +1486,7 @@ impl RtmpClientSink {
         if clear_inputs {
             self.sink.clear();
             self.audio.clear();
+            self.flv.deactivate();
             lock(&self.pads).sink_track = None;
         }
     }
@@ -1474,11 +1507,18 @@ impl BaseSinkImpl for RtmpClientSink {
 
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
         self.shared.set_flushing(self.sink.index(), true);
+        if self.flv.active() {
+            // FLV audio is queued from this pad's thread too.
+            self.shared.set_flushing(self.audio.index(), true);
+        }
         Ok(())
     }
 
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
         self.shared.set_flushing(self.sink.index(), false);
+        if self.flv.active() {
+            self.shared.set_flushing(self.audio.index(), false);
+        }
         Ok(())
     }
 
@@ -1498,7 +1538,10 @@ impl BaseSinkImpl for RtmpClientSink {
         use gst::EventView;
         match event.view() {
             EventView::Segment(s) => {
-                if let Some(seg) = s.segment().downcast_ref::<gst::ClockTime>() {
+                // FLV tags carry their own times from 0 (flvmux's segment is in bytes).
+                if let Some(seg) = s.segment().downcast_ref::<gst::ClockTime>()
+                    && !self.flv.active()
+                {
                     self.sink.set_segment(seg);
                 }
             }
@@ -1511,13 +1554,26 @@ impl BaseSinkImpl for RtmpClientSink {
                 {
                     let mut g = self.shared.lock();
                     g.queue.flush(track);
+                    if self.flv.active() {
+                        g.queue.flush(Track::AUDIO);
+                    }
                     self.shared.notify(&g);
                 }
                 self.sink.flush_stop();
+                if self.flv.active() {
+                    self.audio.flush_stop();
+                    self.flv.flush();
+                }
             }
             EventView::Eos(_) => {
                 if self.with_ctx(|ctx| self.sink.eos(ctx)).is_err() {
                     return false;
+                }
+                if self.flv.active() {
+                    // The FLV stream's audio ends with it.
+                    let mut g = self.shared.lock();
+                    g.queue.set_eos(Track::AUDIO);
+                    self.shared.notify(&g);
                 }
                 if !self.drain_for_eos() {
                     gst::debug!(CAT, imp = self, "EOS not forwarded: interrupted or failed");
@@ -1532,6 +1588,9 @@ impl BaseSinkImpl for RtmpClientSink {
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.refresh_latency();
+        if self.flv.active() {
+            return self.with_ctx(|ctx| self.flv.render(ctx, &self.sink, &self.audio, buffer));
+        }
         self.with_ctx(|ctx| self.sink.chain(ctx, buffer))
             .unwrap_or_else(|| {
                 gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));
