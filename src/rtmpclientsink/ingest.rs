@@ -467,6 +467,43 @@ mod tests {
         assert_eq!(IngestRules::None.max_video_kbps(Some(1080), None), None);
     }
 
+    fn format(caps: &str) -> MediaFormat {
+        gst::init().unwrap();
+        MediaFormat::from_caps(&caps.parse::<gst::Caps>().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn audio_rate_warns_once_per_fault_and_h264_aac_pass_facebook() {
+        let mut s = state(IngestRules::Facebook);
+        let mut out = Vec::new();
+        let aac = |rate: u32| {
+            format(&format!(
+                "audio/mpeg, mpegversion=4, stream-format=raw, rate={rate}, channels=2"
+            ))
+        };
+        s.caps(Track::AUDIO, &aac(32_000), &mut out);
+        s.caps(Track::AUDIO, &aac(32_000), &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            (out[0].check, out[0].measured.as_str()),
+            ("audio-rate", "32000 Hz")
+        );
+        s.caps(Track::AUDIO, &aac(48_000), &mut out);
+        s.caps(Track::AUDIO, &aac(44_100), &mut out);
+        assert_eq!(out.len(), 1, "44.1 and 48 kHz pass: {out:?}");
+        s.caps(Track::AUDIO, &aac(22_050), &mut out);
+        assert_eq!(out.len(), 2, "back after clearing: {out:?}");
+        let h264 = format(
+            "video/x-h264, stream-format=avc, alignment=au, width=1280, height=720, framerate=60/1",
+        );
+        s.caps(Track::VIDEO, &h264, &mut out);
+        assert_eq!(out.len(), 2, "H.264 + AAC is what Facebook takes: {out:?}");
+        assert_eq!((s.height, s.fps), (Some(720), Some(60.0)));
+        // Other tracks than the default ones are not judged.
+        s.caps(Track::audio(1), &aac(8_000), &mut out);
+        assert_eq!(out.len(), 2);
+    }
+
     #[test]
     fn none_checks_nothing() {
         let mut s = state(IngestRules::None);
