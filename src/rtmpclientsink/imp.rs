@@ -27,8 +27,11 @@ use crate::rtmp::session::{DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, StopCo
 use crate::rtmp::tls::{self, TlsOptions};
 use crate::rtmp::url::{RtmpUrl, Scheme, redact_location};
 
+use super::flvin::FlvIn;
 use super::format::{MediaFormat, audio_caps, video_caps};
+use super::ingest::{Ingest, IngestRules};
 use super::input::{self, Ctx, PadSlot, capitalize};
+use super::pacing::{MAX_PEAK_KBPS, Pacer, PeakRate};
 use super::queue::{
     DEFAULT_MAX_INTERLEAVE_MS, DEFAULT_MAX_QUEUE_TIME_MS, Policy, QueueConfig, Track,
 };
@@ -63,23 +66,24 @@ pub enum PublishType {
     Append,
 }
 
-/// `authmod` property values.
+/// `authmod` property values (the numbers of rtmp2sink's `GstRtmpAuthmod`, plus `llnw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(i32)]
 #[enum_type(name = "GstRtmpClientAuthMod")]
 pub enum AuthModType {
+    /// Never authenticate.
+    #[enum_value(name = "None: never send credentials", nick = "none")]
+    None = 0,
     /// Whatever the server asks for.
     #[default]
     #[enum_value(name = "Auto: use the mode the server asks for", nick = "auto")]
-    Auto,
+    Auto = 1,
     /// Adobe challenge-response.
     #[enum_value(name = "Adobe: FMS/Wowza challenge-response", nick = "adobe")]
-    Adobe,
+    Adobe = 2,
     /// Limelight challenge-response.
     #[enum_value(name = "Limelight: Limelight challenge-response", nick = "llnw")]
-    Llnw,
-    /// Never authenticate.
-    #[enum_value(name = "None: never send credentials", nick = "none")]
-    None,
+    Llnw = 3,
 }
 
 impl From<AuthModType> for AuthMod {
@@ -89,6 +93,37 @@ impl From<AuthModType> for AuthMod {
             AuthModType::Adobe => AuthMod::Adobe,
             AuthModType::Llnw => AuthMod::Llnw,
             AuthModType::None => AuthMod::None,
+        }
+    }
+}
+
+/// `scheme` property values (as rtmp2sink's `GstRtmpScheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[enum_type(name = "GstRtmpClientScheme")]
+pub enum SchemeType {
+    /// Plain TCP.
+    #[default]
+    #[enum_value(name = "RTMP over TCP", nick = "rtmp")]
+    Rtmp,
+    /// TLS over TCP.
+    #[enum_value(name = "RTMP over TLS", nick = "rtmps")]
+    Rtmps,
+}
+
+impl From<SchemeType> for Scheme {
+    fn from(s: SchemeType) -> Self {
+        match s {
+            SchemeType::Rtmp => Scheme::Rtmp,
+            SchemeType::Rtmps => Scheme::Rtmps,
+        }
+    }
+}
+
+impl From<Scheme> for SchemeType {
+    fn from(s: Scheme) -> Self {
+        match s {
+            Scheme::Rtmp => SchemeType::Rtmp,
+            Scheme::Rtmps => SchemeType::Rtmps,
         }
     }
 }
@@ -106,6 +141,9 @@ impl PublishType {
 /// Commands sent when the publish ends.
 #[glib::flags(name = "GstRtmpClientStopCommands")]
 pub enum StopCommandsFlags {
+    /// Nothing (as rtmp2sink's `none`).
+    #[flags_value(name = "No command", nick = "none")]
+    NONE = 0,
     /// `FCUnpublish(stream)`.
     #[flags_value(name = "FCUnpublish", nick = "fcunpublish")]
     FCUNPUBLISH = 0b001,
@@ -136,7 +174,6 @@ pub enum CongestionPolicy {
     Drop,
 }
 
-const DEFAULT_LOCATION: Option<String> = None;
 const DEFAULT_PUBLISH_TYPE: PublishType = PublishType::Live;
 const DEFAULT_TIMEOUT: u32 = 10;
 const DEFAULT_CHUNK_SIZE: u32 = DEFAULT_OUT_CHUNK_SIZE;
@@ -154,7 +191,18 @@ const DEFAULT_PING_INTERVAL_MS: u32 = DEFAULT_PING_INTERVAL.as_millis() as u32;
 // No Debug: it holds the location (stream key), password and secure token.
 #[derive(Clone)]
 struct Settings {
-    location: Option<String>,
+    /// The location's parts, kept as rtmp2sink keeps them: `location` is composed from them
+    /// and setting it sets them all.
+    scheme: Scheme,
+    host: Option<String>,
+    port: i32,
+    application: Option<String>,
+    stream: Option<String>,
+    /// Credentials of the last `location` (the `username`/`password` properties override them).
+    url_username: Option<String>,
+    url_password: Option<String>,
+    /// Shared with the session thread: `peak-kbps` may change while playing.
+    peak_kbps: PeakRate,
     publish_type: PublishType,
     timeout: u32,
     chunk_size: u32,
@@ -180,7 +228,14 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            location: DEFAULT_LOCATION,
+            scheme: Scheme::Rtmp,
+            host: None,
+            port: i32::from(Scheme::Rtmp.default_port()),
+            application: None,
+            stream: None,
+            url_username: None,
+            url_password: None,
+            peak_kbps: PeakRate::default(),
             publish_type: DEFAULT_PUBLISH_TYPE,
             timeout: DEFAULT_TIMEOUT,
             chunk_size: DEFAULT_CHUNK_SIZE,
@@ -195,13 +250,78 @@ impl Default for Settings {
             congestion_policy: DEFAULT_CONGESTION_POLICY,
             ping_interval_ms: DEFAULT_PING_INTERVAL_MS,
             tls_ca_file: None,
-            tls_validation_flags: tls::CHECK_ALL,
+            tls_validation_flags: gio::TlsCertificateFlags::VALIDATE_ALL.bits(),
             username: None,
             password: None,
             secure_token: None,
             authmod: AuthModType::Auto,
             extra_connect_args: None,
         }
+    }
+}
+
+impl Settings {
+    /// The parts of the location that are not set (empty when it is complete).
+    fn missing_parts(&self) -> Vec<&'static str> {
+        let unset = |p: &Option<String>| p.as_deref().is_none_or(str::is_empty);
+        [
+            ("host", unset(&self.host)),
+            ("application", unset(&self.application)),
+            ("stream", unset(&self.stream)),
+        ]
+        .into_iter()
+        .filter_map(|(name, missing)| missing.then_some(name))
+        .collect()
+    }
+
+    /// The publishing URL the parts make (None while one is missing).
+    fn url(&self) -> Option<RtmpUrl> {
+        if !self.missing_parts().is_empty() {
+            return None;
+        }
+        Some(RtmpUrl {
+            scheme: self.scheme,
+            host: self.host.clone()?,
+            port: u16::try_from(self.port).unwrap_or(self.scheme.default_port()),
+            app: self.application.clone()?,
+            stream: self.stream.clone()?,
+            username: self.url_username.clone(),
+            password: self.url_password.clone(),
+        })
+    }
+
+    /// `location` as rtmp2sink composes it: `scheme://host[:port]/application/stream`, the
+    /// port only when it is not the scheme's default, no credentials.
+    fn location(&self) -> Option<String> {
+        let url = self.url()?;
+        let host = if url.host.contains(':') {
+            format!("[{}]", url.host)
+        } else {
+            url.host.clone()
+        };
+        let port = if url.port == url.scheme.default_port() {
+            String::new()
+        } else {
+            format!(":{}", url.port)
+        };
+        Some(format!(
+            "{}://{host}{port}/{}/{}",
+            url.scheme.as_str(),
+            url.app,
+            url.stream
+        ))
+    }
+
+    /// Takes every part from a parsed location (as rtmp2sink: its credentials replace the
+    /// previous location's).
+    fn set_url(&mut self, url: RtmpUrl) {
+        self.scheme = url.scheme;
+        self.host = Some(url.host);
+        self.port = i32::from(url.port);
+        self.application = Some(url.app);
+        self.stream = Some(url.stream);
+        self.url_username = url.username;
+        self.url_password = url.password;
     }
 }
 
@@ -241,6 +361,10 @@ pub struct RtmpClientSink {
     audio: PadSlot,
     /// When the branches' latency was last queried.
     latency_checked: Mutex<Option<Instant>>,
+    /// `ingest-rules` checks.
+    ingest: Ingest,
+    /// `video/x-flv` on the `sink` pad (rtmp2sink pipelines: `flvmux ! rtmpclientsink`).
+    flv: FlvIn,
 }
 
 impl Default for RtmpClientSink {
@@ -254,6 +378,8 @@ impl Default for RtmpClientSink {
             pads: Mutex::default(),
             audio: PadSlot::new(AUDIO_PAD),
             latency_checked: Mutex::default(),
+            ingest: Ingest::default(),
+            flv: FlvIn::default(),
         }
     }
 }
@@ -273,19 +399,23 @@ impl RtmpClientSink {
         }
         let mut settings = lock(&self.settings);
         let Some(location) = location.filter(|l| !l.is_empty()) else {
-            settings.location = None;
+            // No location: no host, application or stream either (as rtmp2sink).
+            settings.host = None;
+            settings.application = None;
+            settings.stream = None;
+            settings.url_username = None;
+            settings.url_password = None;
             return Ok(());
         };
-        if let Err(e) = RtmpUrl::parse(location) {
-            return Err(glib::Error::new(gst::URIError::BadUri, &e.to_string()));
-        }
+        let url = RtmpUrl::parse(location)
+            .map_err(|e| glib::Error::new(gst::URIError::BadUri, &e.to_string()))?;
         gst::debug!(
             CAT,
             imp = self,
             "location set to {}",
             redact_location(location)
         );
-        settings.location = Some(location.to_string());
+        settings.set_url(url);
         Ok(())
     }
 
@@ -303,6 +433,7 @@ impl RtmpClientSink {
         f(Ctx {
             element: obj.upcast_ref(),
             shared: &self.shared,
+            ingest: &self.ingest,
         })
     }
 
@@ -328,6 +459,9 @@ impl RtmpClientSink {
     /// audio-only stream), decided together with `request_new_pad` (at most one pad carries
     /// audio).
     fn sink_caps(&self, caps: &gst::CapsRef) -> Result<(), gst::ErrorMessage> {
+        if self.flv_caps(caps)? {
+            return Ok(());
+        }
         let format = parse_caps(caps)?;
         let track = match format.codec().kind() {
             MediaKind::Video => Track::VIDEO,
@@ -349,6 +483,29 @@ impl RtmpClientSink {
             lock(&self.pads).sink_track = self.sink.track();
         }
         r
+    }
+
+    /// FLV caps on the `sink` pad (true): its tags feed the video and the audio input (see
+    /// `flvin.rs`), so the `audio` pad cannot be used with it.
+    fn flv_caps(&self, caps: &gst::CapsRef) -> Result<bool, gst::ErrorMessage> {
+        let flv = caps.structure(0).is_some_and(|s| s.name() == "video/x-flv");
+        if !flv {
+            self.flv.deactivate();
+            return Ok(false);
+        }
+        let mut pads = lock(&self.pads);
+        if pads.audio.is_some() {
+            return Err(gst::error_msg!(
+                gst::StreamError::Format,
+                ("The sink pad got FLV, which carries the audio, while the audio request pad exists; release it or link elementary streams")
+            ));
+        }
+        pads.sink_track = Some(Track::VIDEO);
+        drop(pads);
+        if !self.flv.active() {
+            self.flv.activate();
+        }
+        Ok(true)
     }
 
     /// Caps on the `audio` pad: audio track 0.
@@ -585,7 +742,36 @@ impl ObjectImpl for RtmpClientSink {
             vec![
                 glib::ParamSpecString::builder("location")
                     .nick("Location")
-                    .blurb("RTMP URL to publish to: rtmp://host[:port]/app/streamkey (the stream key is never logged)")
+                    .blurb("RTMP URL to publish to: rtmp[s]://[user:pass@]host[:port]/app/streamkey (the stream key is never logged). Sets scheme, host, port, application and stream; reads back as composed from them (without credentials), as rtmp2sink's")
+                    .mutable_ready()
+                    .build(),
+                // The location's parts, as rtmp2sink has them.
+                glib::ParamSpecEnum::builder_with_default("scheme", SchemeType::Rtmp)
+                    .nick("Scheme")
+                    .blurb("Scheme of the location: rtmp, or rtmps for TLS (the port stays as it is)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("host")
+                    .nick("Host")
+                    .blurb("Server host name or address of the location (no default: publishing needs it)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("port")
+                    .nick("Port")
+                    .blurb("Server port of the location (a location without port sets its scheme's default: 1935, or 443 for rtmps)")
+                    .minimum(1)
+                    .maximum(65535)
+                    .default_value(i32::from(Scheme::Rtmp.default_port()))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("application")
+                    .nick("Application")
+                    .blurb("Application path of the location, e.g. live or app/instance (no default: publishing needs it)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("stream")
+                    .nick("Stream")
+                    .blurb("Stream name (stream key) of the location, with any ?query; never logged (no default: publishing needs it)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("publish-type", DEFAULT_PUBLISH_TYPE)
@@ -682,11 +868,10 @@ impl ObjectImpl for RtmpClientSink {
                     .blurb("PEM file with extra certificate authorities trusted for rtmps:// (the system store is trusted too)")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecUInt::builder("tls-validation-flags")
+                glib::ParamSpecFlags::builder::<gio::TlsCertificateFlags>("tls-validation-flags")
                     .nick("TLS validation flags")
-                    .blurb("Certificate checks enforced for rtmps://, bits as GTlsCertificateFlags: 1 unknown CA, 2 bad identity, 4 not activated, 8 expired, 16 revoked, 64 generic error (default: all)")
-                    .maximum(tls::CHECK_ALL)
-                    .default_value(tls::CHECK_ALL)
+                    .blurb("Certificate checks enforced for rtmps:// (as rtmp2sink): unknown-ca (1), bad-identity (2), not-activated (4), expired (8), revoked (16), generic-error (64); insecure (32) is not checked (default: validate-all)")
+                    .default_value(gio::TlsCertificateFlags::VALIDATE_ALL)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("username")
@@ -716,6 +901,18 @@ impl ObjectImpl for RtmpClientSink {
                     .blurb("AMF values appended to connect, in FFmpeg's rtmp_conn syntax: space-separated B:1, N:2.5, S:text, Z:, and objects O:1 NS:name:value O:0")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("peak-kbps")
+                    .nick("Peak bitrate")
+                    .blurb("Paces what is sent to this many kbit/s (as rtmp2sink), with bursts of at most 100 ms of it; a stream faster than that waits in the queue, where max-queue-time and congestion-policy apply. 0: no pacing. Changeable while playing")
+                    .maximum(MAX_PEAK_KBPS)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("ingest-rules", IngestRules::None)
+                    .nick("Ingest rules")
+                    .blurb("Posts rtmp-ingest-warning element messages (rule, check, limit, measured, description) when the stream breaks the service's documented ingest rules: keyframe interval (YouTube 4 s, Twitch 2 s, Facebook 4 s), codec (Twitch H.264, Facebook H.264 + AAC), audio rate (44.1/48 kHz), video bitrate (documented maximum). Each once, again only after it cleared; the stream is never changed")
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Publishing statistics (rtmp-stats: bytes-sent, video/audio messages and frames, queue-depth-ms, queue-time-ms, rtt-ms, bitrate, chunk and window sizes, dropped-video/-audio, reconnects, send-backlog-bytes)")
@@ -742,6 +939,31 @@ impl ObjectImpl for RtmpClientSink {
                     );
                 }
             }
+            "scheme" => {
+                lock(&self.settings).scheme = value
+                    .get::<SchemeType>()
+                    .expect("type checked upstream")
+                    .into()
+            }
+            "host" | "application" | "stream" => {
+                let text = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty());
+                let mut s = lock(&self.settings);
+                match pspec.name() {
+                    "host" => s.host = text,
+                    "application" => s.application = text,
+                    _ => s.stream = text,
+                }
+            }
+            "port" => lock(&self.settings).port = value.get().expect("type checked upstream"),
+            "peak-kbps" => lock(&self.settings)
+                .peak_kbps
+                .set(value.get().expect("type checked upstream")),
+            "ingest-rules" => self
+                .ingest
+                .set_rules(value.get().expect("type checked upstream")),
             "publish-type" => {
                 lock(&self.settings).publish_type = value.get().expect("type checked upstream")
             }
@@ -792,8 +1014,10 @@ impl ObjectImpl for RtmpClientSink {
                     .filter(|s| !s.is_empty())
             }
             "tls-validation-flags" => {
-                lock(&self.settings).tls_validation_flags =
-                    value.get().expect("type checked upstream")
+                lock(&self.settings).tls_validation_flags = value
+                    .get::<gio::TlsCertificateFlags>()
+                    .expect("type checked upstream")
+                    .bits()
             }
             "username" => {
                 lock(&self.settings).username = value
@@ -832,7 +1056,17 @@ impl ObjectImpl for RtmpClientSink {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let s = lock(&self.settings);
         match pspec.name() {
-            "location" => s.location.to_value(),
+            "location" => s.location().to_value(),
+            "scheme" => SchemeType::from(s.scheme).to_value(),
+            "host" => s.host.to_value(),
+            "port" => s.port.to_value(),
+            "application" => s.application.to_value(),
+            "stream" => s.stream.to_value(),
+            "peak-kbps" => s.peak_kbps.get().to_value(),
+            "ingest-rules" => {
+                drop(s);
+                self.ingest.rules().to_value()
+            }
             "publish-type" => s.publish_type.to_value(),
             "timeout" => s.timeout.to_value(),
             "chunk-size" => s.chunk_size.to_value(),
@@ -847,7 +1081,9 @@ impl ObjectImpl for RtmpClientSink {
             "congestion-policy" => s.congestion_policy.to_value(),
             "ping-interval" => s.ping_interval_ms.to_value(),
             "tls-ca-file" => s.tls_ca_file.to_value(),
-            "tls-validation-flags" => s.tls_validation_flags.to_value(),
+            "tls-validation-flags" => {
+                gio::TlsCertificateFlags::from_bits_truncate(s.tls_validation_flags).to_value()
+            }
             "username" => s.username.to_value(),
             "password" | "secure-token" => None::<String>.to_value(),
             "authmod" => s.authmod.to_value(),
@@ -887,6 +1123,8 @@ impl ElementImpl for RtmpClientSink {
             // `sink` is video track 0, or audio track 0 of an audio-only stream.
             let mut sink_caps = video_caps();
             sink_caps.merge(audio_caps());
+            // What flvmux makes, for rtmp2sink pipelines (see `flvin.rs`).
+            sink_caps.merge(gst::Caps::new_empty_simple("video/x-flv"));
             let audio_caps = audio_caps();
             vec![
                 gst::PadTemplate::new(
@@ -1070,18 +1308,32 @@ impl RtmpClientSink {
     /// `state_change`: called from READY→PAUSED (the pads are just being activated).
     fn begin_publish(&self, state_change: bool) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let Some(location) = settings.location.as_deref() else {
+        let missing = settings.missing_parts();
+        if missing.len() == 3 {
             return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
                 ("No location set: set location=rtmp://host/app/streamkey")
             ));
-        };
-        let url = RtmpUrl::parse(location).map_err(|e| {
-            gst::error_msg!(
+        }
+        let Some(url) = settings.url() else {
+            return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
-                ("{}", capitalize(&e.to_string()))
-            )
-        })?;
+                (
+                    "Incomplete location: {} not set (set location=rtmp://host/app/streamkey, or host, application and stream)",
+                    missing.join(", ")
+                )
+            ));
+        };
+        // Parts set one by one are checked as a whole location would be.
+        if let Some(location) = settings.location() {
+            RtmpUrl::parse(&location).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    ("{}", capitalize(&e.to_string()))
+                )
+            })?;
+        }
+        self.ingest.restart();
         let timeout = Duration::from_secs(settings.timeout.into());
         let cfg = QueueConfig {
             max_interleave: Duration::from_millis(settings.max_interleave_ms.into()),
@@ -1124,13 +1376,14 @@ impl RtmpClientSink {
             stop_commands: Self::stop_commands(settings.stop_commands),
             tls: TlsOptions {
                 ca_file: settings.tls_ca_file.as_ref().map(Into::into),
-                checks: settings.tls_validation_flags,
+                checks: settings.tls_validation_flags & tls::CHECK_ALL,
                 ..TlsOptions::default()
             },
             authmod: settings.authmod.into(),
             username: settings.username.clone(),
             password: settings.password.clone(),
             secure_token: settings.secure_token.clone(),
+            pacer: Pacer::new(settings.peak_kbps.clone()),
             extra_connect_args: match settings.extra_connect_args.as_deref() {
                 Some(t) => parse_connect_args(t).map_err(|e| {
                     gst::error_msg!(
@@ -1141,14 +1394,16 @@ impl RtmpClientSink {
                 None => Vec::new(),
             },
         };
-        if settings.tls_validation_flags != tls::CHECK_ALL && url.scheme == Scheme::Rtmps {
+        if settings.tls_validation_flags & tls::CHECK_ALL != tls::CHECK_ALL
+            && url.scheme == Scheme::Rtmps
+        {
             gst::warning!(
                 CAT,
                 imp = self,
                 "TLS certificate checks relaxed (tls-validation-flags={:#x} instead of {:#x}): \
                  the connection to {} can be intercepted",
                 settings.tls_validation_flags,
-                tls::CHECK_ALL,
+                gio::TlsCertificateFlags::VALIDATE_ALL.bits(),
                 url.authority()
             );
         }
@@ -1231,6 +1486,7 @@ impl RtmpClientSink {
         if clear_inputs {
             self.sink.clear();
             self.audio.clear();
+            self.flv.deactivate();
             lock(&self.pads).sink_track = None;
         }
     }
@@ -1251,11 +1507,18 @@ impl BaseSinkImpl for RtmpClientSink {
 
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
         self.shared.set_flushing(self.sink.index(), true);
+        if self.flv.active() {
+            // FLV audio is queued from this pad's thread too.
+            self.shared.set_flushing(self.audio.index(), true);
+        }
         Ok(())
     }
 
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
         self.shared.set_flushing(self.sink.index(), false);
+        if self.flv.active() {
+            self.shared.set_flushing(self.audio.index(), false);
+        }
         Ok(())
     }
 
@@ -1275,7 +1538,10 @@ impl BaseSinkImpl for RtmpClientSink {
         use gst::EventView;
         match event.view() {
             EventView::Segment(s) => {
-                if let Some(seg) = s.segment().downcast_ref::<gst::ClockTime>() {
+                // FLV tags carry their own times from 0 (flvmux's segment is in bytes).
+                if let Some(seg) = s.segment().downcast_ref::<gst::ClockTime>()
+                    && !self.flv.active()
+                {
                     self.sink.set_segment(seg);
                 }
             }
@@ -1288,13 +1554,26 @@ impl BaseSinkImpl for RtmpClientSink {
                 {
                     let mut g = self.shared.lock();
                     g.queue.flush(track);
+                    if self.flv.active() {
+                        g.queue.flush(Track::AUDIO);
+                    }
                     self.shared.notify(&g);
                 }
                 self.sink.flush_stop();
+                if self.flv.active() {
+                    self.audio.flush_stop();
+                    self.flv.flush();
+                }
             }
             EventView::Eos(_) => {
                 if self.with_ctx(|ctx| self.sink.eos(ctx)).is_err() {
                     return false;
+                }
+                if self.flv.active() {
+                    // The FLV stream's audio ends with it.
+                    let mut g = self.shared.lock();
+                    g.queue.set_eos(Track::AUDIO);
+                    self.shared.notify(&g);
                 }
                 if !self.drain_for_eos() {
                     gst::debug!(CAT, imp = self, "EOS not forwarded: interrupted or failed");
@@ -1309,6 +1588,9 @@ impl BaseSinkImpl for RtmpClientSink {
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.refresh_latency();
+        if self.flv.active() {
+            return self.with_ctx(|ctx| self.flv.render(ctx, &self.sink, &self.audio, buffer));
+        }
         self.with_ctx(|ctx| self.sink.chain(ctx, buffer))
             .unwrap_or_else(|| {
                 gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));
@@ -1325,7 +1607,7 @@ impl URIHandlerImpl for RtmpClientSink {
     }
 
     fn uri(&self) -> Option<String> {
-        lock(&self.settings).location.clone()
+        lock(&self.settings).location()
     }
 
     fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {

@@ -26,6 +26,7 @@ use super::format::{
 };
 use super::frame::{Frame, FrameData};
 use super::imp::CAT;
+use super::ingest::Ingest;
 use super::messages;
 use super::queue::{CongestionReport, Track};
 use super::session::Shared;
@@ -49,6 +50,8 @@ pub struct Ctx<'a> {
     pub element: &'a gst::Element,
     /// Queue and metadata.
     pub shared: &'a Shared,
+    /// `ingest-rules` checks (they only look).
+    pub ingest: &'a Ingest,
 }
 
 /// The conversion state of one pad's codec: one variant per codec the element takes.
@@ -449,6 +452,7 @@ impl PadInput {
         }
         // Metadata from the caps (the stream's headers refine it when the first frames come).
         update_meta(ctx.shared, track, &format.meta(), false);
+        ctx.ingest.caps(ctx.element, track, format);
         Ok(())
     }
 
@@ -555,6 +559,7 @@ impl PadInput {
 
     /// Queues a frame; posts a (rate-limited) congestion report when frames were dropped.
     fn push(&self, ctx: Ctx<'_>, frame: Frame) -> Result<gst::FlowSuccess, gst::FlowError> {
+        ctx.ingest.frame(ctx.element, &frame);
         if let Some(report) = ctx.shared.push(frame, self.pad)? {
             report_congestion(ctx.element, &report);
         }

@@ -11,6 +11,7 @@
 //! | `rtmp-disconnected` | `reason`, `will-reconnect` (bool) |
 //! | `rtmp-reconnecting` | `attempt` (uint, from 1), `max-attempts` (int, -1: unlimited), `delay-ms` (uint64), `url` (redacted) |
 //! | `rtmp-congestion` | `queue-time-ms` (uint64), `max-queue-time-ms` (uint64), `dropped-video`, `dropped-audio` (uint64, totals over the tracks of each kind), `new-drops` (uint64, since the previous one) |
+//! | `rtmp-ingest-warning` | `rule` (`youtube`, `twitch`, `facebook`), `check` (`keyframe-interval`, `video-codec`, `audio-codec`, `audio-rate`, `video-bitrate`), `limit`, `measured` (strings with units, e.g. `4 s` and `10 s`), `description` |
 //!
 //! A lost connection posts `rtmp-disconnected` (`will-reconnect=true`), then per attempt
 //! `rtmp-reconnecting`, and once through `rtmp-connected` and `rtmp-publishing` again; an
@@ -39,6 +40,8 @@ pub const DISCONNECTED: &str = "rtmp-disconnected";
 pub const RECONNECTING: &str = "rtmp-reconnecting";
 /// Structure name of the message posted while frames are dropped.
 pub const CONGESTION: &str = "rtmp-congestion";
+/// Structure name of the message posted when the stream breaks an `ingest-rules` rule.
+pub const INGEST_WARNING: &str = "rtmp-ingest-warning";
 /// Name of the `stats` structure.
 pub const STATS: &str = "rtmp-stats";
 /// Progress code of the connection lifecycle.
@@ -132,6 +135,27 @@ pub fn reconnecting(
     element_msg(src, s)
 }
 
+/// `rtmp-ingest-warning`.
+pub fn ingest_warning(src: &gst::Element, w: &super::ingest::Warning) -> gst::Message {
+    let s = gst::Structure::builder(INGEST_WARNING)
+        .field("rule", w.rule)
+        .field("check", w.check)
+        .field("limit", w.limit.as_str())
+        .field("measured", w.measured.as_str())
+        .field(
+            "description",
+            format!(
+                "{} ingest rules: the {} is {}, the limit is {}",
+                w.rule,
+                w.check.replace('-', " "),
+                w.measured,
+                w.limit
+            ),
+        )
+        .build();
+    element_msg(src, s)
+}
+
 /// `rtmp-congestion`.
 pub fn congestion(src: &gst::Element, report: &super::queue::CongestionReport) -> gst::Message {
     let s = gst::Structure::builder(CONGESTION)
@@ -206,6 +230,15 @@ pub struct StatsSnapshot {
 }
 
 impl StatsSnapshot {
+    /// What our Acknowledgements have reported of the server's bytes: they go out per whole
+    /// window (`in-window-ack-size`).
+    fn in_bytes_acked(&self) -> u64 {
+        match u64::from(self.in_window_ack_size) {
+            0 => self.bytes_received,
+            w => self.bytes_received - self.bytes_received % w,
+        }
+    }
+
     /// The `rtmp-stats` structure.
     pub fn to_structure(&self) -> gst::Structure {
         gst::Structure::builder(STATS)
@@ -230,6 +263,14 @@ impl StatsSnapshot {
             .field("reconnects", self.reconnects)
             .field("queue-time-ms", self.queue_time_ms)
             .field("send-backlog-bytes", self.send_backlog_bytes)
+            // rtmp2sink's names, for applications moving from it.
+            .field("out-bytes-total", self.bytes_sent)
+            .field("in-bytes-total", self.bytes_received)
+            .field(
+                "out-bytes-acked",
+                self.bytes_sent.saturating_sub(self.send_backlog_bytes),
+            )
+            .field("in-bytes-acked", self.in_bytes_acked())
             .build()
     }
 }

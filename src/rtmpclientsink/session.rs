@@ -71,6 +71,7 @@ use super::format::StreamMeta;
 use super::frame::{Frame, TrackConfig};
 use super::imp::CAT;
 use super::messages::{self, StatsSnapshot};
+use super::pacing::Pacer;
 use super::queue::{
     CongestionReport, Interleaver, Policy, Pop, QueueConfig, Released, Track, TrackMap,
 };
@@ -377,6 +378,8 @@ pub struct SessionSettings {
     pub secure_token: Option<String>,
     /// Extra AMF values appended to `connect`.
     pub extra_connect_args: Vec<Amf0Value>,
+    /// `peak-kbps` pacing of the writes.
+    pub pacer: Pacer,
 }
 
 /// Spawns the session thread.
@@ -1589,6 +1592,19 @@ impl SessionThread {
                 gst::debug!(CAT, "asking for an acknowledgement every {want} bytes");
                 conn.request_acks(want).map_err(publishing)?;
                 self.flush_transmit(conn)?;
+            }
+
+            // peak-kbps (pacing.rs): while the bucket is empty frames wait in the queue, where
+            // the congestion policy applies.
+            let pause = self.settings.pacer.delay(self.stats.bytes_sent, now);
+            if !pause.is_zero() {
+                let g = self.shared.lock();
+                if !g.shutdown {
+                    if g.net.is_empty() {
+                        let _g = self.shared.wait(g, pause.min(IO_SLICE));
+                    }
+                    continue;
+                }
             }
 
             // 3. Media.
