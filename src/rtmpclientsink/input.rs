@@ -167,12 +167,16 @@ impl CodecState {
     }
 }
 
-/// Merges a metadata update about `track` (onMetaData describes track 0 of each kind; the
-/// track maps of further tracks come with the multitrack pads).
-fn update_meta(shared: &Shared, track: Track, update: &MetaUpdate, from_stream: bool) {
-    if track.id == 0 {
-        shared.update_meta(|m: &mut StreamMeta| m.merge(update, from_stream));
-    }
+/// Merges a metadata update about `track` (of `codec`, when known): track 0 of each kind at
+/// onMetaData's top level, further tracks in its track maps.
+fn update_meta(
+    shared: &Shared,
+    track: Track,
+    codec: Option<Codec>,
+    update: &MetaUpdate,
+    from_stream: bool,
+) {
+    shared.update_meta(|m: &mut StreamMeta| m.merge_track(track, codec, update, from_stream));
 }
 
 /// Bitrate tags of a pad carrying `track` → onMetaData's data rate.
@@ -191,7 +195,7 @@ pub fn apply_tags(shared: &Shared, track: Track, tags: &gst::TagListRef) {
             ..AudioMeta::default()
         })
     };
-    update_meta(shared, track, &update, false);
+    update_meta(shared, track, None, &update, false);
 }
 
 /// Logs and posts a congestion report (`rtmp-congestion`).
@@ -312,7 +316,13 @@ impl PadInput {
             ctx.shared.notify(&g);
         }
         // Metadata from the caps (the stream's headers refine it when the first frames come).
-        update_meta(ctx.shared, track, &format.meta(), false);
+        update_meta(
+            ctx.shared,
+            track,
+            Some(format.codec()),
+            &format.meta(),
+            false,
+        );
         Ok(())
     }
 
@@ -412,7 +422,13 @@ impl PadInput {
             if let Some(line) = line {
                 gst::info!(CAT, obj = ctx.element, "{line}");
             }
-            update_meta(ctx.shared, self.track, &update, true);
+            update_meta(
+                ctx.shared,
+                self.track,
+                Some(self.codec.codec()),
+                &update,
+                true,
+            );
         }
     }
 

@@ -1591,6 +1591,9 @@ impl SessionThread {
                 self.flush_transmit(conn)?;
             }
 
+            // Tracks whose pad was released: their sequence ends once their frames left.
+            self.end_released_tracks(conn)?;
+
             // 3. Media.
             let (next, meta_version, drain, primary_video, gate_ms) = {
                 let mut g = self.shared.lock();
@@ -1685,6 +1688,43 @@ impl SessionThread {
                 }
             }
         }
+    }
+
+    /// Sends the SequenceEnd of every track whose pad was released and whose frames all left
+    /// (see [`Interleaver::take_ended`]) and forgets its configuration, so a reconnect does not
+    /// bring it back.
+    fn end_released_tracks(&mut self, conn: &mut Connection) -> Result<(), Failure> {
+        let Some((tracks, ts)) = self.shared.lock().queue.take_ended() else {
+            return Ok(());
+        };
+        for track in tracks {
+            conn.sent_config.remove(track);
+            let Some((tag, _)) = self.last_config.remove(track) else {
+                continue;
+            };
+            if conn.frames_sent == 0 {
+                continue;
+            }
+            // Legacy AAC has no end-of-sequence packet: the track just stops.
+            let Ok(header) = flv::tag_header(tag, flv::Packet::SequenceEnd, None) else {
+                gst::debug!(CAT, "{track} ends (no SequenceEnd in its form)");
+                continue;
+            };
+            gst::info!(CAT, "{track} ends: SequenceEnd at {ts}");
+            let mut batch = self.spare.take().unwrap_or_default();
+            let r = conn
+                .session
+                .write_media(media_type(track), ts, &[&header], &mut batch)
+                .map_err(publishing)
+                .and_then(|()| self.write(conn, &mut batch));
+            self.spare = Some(batch.recycle());
+            r?;
+            match track.kind {
+                MediaKind::Video => self.stats.video_messages += 1,
+                MediaKind::Audio => self.stats.audio_messages += 1,
+            }
+        }
+        Ok(())
     }
 
     /// PingRequest for the RTT, and a probe of the server's liveness.
@@ -1879,6 +1919,7 @@ impl SessionThread {
             let end = conn.session.stats().bytes_sent;
             conn.live.in_flight.push_back((end, ts));
         }
+        *self.stats.track_frames.entry_with(frame.track, || 0) += 1;
         match frame.track.kind {
             MediaKind::Video => {
                 self.stats.video_messages += 1;
