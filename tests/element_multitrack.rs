@@ -34,6 +34,7 @@ use common::gstmedia_ertmp::{
 };
 use common::gstrun::{pipeline, require_elements, run_to_eos};
 use common::gstsrc::init;
+use common::rtmp_servers::{MultiServer, Reply};
 use common::scripted::{Next, ScriptedTcpServer, data_values};
 use common::util::{TempDir, wait_for};
 use gst::prelude::*;
@@ -807,4 +808,124 @@ fn a_link_slower_than_the_tracks_drops_the_highest_track_first() {
     let last = reports.last().expect("an rtmp-congestion message");
     assert!(track_counter(last, "video", 2, "dropped") > 0, "{last}");
     assert_eq!(track_counter(last, "video", 0, "dropped"), 0, "{last}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconnect
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn reconnect_resends_every_tracks_sequence_start_then_keyframes_on_the_same_timeline() {
+    init();
+    if !require_elements(&["x264enc", "avenc_aac"]) {
+        return;
+    }
+    // Connection 0 is closed by the server after 60 video frames (of both tracks).
+    let server = MultiServer::start(Duration::from_secs(40), 2, |index| {
+        let mut frames = 0;
+        Box::new(move |peer, new| {
+            peer.answer_publish_flow(new, &[]);
+            if index == 0 {
+                frames += new
+                    .iter()
+                    .filter(|m| m.msg_type_id == msg_type::VIDEO)
+                    .count();
+                if frames >= 60 {
+                    return Reply::Close;
+                }
+            }
+            Reply::Continue
+        })
+    });
+    let video = |w: u32, h: u32, pattern: &str, pad: &str| {
+        format!(
+            " videotestsrc is-live=true num-buffers=120 pattern={pattern} ! \
+             video/x-raw,format=I420,width={w},height={h},framerate=30/1 ! \
+             x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 bitrate=300 ! \
+             video/x-h264,stream-format=avc,alignment=au ! queue ! s.{pad}"
+        )
+    };
+    let audio = |ch: u32, pad: &str| {
+        format!(
+            " audiotestsrc is-live=true num-buffers=188 samplesperbuffer=1024 ! \
+             audio/x-raw,rate=48000,channels={ch} ! audioconvert ! avenc_aac ! queue ! s.{pad}"
+        )
+    };
+    let launch = format!(
+        "rtmpclientsink name=s location={} reconnect-delay=200{}{}{}{}",
+        server.url("live", "key"),
+        video(320, 240, "smpte", "sink"),
+        video(160, 120, "ball", "video_1"),
+        audio(2, "audio"),
+        audio(1, "audio_1"),
+    );
+    let msgs = run_to_eos(&launch, PUBLISH_TIMEOUT);
+    assert!(
+        msgs.iter()
+            .filter(|s| s.name() == "rtmp-publishing")
+            .count()
+            >= 2,
+        "no second publish: {msgs:?}"
+    );
+    let peers = server.join();
+    assert_eq!(peers.len(), 2);
+    let first: Vec<Media> = peers[0].received.iter().filter_map(media_of).collect();
+    let second_msgs = &peers[1].received;
+    let second: Vec<Media> = second_msgs.iter().filter_map(media_of).collect();
+    // onMetaData, the four sequence starts, all at one timestamp, before any frame.
+    let first_data = second_msgs
+        .iter()
+        .position(|m| m.msg_type_id == msg_type::DATA_AMF0)
+        .expect("onMetaData");
+    let first_av = second_msgs
+        .iter()
+        .position(|m| matches!(m.msg_type_id, msg_type::VIDEO | msg_type::AUDIO))
+        .expect("media");
+    assert!(first_data < first_av, "onMetaData first");
+    let starts: Vec<(bool, u8)> = second[..4].iter().map(|m| (m.video, m.track)).collect();
+    assert!(
+        second[..4]
+            .iter()
+            .all(|m| m.kind == Kind::Start && m.ts == second[0].ts),
+        "second connection: {:?}",
+        &second[..6]
+    );
+    for t in [(true, 0), (true, 1), (false, 0), (false, 1)] {
+        assert!(
+            starts.contains(&t),
+            "no sequence start of {t:?}: {starts:?}"
+        );
+    }
+    for (video, track) in [(true, 0u8), (true, 1), (false, 0), (false, 1)] {
+        let before = track_media(&first, video, track);
+        let after = track_media(&second, video, track);
+        let frames = |v: &[Media]| -> Vec<u32> {
+            v.iter()
+                .filter(|m| matches!(m.kind, Kind::Key | Kind::Inter))
+                .map(|m| m.ts)
+                .collect()
+        };
+        let (b, a) = (frames(&before), frames(&after));
+        assert!(!b.is_empty() && !a.is_empty(), "{video} {track}");
+        // The same timeline, nothing sent twice: it goes on after the first connection's end.
+        assert!(
+            a[0] > *b.last().unwrap(),
+            "track ({video}, {track}) restarts at {} ms, before {} ms",
+            a[0],
+            b.last().unwrap()
+        );
+        if video {
+            let first_frame = after.iter().find(|m| m.kind != Kind::Start).unwrap();
+            assert_eq!(
+                first_frame.kind,
+                Kind::Key,
+                "video track {track} resumes at a keyframe"
+            );
+        }
+        assert_eq!(
+            after.iter().all(|m| m.multitrack),
+            track > 0,
+            "wire form of ({video}, {track})"
+        );
+    }
 }
