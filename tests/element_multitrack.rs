@@ -249,6 +249,8 @@ struct Media {
     kind: Kind,
     ts: u32,
     multitrack: bool,
+    /// Carries ModEx (e.g. TimestampOffsetNano).
+    mod_ex: bool,
 }
 
 fn media_of(m: &Message) -> Option<Media> {
@@ -257,6 +259,7 @@ fn media_of(m: &Message) -> Option<Media> {
             let tag = flv::parse_video(&m.payload).expect("video tag parses");
             let key = tag.frame_type == FrameType::Key;
             let frame = if key { Kind::Key } else { Kind::Inter };
+            let mut mod_ex = false;
             let (track, kind, multitrack) = match tag.body {
                 VideoTagBody::Legacy(l) => (
                     0,
@@ -269,7 +272,10 @@ fn media_of(m: &Message) -> Option<Media> {
                     false,
                 ),
                 VideoTagBody::Enhanced(e) => (
-                    e.tracks.first().map_or(0, |t| t.track_id),
+                    {
+                        mod_ex = !e.mod_ex.is_empty();
+                        e.tracks.first().map_or(0, |t| t.track_id)
+                    },
                     match e.packet_type {
                         VideoPacketType::SequenceStart => Kind::Start,
                         VideoPacketType::SequenceEnd => Kind::End,
@@ -285,9 +291,11 @@ fn media_of(m: &Message) -> Option<Media> {
                 kind,
                 ts: m.timestamp,
                 multitrack,
+                mod_ex,
             })
         }
         msg_type::AUDIO => {
+            let mut mod_ex = false;
             let (track, kind, multitrack) = match flv::parse_audio(&m.payload).expect("audio") {
                 AudioTag::Legacy(l) => (
                     0,
@@ -298,7 +306,10 @@ fn media_of(m: &Message) -> Option<Media> {
                     false,
                 ),
                 AudioTag::Enhanced(e) => (
-                    e.tracks.first().map_or(0, |t| t.track_id),
+                    {
+                        mod_ex = !e.mod_ex.is_empty();
+                        e.tracks.first().map_or(0, |t| t.track_id)
+                    },
                     match e.packet_type {
                         AudioPacketType::SequenceStart => Kind::Start,
                         AudioPacketType::SequenceEnd => Kind::End,
@@ -314,6 +325,7 @@ fn media_of(m: &Message) -> Option<Media> {
                 kind,
                 ts: m.timestamp,
                 multitrack,
+                mod_ex,
             })
         }
         _ => None,
@@ -534,6 +546,8 @@ fn pad_requested_after_playing_starts_with_its_sequence_start_and_a_keyframe() {
         v1.iter().all(|m| m.multitrack),
         "tracks >= 1 are Multitrack OneTrack"
     );
+    // The server advertised no ModEx: no TimestampOffsetNano on any message.
+    assert!(all.iter().all(|m| !m.mod_ex), "ModEx sent unasked");
     let v0 = track_media(&all, true, 0);
     assert!(
         v0.iter().all(|m| !m.multitrack),

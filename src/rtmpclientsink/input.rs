@@ -223,6 +223,11 @@ pub fn capitalize(s: &str) -> String {
     }
 }
 
+/// What a decode time in ns has beyond [`ns_to_ms`]'s milliseconds.
+fn sub_ms_ns(ns: i64) -> i32 {
+    i32::try_from(ns - ns_to_ms(ns) * 1_000_000).unwrap_or(0)
+}
+
 fn running_time_ns(segment: &Segment, ts: Option<gst::ClockTime>) -> Option<i64> {
     let ts = ts?;
     match segment.to_running_time_full(ts)? {
@@ -368,6 +373,7 @@ impl PadInput {
                     track: self.track,
                     codec: self.codec.codec(),
                     dts_ms: 0,
+                    dts_sub_ms_ns: 0,
                     cts_ms: 0,
                     keyframe: au.keyframe,
                     disposable: au.disposable,
@@ -396,6 +402,7 @@ impl PadInput {
                         track: self.track,
                         codec: self.codec.codec(),
                         dts_ms: ns_to_ms(dts_ns),
+                        dts_sub_ms_ns: sub_ms_ns(dts_ns),
                         cts_ms: 0,
                         keyframe: true,
                         disposable: false,
@@ -493,6 +500,7 @@ impl PadInput {
         let pts_ns = pts.unwrap_or(dts_ns);
         self.last_dts_ns = Some(dts_ns);
         frame.dts_ms = ns_to_ms(dts_ns);
+        frame.dts_sub_ms_ns = sub_ms_ns(dts_ns);
         frame.cts_ms = ns_to_ms(pts_ns) - frame.dts_ms;
         self.push(ctx, frame)
     }
@@ -522,6 +530,7 @@ impl PadInput {
         let mut frame = d.item;
         self.last_dts_ns = Some(d.dts);
         frame.dts_ms = ns_to_ms(d.dts);
+        frame.dts_sub_ms_ns = sub_ms_ns(d.dts);
         frame.cts_ms = ns_to_ms(d.pts) - frame.dts_ms;
         self.push(ctx, frame)
     }
@@ -686,5 +695,22 @@ impl PadSlot {
             .try_lock()
             .ok()
             .and_then(|i| i.as_ref().map(|i| i.bad_total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_ms_part_is_what_the_rounded_ms_leave() {
+        assert_eq!(sub_ms_ns(33_366_666), 366_666);
+        // Rounded up to 34 ms: the rest is negative (no unsigned TimestampOffsetNano).
+        assert_eq!(sub_ms_ns(33_500_000), -500_000);
+        assert_eq!(sub_ms_ns(-1_200_000), -200_000);
+        assert_eq!(sub_ms_ns(0), 0);
+        for ns in [1i64, 499_999, 1_000_000_123, 7_777_777_777] {
+            assert_eq!(ns_to_ms(ns) * 1_000_000 + i64::from(sub_ms_ns(ns)), ns);
+        }
     }
 }
