@@ -24,7 +24,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::FaultProxy;
 use common::ffmpeg9::{
     self, Ff9Listen, FrameMd5, Outputs, assert_all_streams_identical, decode_errors,
     decoded_frames, ffmpeg9, framemd5_of_file,
@@ -37,6 +36,7 @@ use common::gstsrc::init;
 use common::rtmp_servers::{MultiServer, Reply};
 use common::scripted::{Next, ScriptedTcpServer, data_values};
 use common::util::{TempDir, wait_for};
+use common::{FaultProxy, NginxOptions, NginxRtmp};
 use gst::prelude::*;
 use gstrtmpclient::codec::flv::{
     self, AudioPacketType, AudioTag, AvMultitrackType, AvcPacketType, FrameType, VideoPacketType,
@@ -743,13 +743,13 @@ fn a_link_slower_than_the_tracks_drops_the_highest_track_first() {
     if !require_elements(&["x264enc", "avenc_aac", "tee", "videoscale"]) {
         return;
     }
-    let srv = ScriptedTcpServer::start(Duration::from_secs(60), |turn| {
-        turn.peer.answer_publish_flow(&turn.new, &[]);
-        Next::Continue
-    });
-    let proxy = FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], srv.port)));
+    // nginx-rtmp acknowledges what it read, so the element sees how far the server got.
+    let Some(srv) = NginxRtmp::start(NginxOptions::default().record(false)) else {
+        return;
+    };
+    let proxy = FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], srv.port())));
     let mut launch = format!(
-        "rtmpclientsink name=s location={} congestion-policy=drop max-queue-time=3000 \
+        "rtmpclientsink name=s location={} congestion-policy=drop max-queue-time=1000 \
          videotestsrc is-live=true pattern=snow ! \
          video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! tee name=t \
          audiotestsrc is-live=true samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! \
@@ -810,7 +810,7 @@ fn a_link_slower_than_the_tracks_drops_the_highest_track_first() {
         bitrate / 1000
     );
     assert!(d2 > 0, "the highest track lost nothing: {during}");
-    assert!(d2 >= d1, "video_2 {d2} < video_1 {d1}");
+    assert!(d2 > d1, "video_2 {d2} <= video_1 {d1}");
     assert_eq!(d0, 0, "track 0 lost frames: {during}");
     assert_eq!(da, 0, "audio lost frames: {during}");
     assert_eq!(
