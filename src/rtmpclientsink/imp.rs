@@ -1404,11 +1404,12 @@ impl RtmpClientSink {
         }
         if clear_inputs {
             self.sink.clear();
-            let mut pads = lock(&self.pads);
-            for r in &pads.requested {
-                r.slot.clear();
+            // Not under `pads`: a pad's input comes before it in the lock order.
+            let slots = lock(&self.pads).slots();
+            for slot in slots {
+                slot.clear();
             }
-            pads.sink_track = None;
+            lock(&self.pads).sink_track = None;
         }
     }
 }
