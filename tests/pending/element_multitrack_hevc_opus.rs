@@ -22,23 +22,6 @@ use common::util::TempDir;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 const SERVER_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The element's pad template a pad name comes from.
-fn template_of(pad: &str) -> &str {
-    match pad {
-        "sink" | "audio" => pad,
-        p if p.starts_with("video_") => "video_%u",
-        _ => "audio_%u",
-    }
-}
-
-fn assert_decodes(ff: &Path, label: &str, srv: &Ff9Listen) {
-    let errs = decode_errors(ff, srv.flv_path());
-    assert!(
-        errs.is_empty(),
-        "{label}: the recording does not decode cleanly: {errs:?}"
-    );
-}
-
 /// matroskademux's pads of the four-track file, in track (= FFmpeg stream) order, and the
 /// element pads they feed.
 const FOUR_TRACKS: [(&str, &str, &str); 4] = [
