@@ -47,6 +47,9 @@ class Publisher:
         self.duration = duration
         self.exit_code = 0
         self.stopping = False
+        # EOS asked for before the pipeline reached PLAYING (sent once it does).
+        self.eos_pending = False
+        self.playing = False
         bus = self.pipeline.get_bus()
         bus.add_signal_watch()
         bus.connect("message", self.on_message)
@@ -83,7 +86,13 @@ class Publisher:
         if not self.stopping:
             self.stopping = True
             say(f"stopping ({why}): sending EOS")
-            self.pipeline.send_event(Gst.Event.new_eos())
+            # Not before PLAYING: sending an event holds the pipeline's state lock while each
+            # source finishes its push, and a live source's push waits in the sink's preroll
+            # until the state change that needs that lock — a deadlock.
+            if self.playing:
+                self.pipeline.send_event(Gst.Event.new_eos())
+            else:
+                self.eos_pending = True
             GLib.timeout_add_seconds(STOP_TIMEOUT_S, self.stop_timed_out)
         return GLib.SOURCE_REMOVE
 
@@ -105,6 +114,12 @@ class Publisher:
             structure = message.get_structure()
             if structure is not None and structure.get_name().startswith("rtmp-"):
                 say(f"message: {structure.to_string()}")
+        elif kind == Gst.MessageType.STATE_CHANGED and message.src == self.pipeline:
+            _old, new, _pending = message.parse_state_changed()
+            self.playing = new == Gst.State.PLAYING
+            if self.playing and self.eos_pending:
+                self.eos_pending = False
+                self.pipeline.send_event(Gst.Event.new_eos())
         elif kind == Gst.MessageType.WARNING:
             err, debug = message.parse_warning()
             say(f"WARNING from {message.src.get_name()}: {err.message} ({debug or ''})")

@@ -82,11 +82,12 @@ def cmd_run(argv):
 
 # Variants in display order; the first three are the contenders, the rest are
 # informative floors (no network, no server).
-ORDER = ["element", "rtmp2sink", "ffmpeg", "demux", "flvmux", "ffmpeg-null", "gst-init"]
+ORDER = ["element", "rtmp2sink", "ffmpeg", "ffmpeg9", "demux", "flvmux", "ffmpeg-null", "gst-init"]
 LABELS = {
     "element": "(1) rtmpclientsink",
     "rtmp2sink": "(2) h264parse+flvmux+rtmp2sink",
     "ffmpeg": "(3) ffmpeg -c copy -f flv",
+    "ffmpeg9": "(4) FFmpeg 9 -c copy -copyinkf -f flv",
     "demux": "    gst demux only (fakesink)",
     "flvmux": "    gst demux+parse+flvmux (fakesink)",
     "ffmpeg-null": "    ffmpeg demux only (-f null)",
@@ -97,6 +98,7 @@ LABELS = {
 SOURCE_LABELS = {
     "": "ffmpeg-made file (libx264 ultrafast, no AUD)",
     "x264enc": "x264enc-made file (GStreamer defaults: AUD in every frame, B-frames)",
+    "hevc": "HEVC file (libx265 ultrafast, B-frames; Enhanced RTMP hvc1)",
 }
 
 
@@ -175,7 +177,11 @@ def cmd_summarize(argv):
         if at("element", src) not in runs:
             continue
         tag = f" [{src}]" if src else ""
-        for base, goal in (("rtmp2sink", goal_rtmp2sink), ("ffmpeg", goal_ffmpeg)):
+        for base, goal in (("rtmp2sink", goal_rtmp2sink), ("ffmpeg", goal_ffmpeg),
+                           ("ffmpeg9", goal_ffmpeg)):
+            # FFmpeg 9 is the baseline of the HEVC source only, and the only one there.
+            if (base == "ffmpeg9") != (src == "hevc"):
+                continue
             rc = ratio(at("element", src), at(base, src), 0)
             rw = ratio(at("element", src), at(base, src), 1)
             if rc is None:

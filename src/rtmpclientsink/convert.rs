@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::codec::{self, aac, h264};
 
+use super::audio;
 use super::frame::TrackConfig;
 
 /// How H.264 arrives.
@@ -28,6 +29,11 @@ pub enum VideoBody {
     AsIs,
     /// Annex-B input: 4-byte length prefixes plus the NAL units borrowed from the input buffer.
     AnnexB(h264::AvccView),
+    /// Part of the input buffer (an AV1 temporal unit after its temporal delimiter).
+    Range(Range<usize>),
+    /// Several parts of the input buffer, sent back to back (an AV1 buffer with temporal
+    /// delimiters between its OBUs).
+    Ranges(Vec<Range<usize>>),
 }
 
 /// One access unit ready for the queue.
@@ -329,7 +335,10 @@ impl AacState {
         if let (AacInput::Raw, Some(cd)) = (input, codec_data) {
             let asc = aac::AudioSpecificConfig::parse(cd)?;
             if self.config.as_ref().and_then(|c| c.start()) != Some(cd) {
-                self.config = Some(Arc::new(TrackConfig::sequence_start(cd.to_vec())));
+                self.config = Some(Arc::new(audio::aac_config(
+                    cd.to_vec(),
+                    asc.channel_configuration,
+                )));
             }
             self.asc = Some(asc);
         }
@@ -379,7 +388,10 @@ impl AacState {
                     }
                     let asc = aac::AudioSpecificConfig::from_adts(&header);
                     if self.asc.as_ref() != Some(&asc) || self.config.is_none() {
-                        self.config = Some(Arc::new(TrackConfig::sequence_start(asc.to_bytes())));
+                        self.config = Some(Arc::new(audio::aac_config(
+                            asc.to_bytes(),
+                            asc.channel_configuration,
+                        )));
                         self.asc = Some(asc);
                     }
                     let start = payload.as_ptr() as usize - base;

@@ -1,10 +1,11 @@
 //! Caps → media format, and the onMetaData object built from what is known about the streams.
 
-use crate::codec::Codec;
+use crate::codec::{Codec, ac3, flac, opus};
 use crate::rtmp::amf0::Amf0Value;
 
 use super::convert::{AacInput, H264Input};
 use super::queue::{Track, TrackMap};
+use super::video::{H265Input, VideoColour};
 
 /// FLV `videocodecid` of AVC.
 pub const VIDEO_CODEC_ID_AVC: f64 = 7.0;
@@ -20,7 +21,24 @@ pub fn video_caps() -> gst::Caps {
         .field("stream-format", gst::List::new(["avc", "byte-stream"]))
         .field("alignment", "au")
         .build();
-    gst::Caps::builder_full().structure(h264).build()
+    let h265 = gst::Structure::builder("video/x-h265")
+        .field(
+            "stream-format",
+            gst::List::new(["hvc1", "hev1", "byte-stream"]),
+        )
+        .field("alignment", "au")
+        .build();
+    let av1 = gst::Structure::builder("video/x-av1")
+        .field("stream-format", "obu-stream")
+        .field("alignment", "tu")
+        .build();
+    let vp9 = gst::Structure::new_empty("video/x-vp9");
+    gst::Caps::builder_full()
+        .structure(h264)
+        .structure(h265)
+        .structure(av1)
+        .structure(vp9)
+        .build()
 }
 
 /// The caps every audio pad takes (`audio`, `sink` of an audio-only stream, and `audio_%u`):
@@ -30,7 +48,27 @@ pub fn audio_caps() -> gst::Caps {
         .field("mpegversion", gst::List::new([2i32, 4]))
         .field("stream-format", gst::List::new(["raw", "adts"]))
         .build();
-    gst::Caps::builder_full().structure(aac).build()
+    let mp3 = gst::Structure::builder("audio/mpeg")
+        .field("mpegversion", 1i32)
+        .field("layer", 3i32)
+        .build();
+    // Framed input: FLAC and AC-3 demuxers set `framed` (FLAC's matroskademux does not).
+    let opus = gst::Structure::new_empty("audio/x-opus");
+    let flac = gst::Structure::new_empty("audio/x-flac");
+    let ac3 = gst::Structure::builder("audio/x-ac3")
+        .field("framed", true)
+        .build();
+    let eac3 = gst::Structure::builder("audio/x-eac3")
+        .field("framed", true)
+        .build();
+    gst::Caps::builder_full()
+        .structure(aac)
+        .structure(mp3)
+        .structure(opus)
+        .structure(flac)
+        .structure(ac3)
+        .structure(eac3)
+        .build()
 }
 
 /// What a pad's caps say.
@@ -49,12 +87,73 @@ pub enum MediaFormat {
         /// Frames per second from the caps (None for variable / 0/1).
         framerate: Option<f64>,
     },
+    /// HEVC video.
+    H265 {
+        /// hvc1, hev1 or byte-stream.
+        input: H265Input,
+        /// hvcC from `codec_data`.
+        codec_data: Option<Vec<u8>>,
+        /// Size and frame rate from the caps.
+        size: VideoSize,
+        /// Colorimetry and HDR metadata from the caps.
+        colour: VideoColour,
+    },
+    /// AV1 video (`obu-stream`, one temporal unit per buffer).
+    Av1 {
+        /// av1C from `codec_data`.
+        codec_data: Option<Vec<u8>>,
+        /// Size and frame rate from the caps.
+        size: VideoSize,
+        /// Colorimetry and HDR metadata from the caps.
+        colour: VideoColour,
+    },
+    /// VP9 video.
+    Vp9 {
+        /// Size and frame rate from the caps.
+        size: VideoSize,
+        /// Colorimetry and HDR metadata from the caps.
+        colour: VideoColour,
+        /// `chroma-site=mpeg2` (4:2:0 chroma sited left, vpcC chromaSubsampling 0).
+        chroma_sited_left: bool,
+    },
     /// AAC audio.
     Aac {
         /// raw or adts.
         input: AacInput,
         /// AudioSpecificConfig from `codec_data`.
         codec_data: Option<Vec<u8>>,
+        /// Sample rate from the caps.
+        rate: Option<u32>,
+        /// Channels from the caps.
+        channels: Option<u32>,
+    },
+    /// Opus audio.
+    Opus {
+        /// The OpusHead: the caps' streamheader verbatim, or built from the caps fields.
+        head: Vec<u8>,
+        /// Channels (from the OpusHead).
+        channels: u32,
+    },
+    /// FLAC audio (one frame per buffer).
+    Flac {
+        /// STREAMINFO from the caps' streamheader (None: in-band headers must bring it).
+        info: Option<flac::StreamInfo>,
+        /// Sample rate from the caps.
+        rate: Option<u32>,
+        /// Channels from the caps.
+        channels: Option<u32>,
+    },
+    /// AC-3 or E-AC-3 audio (one syncframe, or independent substream, per buffer).
+    Ac3 {
+        /// AC-3 or E-AC-3.
+        kind: ac3::Kind,
+        /// Sample rate from the caps.
+        rate: Option<u32>,
+        /// Channels from the caps.
+        channels: Option<u32>,
+    },
+    /// MP3 (MPEG-1/2/2.5 audio layer III).
+    Mp3 {
         /// Sample rate from the caps.
         rate: Option<u32>,
         /// Channels from the caps.
@@ -67,7 +166,21 @@ impl MediaFormat {
     pub fn codec(&self) -> Codec {
         match self {
             MediaFormat::H264 { .. } => Codec::H264,
+            MediaFormat::H265 { .. } => Codec::H265,
+            MediaFormat::Av1 { .. } => Codec::Av1,
+            MediaFormat::Vp9 { .. } => Codec::Vp9,
             MediaFormat::Aac { .. } => Codec::Aac,
+            MediaFormat::Opus { .. } => Codec::Opus,
+            MediaFormat::Flac { .. } => Codec::Flac,
+            MediaFormat::Ac3 {
+                kind: ac3::Kind::Ac3,
+                ..
+            } => Codec::Ac3,
+            MediaFormat::Ac3 {
+                kind: ac3::Kind::Eac3,
+                ..
+            } => Codec::Eac3,
+            MediaFormat::Mp3 { .. } => Codec::Mp3,
         }
     }
 
@@ -85,16 +198,34 @@ impl MediaFormat {
                 framerate,
                 datarate_kbps: None,
             }),
-            MediaFormat::Aac { rate, channels, .. } => MetaUpdate::Audio(AudioMeta {
+            MediaFormat::H265 { size, .. }
+            | MediaFormat::Av1 { size, .. }
+            | MediaFormat::Vp9 { size, .. } => MetaUpdate::Video(VideoMeta {
+                width: size.width,
+                height: size.height,
+                framerate: size.framerate,
+                datarate_kbps: None,
+            }),
+            MediaFormat::Aac { rate, channels, .. }
+            | MediaFormat::Flac { rate, channels, .. }
+            | MediaFormat::Ac3 { rate, channels, .. }
+            | MediaFormat::Mp3 { rate, channels } => MetaUpdate::Audio(AudioMeta {
                 samplerate: rate,
                 channels,
+                datarate_kbps: None,
+            }),
+            // Opus decodes at 48 kHz whatever the input rate was.
+            MediaFormat::Opus { channels, .. } => MetaUpdate::Audio(AudioMeta {
+                samplerate: Some(48_000),
+                channels: Some(channels),
                 datarate_kbps: None,
             }),
         }
     }
 
-    /// Reads fixed caps. The pad templates only let H.264 (avc/byte-stream, au) and AAC
-    /// (raw/adts) through; anything else here is a programming error reported as `Err`.
+    /// Reads fixed caps. The pad templates only let the codecs of [`video_caps`] and
+    /// [`audio_caps`] through; what they cannot check (a missing OpusHead, unframed FLAC) is
+    /// reported as `Err` with the fix.
     pub fn from_caps(caps: &gst::CapsRef) -> Result<Self, String> {
         let s = caps.structure(0).ok_or_else(|| {
             "the caps are empty; the upstream element sent no format.".to_string()
@@ -143,12 +274,60 @@ impl MediaFormat {
                     framerate,
                 })
             }
+            "video/x-h265" => {
+                let input = match s.get::<&str>("stream-format") {
+                    Ok("hvc1") => H265Input::Hvc1,
+                    Ok("hev1") => H265Input::Hev1,
+                    Ok("byte-stream") => H265Input::ByteStream,
+                    other => {
+                        return Err(format!(
+                            "unsupported HEVC stream-format {}; use hvc1, hev1 or byte-stream \
+                             (put h265parse before the sink).",
+                            other.unwrap_or("(none)")
+                        ));
+                    }
+                };
+                check_alignment(s, "HEVC", "au", "whole access units", "h265parse")?;
+                Ok(MediaFormat::H265 {
+                    input,
+                    codec_data,
+                    size: VideoSize::from_structure(s),
+                    colour: colour_from_structure(s),
+                })
+            }
+            "video/x-av1" => {
+                if let Ok(f) = s.get::<&str>("stream-format")
+                    && f != "obu-stream"
+                {
+                    return Err(format!(
+                        "unsupported AV1 stream-format {f}; use obu-stream (put av1parse before \
+                         the sink)."
+                    ));
+                }
+                check_alignment(s, "AV1", "tu", "whole temporal units", "av1parse")?;
+                Ok(MediaFormat::Av1 {
+                    codec_data,
+                    size: VideoSize::from_structure(s),
+                    colour: colour_from_structure(s),
+                })
+            }
+            "video/x-vp9" => Ok(MediaFormat::Vp9 {
+                size: VideoSize::from_structure(s),
+                colour: colour_from_structure(s),
+                chroma_sited_left: s.get::<&str>("chroma-site").ok() == Some("mpeg2"),
+            }),
             "audio/mpeg" => {
                 let version = s.get::<i32>("mpegversion").unwrap_or(0);
+                if version == 1 && s.get::<i32>("layer").ok() == Some(3) {
+                    return Ok(MediaFormat::Mp3 {
+                        rate: caps_u32(s, "rate"),
+                        channels: caps_u32(s, "channels"),
+                    });
+                }
                 if version != 2 && version != 4 {
                     return Err(format!(
-                        "unsupported audio/mpeg mpegversion {version}: only AAC (2 or 4) can be \
-                         sent; encode the audio as AAC."
+                        "unsupported audio/mpeg mpegversion {version}: only AAC (2 or 4) and MP3 \
+                         (1, layer 3) can be sent."
                     ));
                 }
                 let input = match s.get::<&str>("stream-format") {
@@ -175,10 +354,165 @@ impl MediaFormat {
                         .and_then(|v| u32::try_from(v).ok()),
                 })
             }
+            "audio/x-opus" => opus_format(s),
+            "audio/x-flac" => {
+                if s.get::<bool>("framed").ok() == Some(false) {
+                    return Err(
+                        "FLAC must be framed (one frame per buffer); put flacparse before the sink."
+                            .to_string(),
+                    );
+                }
+                let info = match streamheader(s) {
+                    Some(h) if !h.is_empty() => Some(
+                        flac::StreamInfo::from_streamheader(&h)
+                            .map_err(|e| format!("invalid FLAC streamheader in the caps: {e}."))?,
+                    ),
+                    _ => None,
+                };
+                Ok(MediaFormat::Flac {
+                    info,
+                    rate: caps_u32(s, "rate"),
+                    channels: caps_u32(s, "channels"),
+                })
+            }
+            name @ ("audio/x-ac3" | "audio/x-eac3") => {
+                if s.get::<bool>("framed").ok() == Some(false) {
+                    return Err(format!(
+                        "{name} must be framed (one syncframe per buffer); put ac3parse before the \
+                         sink."
+                    ));
+                }
+                Ok(MediaFormat::Ac3 {
+                    kind: if name == "audio/x-ac3" {
+                        ac3::Kind::Ac3
+                    } else {
+                        ac3::Kind::Eac3
+                    },
+                    rate: caps_u32(s, "rate"),
+                    channels: caps_u32(s, "channels"),
+                })
+            }
             other => Err(format!(
-                "unsupported media type {other}; send H.264 video and AAC audio."
+                "unsupported media type {other}; see the element's pad templates for what it \
+                 sends."
             )),
         }
+    }
+}
+
+/// A non-negative integer caps field.
+fn caps_u32(s: &gst::StructureRef, field: &str) -> Option<u32> {
+    s.get::<i32>(field).ok().and_then(|v| u32::try_from(v).ok())
+}
+
+/// The buffers of a caps `streamheader` array.
+fn streamheader(s: &gst::StructureRef) -> Option<Vec<Vec<u8>>> {
+    let a = s.get::<gst::Array>("streamheader").ok()?;
+    Some(
+        a.iter()
+            .filter_map(|v| v.get::<gst::Buffer>().ok())
+            .filter_map(|b| b.map_readable().ok().map(|m| m.as_slice().to_vec()))
+            .collect(),
+    )
+}
+
+/// `audio/x-opus` caps: the OpusHead from the streamheader (kept verbatim), or built from
+/// `channels`, `rate` and the multistream fields the way `opusenc` fills them.
+fn opus_format(s: &gst::StructureRef) -> Result<MediaFormat, String> {
+    if let Some(h) = streamheader(s).filter(|h| !h.is_empty()) {
+        let parsed = opus::OpusHead::from_streamheader(&h)
+            .map_err(|e| format!("invalid Opus streamheader in the caps: {e}."))?;
+        let head = h
+            .into_iter()
+            .find(|b| b.starts_with(opus::MAGIC))
+            .unwrap_or_else(|| parsed.to_bytes());
+        return Ok(MediaFormat::Opus {
+            head,
+            channels: u32::from(parsed.channels),
+        });
+    }
+    let no_head = |why: &str| {
+        format!(
+            "the Opus caps carry no OpusHead (streamheader) and {why}; put opusparse before the \
+             sink or give the caps channels and rate."
+        )
+    };
+    let channels = caps_u32(s, "channels")
+        .ok_or_else(|| no_head("no channel count to build one from"))
+        .and_then(|c| u8::try_from(c).map_err(|_| no_head("a channel count above 255")))?;
+    let u8_field = |f: &str| caps_u32(s, f).and_then(|v| u8::try_from(v).ok());
+    let streams = u8_field("stream-count").zip(u8_field("coupled-count"));
+    let mapping: Option<Vec<u8>> = s.get::<gst::Array>("channel-mapping").ok().map(|a| {
+        a.iter()
+            .filter_map(|v| v.get::<i32>().ok())
+            .filter_map(|v| u8::try_from(v).ok())
+            .collect()
+    });
+    let head = opus::OpusHead::new(
+        channels,
+        caps_u32(s, "rate").unwrap_or(48_000),
+        // Not in the caps; what libopus reports at 48 kHz.
+        312,
+        u8_field("channel-mapping-family"),
+        streams,
+        mapping.as_deref(),
+    )
+    .map_err(|e| no_head(&format!("none can be built from the caps fields ({e})")))?;
+    Ok(MediaFormat::Opus {
+        head: head.to_bytes(),
+        channels: u32::from(channels),
+    })
+}
+
+/// Picture size and frame rate as video caps say them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct VideoSize {
+    /// Width.
+    pub width: Option<u32>,
+    /// Height.
+    pub height: Option<u32>,
+    /// Frames per second (None for variable / 0/1).
+    pub framerate: Option<f64>,
+}
+
+impl VideoSize {
+    fn from_structure(s: &gst::StructureRef) -> Self {
+        let dim = |k: &str| s.get::<i32>(k).ok().and_then(|v| u32::try_from(v).ok());
+        VideoSize {
+            width: dim("width"),
+            height: dim("height"),
+            framerate: s
+                .get::<gst::Fraction>("framerate")
+                .ok()
+                .filter(|f| f.numer() > 0 && f.denom() > 0)
+                .map(|f| f64::from(f.numer()) / f64::from(f.denom())),
+        }
+    }
+}
+
+/// The colour fields of video caps (strings in GStreamer's serialisation).
+fn colour_from_structure(s: &gst::StructureRef) -> VideoColour {
+    VideoColour::from_caps_fields(
+        s.get::<&str>("colorimetry").ok(),
+        s.get::<&str>("mastering-display-info").ok(),
+        s.get::<&str>("content-light-level").ok(),
+    )
+}
+
+/// Refuses caps whose `alignment` is not `want` (absent is taken as right: parsers set it).
+fn check_alignment(
+    s: &gst::StructureRef,
+    codec: &str,
+    want: &str,
+    what: &str,
+    parser: &str,
+) -> Result<(), String> {
+    match s.get::<&str>("alignment") {
+        Ok(al) if al != want => Err(format!(
+            "unsupported {codec} alignment {al}: {what} ({want}) are needed; put {parser} before \
+             the sink."
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -483,6 +817,100 @@ mod tests {
     }
 
     #[test]
+    fn enhanced_video_caps() {
+        init();
+        let caps = gst::Caps::builder("video/x-h265")
+            .field("stream-format", "hvc1")
+            .field("alignment", "au")
+            .field("codec_data", gst::Buffer::from_slice([1u8, 2]))
+            .field("width", 1920)
+            .field("height", 1080)
+            .field("framerate", gst::Fraction::new(50, 1))
+            .field("colorimetry", "bt2100-pq")
+            .field("content-light-level", "1000:400")
+            .build();
+        let MediaFormat::H265 {
+            input,
+            codec_data,
+            size,
+            colour,
+        } = MediaFormat::from_caps(&caps).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(input, H265Input::Hvc1);
+        assert_eq!(codec_data.as_deref(), Some(&[1u8, 2][..]));
+        assert_eq!(
+            (size.width, size.height, size.framerate),
+            (Some(1920), Some(1080), Some(50.0))
+        );
+        assert!(colour.is_hdr());
+        assert_eq!(colour.light_level, Some((1000, 400)));
+        for (fmt, input) in [
+            ("hev1", H265Input::Hev1),
+            ("byte-stream", H265Input::ByteStream),
+        ] {
+            let caps = gst::Caps::builder("video/x-h265")
+                .field("stream-format", fmt)
+                .build();
+            assert!(
+                matches!(MediaFormat::from_caps(&caps), Ok(MediaFormat::H265 { input: i, .. }) if i == input)
+            );
+        }
+        let bad = gst::Caps::builder("video/x-h265")
+            .field("stream-format", "hvc1")
+            .field("alignment", "nal")
+            .build();
+        assert!(
+            MediaFormat::from_caps(&bad)
+                .unwrap_err()
+                .contains("alignment")
+        );
+
+        let caps = gst::Caps::builder("video/x-av1")
+            .field("stream-format", "obu-stream")
+            .field("alignment", "tu")
+            .build();
+        let f = MediaFormat::from_caps(&caps).unwrap();
+        assert_eq!(f.codec(), Codec::Av1);
+        let bad = gst::Caps::builder("video/x-av1")
+            .field("stream-format", "annexb")
+            .build();
+        assert!(
+            MediaFormat::from_caps(&bad)
+                .unwrap_err()
+                .contains("obu-stream")
+        );
+
+        let caps = gst::Caps::builder("video/x-vp9")
+            .field("width", 640)
+            .field("height", 360)
+            .field("chroma-site", "mpeg2")
+            .build();
+        let f = MediaFormat::from_caps(&caps).unwrap();
+        assert!(matches!(
+            f,
+            MediaFormat::Vp9 {
+                chroma_sited_left: true,
+                size: VideoSize {
+                    width: Some(640),
+                    ..
+                },
+                ..
+            }
+        ));
+        assert_eq!(
+            f.meta(),
+            MetaUpdate::Video(VideoMeta {
+                width: Some(640),
+                height: Some(360),
+                framerate: None,
+                datarate_kbps: None,
+            })
+        );
+    }
+
+    #[test]
     fn aac_caps() {
         init();
         let caps = gst::Caps::builder("audio/mpeg")
@@ -500,10 +928,193 @@ mod tests {
                 channels: Some(2)
             }
         );
-        let mp3 = gst::Caps::builder("audio/mpeg")
+        let mp2 = gst::Caps::builder("audio/mpeg")
             .field("mpegversion", 1)
             .build();
-        assert!(MediaFormat::from_caps(&mp3).is_err());
+        assert!(MediaFormat::from_caps(&mp2).is_err(), "no layer: not MP3");
+    }
+
+    fn buffers(bufs: &[&[u8]]) -> gst::Array {
+        gst::Array::new(bufs.iter().map(|b| gst::Buffer::from_slice(b.to_vec())))
+    }
+
+    /// opusenc's stereo OpusHead.
+    const OPUS_HEAD: [u8; 19] = [
+        0x4f, 0x70, 0x75, 0x73, 0x48, 0x65, 0x61, 0x64, 0x01, 0x02, 0x38, 0x01, 0x80, 0xbb, 0, 0,
+        0, 0, 0,
+    ];
+
+    #[test]
+    fn opus_caps() {
+        init();
+        // The streamheader's OpusHead is kept verbatim (OpusTags after it is not).
+        let caps = gst::Caps::builder("audio/x-opus")
+            .field("rate", 48000)
+            .field("channels", 2)
+            .field("streamheader", buffers(&[&OPUS_HEAD, b"OpusTags\0\0\0\0"]))
+            .build();
+        assert_eq!(
+            MediaFormat::from_caps(&caps).unwrap(),
+            MediaFormat::Opus {
+                head: OPUS_HEAD.to_vec(),
+                channels: 2
+            }
+        );
+        // Without a streamheader: built from the fields.
+        let caps = gst::Caps::builder("audio/x-opus")
+            .field("rate", 44100)
+            .field("channels", 6)
+            .field("channel-mapping-family", 1)
+            .build();
+        let MediaFormat::Opus { head, channels } = MediaFormat::from_caps(&caps).unwrap() else {
+            panic!()
+        };
+        assert_eq!(channels, 6);
+        let parsed = opus::OpusHead::parse(&head).unwrap();
+        assert_eq!(
+            (
+                parsed.mapping_family,
+                parsed.stream_count,
+                parsed.input_sample_rate
+            ),
+            (1, 4, 44100)
+        );
+        let m = MediaFormat::from_caps(&caps).unwrap().meta();
+        assert_eq!(
+            m,
+            MetaUpdate::Audio(AudioMeta {
+                samplerate: Some(48_000),
+                channels: Some(6),
+                datarate_kbps: None
+            })
+        );
+        // Nothing to build an OpusHead from: a clear error.
+        let bare = gst::Caps::builder("audio/x-opus").build();
+        let e = MediaFormat::from_caps(&bare).unwrap_err();
+        assert!(e.contains("no OpusHead"), "{e}");
+        // 9 channels without stream counts and mapping cannot be built either.
+        let nine = gst::Caps::builder("audio/x-opus")
+            .field("channels", 9)
+            .field("channel-mapping-family", 255)
+            .build();
+        assert!(
+            MediaFormat::from_caps(&nine)
+                .unwrap_err()
+                .contains("no OpusHead")
+        );
+        // A streamheader without OpusHead, or a broken one.
+        for bad in [&b"OpusTags"[..], &OPUS_HEAD[..12]] {
+            let caps = gst::Caps::builder("audio/x-opus")
+                .field("streamheader", buffers(&[bad]))
+                .build();
+            assert!(MediaFormat::from_caps(&caps).is_err());
+        }
+    }
+
+    #[test]
+    fn flac_ac3_mp3_caps() {
+        init();
+        let mut block = vec![0x80, 0, 0, 34];
+        block.extend_from_slice(&[
+            0x12, 0x00, 0x12, 0x00, 0, 0, 0, 0, 0, 0, 0x0b, 0xb8, 0x02, 0xf0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        // matroskademux's layout: "fLaC", then each metadata block.
+        let caps = gst::Caps::builder("audio/x-flac")
+            .field("rate", 48000)
+            .field("channels", 2)
+            .field("streamheader", buffers(&[b"fLaC", &block]))
+            .build();
+        let MediaFormat::Flac { info, rate, .. } = MediaFormat::from_caps(&caps).unwrap() else {
+            panic!()
+        };
+        assert_eq!(info.map(|i| (i.sample_rate, i.channels)), Some((48_000, 2)));
+        assert_eq!(rate, Some(48_000));
+        assert_eq!(MediaFormat::from_caps(&caps).unwrap().codec(), Codec::Flac);
+        let unframed = gst::Caps::builder("audio/x-flac")
+            .field("framed", false)
+            .build();
+        assert!(
+            MediaFormat::from_caps(&unframed)
+                .unwrap_err()
+                .contains("flacparse")
+        );
+        let bad = gst::Caps::builder("audio/x-flac")
+            .field("streamheader", buffers(&[b"fLaC", &block[..20]]))
+            .build();
+        assert!(MediaFormat::from_caps(&bad).is_err());
+        // No streamheader: STREAMINFO must come in-band.
+        let none = gst::Caps::builder("audio/x-flac").build();
+        assert!(matches!(
+            MediaFormat::from_caps(&none).unwrap(),
+            MediaFormat::Flac { info: None, .. }
+        ));
+
+        for (name, codec) in [("audio/x-ac3", Codec::Ac3), ("audio/x-eac3", Codec::Eac3)] {
+            let caps = gst::Caps::builder(name)
+                .field("framed", true)
+                .field("rate", 48000)
+                .field("channels", 6)
+                .build();
+            let f = MediaFormat::from_caps(&caps).unwrap();
+            assert_eq!(f.codec(), codec);
+            assert!(matches!(
+                f.meta(),
+                MetaUpdate::Audio(AudioMeta {
+                    channels: Some(6),
+                    ..
+                })
+            ));
+        }
+
+        let mp3 = gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 1)
+            .field("layer", 3)
+            .field("rate", 44100)
+            .field("channels", 2)
+            .build();
+        assert_eq!(
+            MediaFormat::from_caps(&mp3).unwrap(),
+            MediaFormat::Mp3 {
+                rate: Some(44100),
+                channels: Some(2)
+            }
+        );
+    }
+
+    #[test]
+    fn templates_take_every_audio_codec() {
+        init();
+        let a = audio_caps();
+        for caps in [
+            gst::Caps::builder("audio/x-opus")
+                .field("channels", 2)
+                .build(),
+            gst::Caps::builder("audio/x-flac")
+                .field("channels", 2)
+                .build(),
+            gst::Caps::builder("audio/x-ac3")
+                .field("framed", true)
+                .build(),
+            gst::Caps::builder("audio/x-eac3")
+                .field("framed", true)
+                .build(),
+            gst::Caps::builder("audio/mpeg")
+                .field("mpegversion", 1)
+                .field("layer", 3)
+                .build(),
+        ] {
+            assert!(a.can_intersect(&caps), "{caps}");
+        }
+        let layer2 = gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 1)
+            .field("layer", 2)
+            .build();
+        assert!(!a.can_intersect(&layer2));
+        let unframed = gst::Caps::builder("audio/x-ac3")
+            .field("framed", false)
+            .build();
+        assert!(!a.can_intersect(&unframed));
     }
 
     #[test]

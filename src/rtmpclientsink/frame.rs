@@ -32,6 +32,14 @@ pub enum FrameData {
         /// Length prefixes and NAL unit positions.
         view: AvccView,
     },
+    /// Several parts of a mapped input buffer sent back to back (an AV1 buffer whose temporal
+    /// delimiters are not only at its start).
+    Pieces {
+        /// The mapping.
+        map: Mapping,
+        /// The parts, in order.
+        ranges: Vec<Range<usize>>,
+    },
 }
 
 /// Slices one message is handed to the chunk writer in without allocating: the FLV tag header
@@ -53,6 +61,14 @@ impl FrameData {
                 map: Arc::new(map),
                 view,
             },
+            VideoBody::Range(range) => FrameData::Mapped {
+                map: Arc::new(map),
+                range,
+            },
+            VideoBody::Ranges(ranges) => FrameData::Pieces {
+                map: Arc::new(map),
+                ranges,
+            },
         }
     }
 
@@ -61,6 +77,7 @@ impl FrameData {
         match self {
             FrameData::Mapped { range, .. } => range.len(),
             FrameData::AnnexB { view, .. } => view.len(),
+            FrameData::Pieces { ranges, .. } => ranges.iter().map(ExactSizeIterator::len).sum(),
         }
     }
 
@@ -83,6 +100,13 @@ impl FrameData {
                 } else {
                     f(&parts.collect::<Vec<_>>())
                 }
+            }
+            FrameData::Pieces { map, ranges } => {
+                let data = map.as_slice();
+                let parts: Vec<&[u8]> = std::iter::once(header)
+                    .chain(ranges.iter().map(|r| data.get(r.clone()).unwrap_or(&[])))
+                    .collect();
+                f(&parts)
             }
         }
     }
@@ -198,10 +222,12 @@ mod zero_copy_tests {
     use std::sync::Arc;
 
     use super::{FrameData, Mapping};
-    use crate::codec::flv;
+    use crate::codec::{Codec, flv};
     use crate::rtmp::chunk::{ChunkBatch, ChunkWriter};
+    use crate::rtmpclientsink::audio::{Ac3State, FlacState, Mp3State, OpusState};
     use crate::rtmpclientsink::convert::{AacInput, AacState, H264Input, H264State};
     use crate::rtmpclientsink::input::{CodecState, Converted};
+    use crate::rtmpclientsink::video::{Av1State, H265Input, H265State, VideoColour, Vp9State};
 
     struct CountingAlloc;
 
@@ -333,7 +359,26 @@ mod zero_copy_tests {
         copied_payload_bytes: usize,
     }
 
-    fn run(mut conv: CodecState, inputs: Vec<Input>) -> Measured {
+    fn run(conv: CodecState, inputs: Vec<Input>) -> Measured {
+        // The legacy headers of H.264 and AAC key frames; the enhanced video codecs get an
+        // ExVideoTagHeader with CodedFramesX (or CodedFrames for codecs without composition
+        // time).
+        let header: &[u8] = match conv.codec() {
+            Codec::H264 => &[0x17, 1, 0, 0, 0],
+            Codec::H265 => b"\x93hvc1",
+            Codec::Av1 => b"\x91av01",
+            Codec::Vp9 => b"\x91vp09",
+            _ => &[0xaf, 1],
+        };
+        run_with_header(conv, inputs, header)
+    }
+
+    /// [`run`] for any codec: `expected_header` is the tag header every frame must get.
+    fn run_with_header(
+        mut conv: CodecState,
+        inputs: Vec<Input>,
+        expected_header: &[u8],
+    ) -> Measured {
         gst::init().unwrap();
         let mut writer = ChunkWriter::new();
         writer.set_chunk_size(4096);
@@ -353,25 +398,29 @@ mod zero_copy_tests {
             // Convert as input.rs does.
             let (converted, n) = counted(|| conv.convert(map.as_slice(), input.delta));
             allocations += n;
-            let tag = flv::TagTrack::new(conv.codec(), 0);
-            let (datas, legacy): (Vec<FrameData>, &[u8]) = match converted.unwrap() {
+            let mut tag = flv::TagTrack::new(conv.codec(), 0);
+            let datas: Vec<FrameData> = match converted.unwrap() {
                 Converted::Video(au) => {
                     let (data, n) = counted(|| FrameData::video(map, au.body));
                     m.mapping_allocations += n;
-                    (vec![data], &[0x17, 1, 0, 0, 0])
+                    vec![data]
                 }
                 Converted::BeforeKeyframe => panic!("frame {i} not sent"),
+                // An in-band stream header: no frame, nothing mapped for the queue.
+                Converted::Header => Vec::new(),
                 Converted::Audio(frames) => {
                     let (map, n) = counted(|| Mapping::new(map));
                     m.mapping_allocations += n;
-                    let datas = frames
+                    frames
                         .into_iter()
-                        .map(|f| FrameData::Mapped {
-                            map: Arc::clone(&map),
-                            range: f.range,
+                        .map(|f| {
+                            tag.legacy_sound = f.config.legacy_sound;
+                            FrameData::Mapped {
+                                map: Arc::clone(&map),
+                                range: f.range,
+                            }
                         })
-                        .collect();
-                    (datas, &[0xaf, 1])
+                        .collect()
                 }
             };
             assert_eq!(datas.len(), input.bodies.len(), "frames of buffer {i}");
@@ -383,7 +432,7 @@ mod zero_copy_tests {
                 let (header, n) =
                     counted(|| flv::tag_header(tag, flv::Packet::frame(true, 0), None).unwrap());
                 allocations += n;
-                assert_eq!(&*header, legacy);
+                assert_eq!(&*header, expected_header);
                 // Chunk it as the session thread does, into a recycled batch.
                 let mut b = batch.recycle();
                 let (r, n) = counted(|| {
@@ -402,6 +451,9 @@ mod zero_copy_tests {
                 let payload = match data {
                     FrameData::Mapped { range, .. } => range.len(),
                     FrameData::AnnexB { view, .. } => view.len() - 4 * view.nal_count(),
+                    FrameData::Pieces { ranges, .. } => {
+                        ranges.iter().map(ExactSizeIterator::len).sum()
+                    }
                 };
                 m.copied_payload_bytes += payload - borrowed;
                 let (r, n) = counted(|| b.write_to(&mut io::sink()));
@@ -495,6 +547,133 @@ mod zero_copy_tests {
         assert_eq!(m.steady_allocations, 9 * 3);
     }
 
+    /// HEVC NAL unit of type `t` and `len` bytes without zero bytes.
+    fn hevc_nal(t: u8, len: usize, seed: usize) -> Vec<u8> {
+        let mut v = vec![t << 1, 1];
+        v.extend((2..len).map(|i| ((i * 131 + seed) % 255 + 1) as u8));
+        v
+    }
+
+    /// Two HEVC GOPs of 30 frames, x265enc-style: AUD in every frame, VPS/SPS/PPS with every
+    /// IDR (in-band ones only when `in_band`), an SEI in the first frame.
+    fn hevc_gops(in_band: bool) -> Vec<(Vec<Vec<u8>>, bool)> {
+        let [vps, sps, pps] = crate::rtmpclientsink::video::test_vectors::hevc_parameter_sets();
+        (0..60)
+            .map(|i| {
+                let key = i % 30 == 0;
+                let mut nals = vec![hevc_nal(35, 3, 0)];
+                if key && in_band {
+                    nals.extend([vps.clone(), sps.clone(), pps.clone()]);
+                }
+                if i == 0 {
+                    nals.push(hevc_nal(39, 20, i));
+                }
+                nals.push(if key {
+                    hevc_nal(19, 60_000, i)
+                } else {
+                    hevc_nal(1, 6_000, i)
+                });
+                (nals, !key)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hvc1_is_sent_uncopied_without_allocations() {
+        let hvcc = crate::rtmpclientsink::video::test_vectors::hvcc();
+        for input in [H265Input::Hvc1, H265Input::Hev1] {
+            let conv = H265State::new(input, Some(&hvcc), VideoColour::default()).unwrap();
+            let inputs = hevc_gops(input == H265Input::Hev1)
+                .into_iter()
+                .map(|(nals, delta)| Input {
+                    bytes: length_prefixed(&nals),
+                    delta,
+                    bodies: vec![length_prefixed(&nals)],
+                })
+                .collect();
+            assert_eq!(run(CodecState::H265(conv), inputs), NO_COPY, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn hevc_byte_stream_is_sent_uncopied_without_allocations() {
+        // VPS/SPS/PPS come with every keyframe: compared with the current ones, not copied.
+        let conv = H265State::new(H265Input::ByteStream, None, VideoColour::default()).unwrap();
+        let inputs = hevc_gops(true)
+            .into_iter()
+            .map(|(nals, delta)| Input {
+                bytes: annexb(&nals),
+                delta,
+                bodies: vec![length_prefixed(&nals)],
+            })
+            .collect();
+        assert_eq!(run(CodecState::H265(conv), inputs), NO_COPY);
+    }
+
+    /// An AV1 OBU with a size field: `obu_type`, payload of `len` bytes starting with `first`.
+    fn obu(obu_type: u8, first: u8, len: usize, seed: usize) -> Vec<u8> {
+        let mut payload = vec![first];
+        payload.extend((1..len).map(|i| ((i * 131 + seed) % 251) as u8));
+        let mut v = vec![(obu_type << 3) | 0x02];
+        crate::codec::av1::write_leb128(payload.len() as u32, &mut v);
+        v.extend(payload);
+        v
+    }
+
+    #[test]
+    fn obu_stream_is_sent_uncopied_without_allocations() {
+        // Temporal delimiter, sequence header with every keyframe (libaom repeats it), frame
+        // OBU: everything after the delimiter goes out as one range of the mapping.
+        let seq = crate::rtmpclientsink::video::test_vectors::av1_sequence_header_obu();
+        let conv = Av1State::new(None, VideoColour::default()).unwrap();
+        let inputs = (0..60)
+            .map(|i| {
+                let key = i % 30 == 0;
+                let mut tu = vec![0x12, 0x00];
+                if key {
+                    tu.extend_from_slice(&seq);
+                }
+                // Frame header byte: key frame shown (0x10) or inter frame shown (0x30).
+                let frame = if key {
+                    obu(6, 0x10, 50_000, i)
+                } else {
+                    obu(6, 0x30, 5_000, i)
+                };
+                tu.extend_from_slice(&frame);
+                Input {
+                    bodies: vec![tu[2..].to_vec()],
+                    bytes: tu,
+                    delta: !key,
+                }
+            })
+            .collect();
+        assert_eq!(run(CodecState::Av1(conv), inputs), NO_COPY);
+    }
+
+    #[test]
+    fn vp9_is_sent_uncopied_without_allocations() {
+        let conv = Vp9State::new(VideoColour::default(), false);
+        let inputs = (0..60)
+            .map(|i| {
+                let key = i % 30 == 0;
+                let bytes = if key {
+                    crate::rtmpclientsink::video::test_vectors::vp9_keyframe(40_000 + i)
+                } else {
+                    // Profile 0 inter frame, shown.
+                    let mut v = vec![0x86];
+                    v.extend((1..4_000 + i).map(|k| (k % 251) as u8));
+                    v
+                };
+                Input {
+                    bodies: vec![bytes.clone()],
+                    bytes,
+                    delta: !key,
+                }
+            })
+            .collect();
+        assert_eq!(run(CodecState::Vp9(conv), inputs), NO_COPY);
+    }
+
     #[test]
     fn raw_aac_is_sent_uncopied_without_allocations() {
         let conv = AacState::new(AacInput::Raw, Some(&[0x11, 0x90])).unwrap();
@@ -540,5 +719,106 @@ mod zero_copy_tests {
         let m = run(CodecState::Aac(conv), inputs);
         assert_eq!((m.frames, m.copied_payload_bytes), (30, 0));
         assert_eq!(m.steady_allocations, 9);
+    }
+
+    /// Audio buffers of the codecs in `audio.rs`, each one frame sent as it is.
+    fn whole_buffers(first: u8, sizes: std::ops::Range<usize>) -> Vec<Input> {
+        sizes
+            .map(|len| {
+                let mut bytes = slice(first, len, len);
+                if first == 0xff {
+                    // A FLAC frame sync.
+                    bytes[1] = 0xf8;
+                }
+                Input {
+                    bodies: vec![bytes.clone()],
+                    bytes,
+                    delta: false,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn opus_is_sent_uncopied_without_allocations() {
+        let head = crate::codec::opus::OpusHead::new(2, 48_000, 312, None, None, None)
+            .unwrap()
+            .to_bytes();
+        let conv = CodecState::Opus(OpusState::new(&head).unwrap());
+        let m = run_with_header(conv, whole_buffers(0xfc, 100..160), b"\x91Opus");
+        assert_eq!(m, NO_COPY);
+    }
+
+    #[test]
+    fn flac_is_sent_uncopied_without_allocations_and_headers_are_no_frames() {
+        let info = crate::codec::flac::StreamInfo {
+            min_block_size: 4608,
+            max_block_size: 4608,
+            min_frame_size: 0,
+            max_frame_size: 0,
+            sample_rate: 48_000,
+            channels: 2,
+            bits_per_sample: 16,
+            total_samples: 0,
+            md5: [0; 16],
+        };
+        let conv = CodecState::Flac(FlacState::new(Some(&info)));
+        // The caps' streamheader again in-band, as matroskademux and flacparse push it ("fLaC"
+        // and the STREAMINFO block as buffers), here after the first frame (the first buffer
+        // warms the chunk writer up).
+        let mut block = vec![0x80, 0, 0, 34];
+        block.extend_from_slice(&info.to_bytes());
+        let mut inputs = whole_buffers(0xff, 100..101);
+        inputs.extend([b"fLaC".to_vec(), block].into_iter().map(|bytes| Input {
+            bytes,
+            delta: false,
+            bodies: Vec::new(),
+        }));
+        inputs.extend(whole_buffers(0xff, 101..158));
+        let m = run_with_header(conv, inputs, b"\x91fLaC");
+        assert_eq!(
+            m,
+            Measured {
+                frames: 58,
+                mapping_allocations: 58,
+                ..NO_COPY
+            }
+        );
+    }
+
+    #[test]
+    fn ac3_is_sent_uncopied_without_allocations() {
+        // 48 kHz stereo AC-3 syncframes of 768 bytes (192 kbit/s).
+        let inputs = (0..60)
+            .map(|i| {
+                let mut bytes = slice(0, 768, i);
+                bytes[..7].copy_from_slice(&[0x0b, 0x77, 0, 0, 0x14, 0x40, 0x40]);
+                Input {
+                    bodies: vec![bytes.clone()],
+                    bytes,
+                    delta: false,
+                }
+            })
+            .collect();
+        let conv = CodecState::Ac3(Ac3State::new(crate::codec::ac3::Kind::Ac3));
+        assert_eq!(run_with_header(conv, inputs, b"\x91ac-3"), NO_COPY);
+    }
+
+    #[test]
+    fn mp3_is_sent_uncopied_without_allocations() {
+        // MPEG-1 layer III, 128 kbit/s, 44.1 kHz stereo: legacy SoundFormat 2 on track 0.
+        let inputs = (0..60)
+            .map(|i| {
+                let mut bytes = slice(0, 417, i);
+                bytes[..4].copy_from_slice(&[0xff, 0xfb, 0x90, 0x00]);
+                Input {
+                    bodies: vec![bytes.clone()],
+                    bytes,
+                    delta: false,
+                }
+            })
+            .collect();
+        let conv = CodecState::Mp3(Mp3State::new());
+        assert_eq!(run_with_header(conv, inputs, &[0x2f]), NO_COPY);
     }
 }

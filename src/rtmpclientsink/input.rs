@@ -19,6 +19,7 @@ use gst::prelude::*;
 
 use crate::codec::{self, Codec};
 
+use super::audio::{Ac3State, AudioOutcome, AudioParams, FlacState, Mp3State, OpusState};
 use super::convert::{AacState, AudioFrames, H264State, VideoAu, VideoOutcome};
 use super::format::{
     AudioMeta, MediaFormat, MetaUpdate, StreamMeta, VideoMeta, bitrate_kbps_from_tags,
@@ -29,6 +30,10 @@ use super::messages;
 use super::queue::{CongestionReport, Track};
 use super::session::Shared;
 use super::timeline::{DEFAULT_REORDER_WINDOW, Derived, DtsDeriver, ns_to_ms};
+use super::video::{
+    AV1_NO_SEQUENCE_HEADER_TEXT, Av1State, H265State, HEVC_NO_PARAMETER_SETS_TEXT, StreamVideoInfo,
+    Vp9State,
+};
 
 /// Bad input buffers in a row after which the stream is taken not to be what its caps say.
 const MAX_CONSECUTIVE_BAD_BUFFERS: u32 = 25;
@@ -51,8 +56,22 @@ pub struct Ctx<'a> {
 pub enum CodecState {
     /// H.264 (`avc` or `byte-stream`).
     H264(H264State),
+    /// HEVC (`hvc1`, `hev1` or `byte-stream`).
+    H265(H265State),
+    /// AV1 (`obu-stream`).
+    Av1(Av1State),
+    /// VP9.
+    Vp9(Vp9State),
     /// AAC (`raw` or `adts`).
     Aac(AacState),
+    /// Opus.
+    Opus(OpusState),
+    /// FLAC.
+    Flac(FlacState),
+    /// AC-3 or E-AC-3.
+    Ac3(Ac3State),
+    /// MP3.
+    Mp3(Mp3State),
 }
 
 /// What one input buffer became.
@@ -64,6 +83,8 @@ pub enum Converted {
     Audio(AudioFrames),
     /// Nothing to send: a delta frame before the first keyframe.
     BeforeKeyframe,
+    /// Nothing to send: a stream header repeated in-band (FLAC metadata blocks, Opus headers).
+    Header,
 }
 
 impl CodecState {
@@ -73,9 +94,27 @@ impl CodecState {
             MediaFormat::H264 {
                 input, codec_data, ..
             } => CodecState::H264(H264State::new(*input, codec_data.as_deref())?),
+            MediaFormat::H265 {
+                input,
+                codec_data,
+                colour,
+                ..
+            } => CodecState::H265(H265State::new(*input, codec_data.as_deref(), *colour)?),
+            MediaFormat::Av1 {
+                codec_data, colour, ..
+            } => CodecState::Av1(Av1State::new(codec_data.as_deref(), *colour)?),
+            MediaFormat::Vp9 {
+                colour,
+                chroma_sited_left,
+                ..
+            } => CodecState::Vp9(Vp9State::new(*colour, *chroma_sited_left)),
             MediaFormat::Aac {
                 input, codec_data, ..
             } => CodecState::Aac(AacState::new(*input, codec_data.as_deref())?),
+            MediaFormat::Opus { head, .. } => CodecState::Opus(OpusState::new(head)?),
+            MediaFormat::Flac { info, .. } => CodecState::Flac(FlacState::new(info.as_ref())),
+            MediaFormat::Ac3 { kind, .. } => CodecState::Ac3(Ac3State::new(*kind)),
+            MediaFormat::Mp3 { .. } => CodecState::Mp3(Mp3State::new()),
         })
     }
 
@@ -83,7 +122,14 @@ impl CodecState {
     pub fn codec(&self) -> Codec {
         match self {
             CodecState::H264(_) => Codec::H264,
+            CodecState::H265(_) => Codec::H265,
+            CodecState::Av1(_) => Codec::Av1,
+            CodecState::Vp9(_) => Codec::Vp9,
             CodecState::Aac(_) => Codec::Aac,
+            CodecState::Opus(_) => Codec::Opus,
+            CodecState::Flac(_) => Codec::Flac,
+            CodecState::Ac3(a) => a.codec(),
+            CodecState::Mp3(_) => Codec::Mp3,
         }
     }
 
@@ -98,11 +144,38 @@ impl CodecState {
                 },
             ) => h.set_caps(*input, codec_data.as_deref())?,
             (
+                CodecState::H265(h),
+                MediaFormat::H265 {
+                    input,
+                    codec_data,
+                    colour,
+                    ..
+                },
+            ) => h.set_caps(*input, codec_data.as_deref(), *colour)?,
+            (
+                CodecState::Av1(a),
+                MediaFormat::Av1 {
+                    codec_data, colour, ..
+                },
+            ) => a.set_caps(codec_data.as_deref(), *colour)?,
+            (
+                CodecState::Vp9(v),
+                MediaFormat::Vp9 {
+                    colour,
+                    chroma_sited_left,
+                    ..
+                },
+            ) => v.set_caps(*colour, *chroma_sited_left),
+            (
                 CodecState::Aac(a),
                 MediaFormat::Aac {
                     input, codec_data, ..
                 },
             ) => a.set_caps(*input, codec_data.as_deref())?,
+            (CodecState::Opus(o), MediaFormat::Opus { head, .. }) => o.set_caps(head)?,
+            (CodecState::Flac(f), MediaFormat::Flac { info, .. }) => f.set_caps(info.as_ref()),
+            (CodecState::Ac3(a), f @ MediaFormat::Ac3 { .. }) if a.codec() == f.codec() => {}
+            (CodecState::Mp3(_), MediaFormat::Mp3 { .. }) => {}
             _ => return Ok(false),
         }
         Ok(true)
@@ -116,7 +189,14 @@ impl CodecState {
                 VideoOutcome::Frame(au) => Converted::Video(au),
                 VideoOutcome::BeforeKeyframe => Converted::BeforeKeyframe,
             },
+            CodecState::H265(h) => video(h.process(data, delta_unit)?),
+            CodecState::Av1(a) => video(a.process(data, delta_unit)?),
+            CodecState::Vp9(v) => video(v.process(data, delta_unit)?),
             CodecState::Aac(a) => Converted::Audio(a.process(data)?),
+            CodecState::Opus(o) => o.process(data)?.into(),
+            CodecState::Flac(f) => f.process(data)?.into(),
+            CodecState::Ac3(a) => a.process(data)?.into(),
+            CodecState::Mp3(m) => m.process(data)?.into(),
         })
     }
 
@@ -128,6 +208,14 @@ impl CodecState {
                 "H.264 stream has no SPS/PPS before its first keyframe; make the encoder send SPS and PPS with keyframes (h264parse config-interval=-1 inserts them).".to_string(),
             ),
             (CodecState::Aac(a), err) if a.missing_config() => Some(capitalize(&err.to_string())),
+            (CodecState::Flac(f), err) if f.missing_config() => Some(capitalize(&err.to_string())),
+            (
+                CodecState::H265(_),
+                codec::Error::InvalidHevc(m @ HEVC_NO_PARAMETER_SETS_TEXT),
+            )
+            | (CodecState::Av1(_), codec::Error::InvalidAv1(m @ AV1_NO_SEQUENCE_HEADER_TEXT)) => {
+                Some(format!("{m}."))
+            }
             _ => None,
         }
     }
@@ -153,6 +241,9 @@ impl CodecState {
                 });
                 Some((update, Some(line)))
             }
+            CodecState::H265(h) => Some(stream_video_meta(h.take_stream_info()?)),
+            CodecState::Av1(a) => Some(stream_video_meta(a.take_stream_info()?)),
+            CodecState::Vp9(v) => Some(stream_video_meta(v.take_stream_info()?)),
             CodecState::Aac(a) => {
                 let asc = a.asc()?;
                 let update = MetaUpdate::Audio(AudioMeta {
@@ -163,8 +254,53 @@ impl CodecState {
                 });
                 Some((update, None))
             }
+            CodecState::Opus(o) => o.take_params().map(audio_update),
+            CodecState::Flac(f) => f.take_params().map(audio_update),
+            CodecState::Ac3(a) => a.take_params().map(audio_update),
+            CodecState::Mp3(m) => m.take_params().map(audio_update),
         }
     }
+}
+
+impl From<AudioOutcome> for Converted {
+    fn from(o: AudioOutcome) -> Self {
+        match o {
+            AudioOutcome::Frames(f) => Converted::Audio(f),
+            AudioOutcome::Header => Converted::Header,
+        }
+    }
+}
+
+/// onMetaData's view of what an audio stream's own headers say.
+fn audio_update(p: AudioParams) -> (MetaUpdate, Option<String>) {
+    let update = MetaUpdate::Audio(AudioMeta {
+        samplerate: Some(p.rate),
+        channels: Some(p.channels),
+        datarate_kbps: None,
+    });
+    (update, None)
+}
+
+/// A video conversion outcome as what the buffer became.
+fn video(outcome: VideoOutcome) -> Converted {
+    match outcome {
+        VideoOutcome::Frame(au) => Converted::Video(au),
+        VideoOutcome::BeforeKeyframe => Converted::BeforeKeyframe,
+    }
+}
+
+/// What an enhanced video stream's headers say, for onMetaData and the log.
+fn stream_video_meta(info: StreamVideoInfo) -> (MetaUpdate, Option<String>) {
+    let update = MetaUpdate::Video(VideoMeta {
+        width: Some(info.width),
+        height: Some(info.height),
+        framerate: info.framerate,
+        datarate_kbps: None,
+    });
+    let line = info
+        .line
+        .map(|l| format!("{l}: {}x{}", info.width, info.height));
+    (update, line)
 }
 
 /// Merges a metadata update about `track` (of `codec`, when known): track 0 of each kind at
@@ -353,6 +489,7 @@ impl PadInput {
             Err(e) => return self.bad_buffer(ctx, e),
         };
         match converted {
+            Converted::Header => Ok(gst::FlowSuccess::Ok),
             Converted::BeforeKeyframe => {
                 self.dropped_before_key += 1;
                 if self.dropped_before_key == 1 || self.dropped_before_key.is_multiple_of(100) {
@@ -460,6 +597,23 @@ impl PadInput {
         // for B-frame streams since Matroska stores no DTS), means they are not real decode
         // times: derive them from PTS. A real B-frame encoder gives its first frame DTS < PTS;
         // a stream without reordering gets DTS = PTS from the deriver as well.
+        if !codec::flv::carries_composition_time(frame.codec.fourcc()) {
+            // AV1 and VP9: one shown frame per buffer, so decode order is presentation order,
+            // and their tags have no composition time: the timestamp is the PTS.
+            self.started = true;
+            let Some(ts) = pts.or(dts).or(self.last_dts_ns) else {
+                gst::warning!(
+                    CAT,
+                    obj = ctx.element,
+                    "dropping video buffer without timestamp"
+                );
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            self.last_dts_ns = Some(ts);
+            frame.dts_ms = ns_to_ms(ts);
+            frame.cts_ms = 0;
+            return self.push(ctx, frame);
+        }
         let first_frame = !self.started && self.deriver.is_none();
         let untrusted = dts.is_none() || (first_frame && dts == pts);
         // From here on the track has its codec for the server (even while frames wait in the

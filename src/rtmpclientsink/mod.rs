@@ -41,6 +41,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod audio;
 mod convert;
 mod format;
 mod frame;
@@ -51,6 +52,7 @@ mod queue;
 mod session;
 mod timeline;
 mod transport;
+mod video;
 
 glib::wrapper! {
     pub struct RtmpClientSink(ObjectSubclass<imp::RtmpClientSink>)
