@@ -6,8 +6,8 @@
 //! its source track with the PTS the element was given, to the ms, and FFmpeg 9 reads the
 //! onMetaData that carries the track maps; a live three-rendition H.264 ladder plus AAC arrives
 //! as 3 video + 1 audio streams, every frame, all decodable; FFmpeg 9 publishing a four-track
-//! file passes the same checks. (The HEVC/Opus four-track file of the issue is
-//! tests/pending/element_multitrack_hevc_opus.rs until those codecs land.)
+//! file passes the same checks. The issue's own four-track file (`sink` HEVC with B-frames,
+//! `video_1` H.264, `audio` AAC, `audio_1` Opus) passes them too.
 //!
 //! Against a scripted server that records every message (parsed with the crate's own FLV and
 //! AMF0 parsers): a pad requested after PLAYING starts with its sequence start and a keyframe;
@@ -123,6 +123,64 @@ fn four_h264_aac_tracks_from_matroska_arrive_byte_identical_at_ffmpeg9() {
     assert_eq!(got.streams.len(), 4, "{:?}", got.streams);
     assert_all_streams_identical("four-track H.264/AAC", &file, &ref_pts, &got);
     assert_decodes(&ff, "four-track H.264/AAC", &srv);
+}
+
+/// matroskademux's pads of the issue's four-track file (HEVC, H.264, AAC, Opus), in track (= FFmpeg stream) order, and the
+/// element pads they feed.
+const HEVC_OPUS_TRACKS: [(&str, &str, &str); 4] = [
+    ("video_0", "sink", "hevc"),
+    ("video_1", "video_1", "h264"),
+    ("audio_0", "audio", "aac"),
+    ("audio_1", "audio_1", "opus"),
+];
+
+/// The four-track source: FFmpeg 9's packets and matroskademux's PTS per track.
+fn hevc_opus_source(ff: &Path, mkv: &Path) -> (FrameMd5, Vec<gst::Caps>, Vec<Vec<i64>>) {
+    let file = framemd5_of_file(ff, mkv, &[]);
+    let pads: Vec<&str> = HEVC_OPUS_TRACKS.iter().map(|t| t.0).collect();
+    let demuxed = demux(mkv, &pads);
+    for (i, (pad, _, codec)) in HEVC_OPUS_TRACKS.iter().enumerate() {
+        assert_eq!(file.streams[i].codec_id, *codec, "track {i}");
+        let sizes: Vec<usize> = file.stream_packets(i).iter().map(|p| p.size).collect();
+        let ours: Vec<usize> = demuxed[i].buffers.iter().map(Vec::len).collect();
+        assert_eq!(ours, sizes, "pad {pad} vs FFmpeg stream {i}");
+    }
+    assert!(file.has_reordered_pts(0), "the HEVC track has no B-frames");
+    let caps = demuxed.iter().map(|d| d.caps.clone()).collect();
+    let pts = demuxed.into_iter().map(|d| d.pts_ms).collect();
+    (file, caps, pts)
+}
+
+#[test]
+fn four_tracks_from_matroska_arrive_byte_identical_at_ffmpeg9() {
+    let Some(ff) = ffmpeg9() else { return };
+    let Some(mkv) = four_track_mkv() else { return };
+    let (file, caps, ref_pts) = hevc_opus_source(&ff, &mkv);
+    // A pad or codec the element lacks fails here, with that reason.
+    for ((_, pad, _), caps) in HEVC_OPUS_TRACKS.iter().zip(&caps) {
+        assert_element_accepts(template_of(pad), caps);
+    }
+    let dir = TempDir::new("four-track");
+    let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
+        return;
+    };
+    let msgs = run_to_eos(
+        &format!(
+            "filesrc location={} ! matroskademux name=d \
+             d.video_0 ! queue ! rtmpclientsink name=s sync=false location={} \
+             d.video_1 ! queue ! s.video_1 \
+             d.audio_0 ! queue ! s.audio \
+             d.audio_1 ! queue ! s.audio_1",
+            mkv.display(),
+            srv.url()
+        ),
+        PUBLISH_TIMEOUT,
+    );
+    assert!(msgs.iter().any(|s| s.name() == "rtmp-publishing"));
+    srv.finish(SERVER_EXIT_TIMEOUT);
+    let got = srv.framemd5();
+    assert_all_streams_identical("four-track", &file, &ref_pts, &got);
+    assert_decodes(&ff, "four-track", &srv);
 }
 
 /// The issue's measurement: FFmpeg 9 publishing the four-track file
