@@ -976,7 +976,7 @@ impl ElementImpl for RtmpClientSink {
             gst::subclass::ElementMetadata::new(
                 "RTMP Client Sink",
                 "Sink/Network",
-                "Publishes H.264 video and AAC audio to an RTMP server (no flvmux needed; request the \"audio\" pad for audio next to video)",
+                "Publishes video (H.264, HEVC, AV1, VP9) and audio (AAC, Opus, FLAC, AC-3, E-AC-3, MP3) to an RTMP server, Enhanced RTMP where the codec needs it (no flvmux needed; request the \"audio\" pad for audio next to video, video_N/audio_N for further tracks with id N)",
                 "gst-plugin-rtmpclient developers",
             )
         });
