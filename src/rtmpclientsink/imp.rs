@@ -1,7 +1,12 @@
 //! GObject/GStreamer glue of `rtmpclientsink`: settings and properties, the pads (`sink`
-//! through `GstBaseSink`, the `audio` request pad with its own chain/event functions) and which
-//! track each carries, BaseSink vfuncs, EOS handling, and the lifecycle of the session thread.
-//! What a pad's caps and buffers become is `input.rs`.
+//! through `GstBaseSink`; the request pads `audio`, `video_%u` and `audio_%u` with their own
+//! chain/event functions) and which track each carries, BaseSink vfuncs, EOS handling, and the
+//! lifecycle of the session thread. What a pad's caps and buffers become is `input.rs`.
+//!
+//! Tracks: `sink` is video track 0 (or audio track 0 of an audio-only stream), `audio` audio
+//! track 0, `video_N`/`audio_N` track N (1..=255), sent as Enhanced RTMP Multitrack OneTrack
+//! packets. EOS on one pad ends its track only; the element's EOS (on `sink`) waits for every
+//! linked request pad's EOS. A pad released mid-stream ends its track with a SequenceEnd.
 //!
 //! Synchronisation: with `sync=true` (the default) the `sink` pad's buffers are synchronised to
 //! the clock by `GstBaseSink` before `render()`; audio on the `audio` request pad is not
@@ -325,14 +330,68 @@ impl Settings {
     }
 }
 
+/// Highest track id of the `video_%u`/`audio_%u` pads (Enhanced RTMP track ids are 8-bit).
+const MAX_TRACK_ID: u8 = 255;
+
+/// A request pad: `audio` (audio track 0) or `video_%u`/`audio_%u` (track %u).
+#[derive(Debug)]
+struct RequestPad {
+    pad: gst::Pad,
+    track: Track,
+    /// Its input (also held by the pad's chain and event functions).
+    slot: Arc<PadSlot>,
+}
+
 /// Which pads exist and what the `sink` pad carries: what `request_new_pad` and the caps of
-/// the `sink` pad decide together (at most one pad carries audio).
+/// the `sink` pad decide together (one pad per track; audio track 0 is `audio` or `sink`).
 #[derive(Debug, Default)]
 struct Pads {
-    /// The `audio` request pad.
-    audio: Option<gst::Pad>,
+    /// The request pads, in the order they were requested.
+    requested: Vec<RequestPad>,
     /// The track of the `sink` pad's caps (None before caps).
     sink_track: Option<Track>,
+}
+
+impl Pads {
+    fn has_track(&self, track: Track) -> bool {
+        self.requested.iter().any(|r| r.track == track)
+    }
+
+    /// The request pads' inputs.
+    fn slots(&self) -> Vec<Arc<PadSlot>> {
+        self.requested.iter().map(|r| r.slot.clone()).collect()
+    }
+}
+
+/// Index of a request pad's flushing flag in the session state: `audio` has [`AUDIO_PAD`],
+/// track N of `video_%u`/`audio_%u` the two indexes after `2 * N - 1`.
+fn flushing_index(track: Track) -> usize {
+    match (track.id, track.kind) {
+        (0, MediaKind::Video) => SINK_PAD,
+        (0, MediaKind::Audio) => AUDIO_PAD,
+        (id, MediaKind::Video) => 2 * usize::from(id),
+        (id, MediaKind::Audio) => 2 * usize::from(id) + 1,
+    }
+}
+
+/// The track a requested pad name stands for: `audio` audio track 0, `video_N`/`audio_N` track
+/// N in 1..=255. None for any other name or a name of another template.
+fn track_of_name(template: &str, name: &str) -> Option<Track> {
+    if template == "audio" {
+        return (name == "audio").then_some(Track::AUDIO);
+    }
+    let (prefix, make): (&str, fn(u8) -> Track) = match template {
+        "video_%u" => ("video_", Track::video),
+        "audio_%u" => ("audio_", Track::audio),
+        _ => return None,
+    };
+    let digits = name.strip_prefix(prefix)?;
+    // No sign, no leading zeros: one spelling per track.
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let id: u8 = digits.parse().ok()?;
+    Some(make(id))
 }
 
 /// The element.
@@ -356,15 +415,17 @@ pub struct RtmpClientSink {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The `sink` pad: video track 0, or audio track 0 of an audio-only stream.
     sink: PadSlot,
+    /// The request pads.
     pads: Mutex<Pads>,
-    /// The `audio` request pad: audio track 0.
-    audio: PadSlot,
     /// When the branches' latency was last queried.
     latency_checked: Mutex<Option<Instant>>,
     /// `ingest-rules` checks.
     ingest: Ingest,
     /// `video/x-flv` on the `sink` pad (rtmp2sink pipelines: `flvmux ! rtmpclientsink`).
     flv: FlvIn,
+    /// The audio input of FLV on the `sink` pad (audio track 0; FLV refuses an `audio` pad,
+    /// so its flushing flag is free).
+    flv_audio: PadSlot,
 }
 
 impl Default for RtmpClientSink {
@@ -376,10 +437,10 @@ impl Default for RtmpClientSink {
             thread: Mutex::default(),
             sink: PadSlot::new(SINK_PAD),
             pads: Mutex::default(),
-            audio: PadSlot::new(AUDIO_PAD),
             latency_checked: Mutex::default(),
             ingest: Ingest::default(),
             flv: FlvIn::default(),
+            flv_audio: PadSlot::new(AUDIO_PAD),
         }
     }
 }
@@ -445,10 +506,12 @@ impl RtmpClientSink {
         s.late_frames = g.queue.late_frames();
         s.dropped_video = g.queue.dropped_kind(MediaKind::Video);
         s.dropped_audio = g.queue.dropped_kind(MediaKind::Audio);
+        s.track_dropped = g.queue.dropped_per_track();
         s.queue_time_ms = u64::try_from(g.queue.queue_time_ms(Instant::now())).unwrap_or(0);
         drop(g);
-        s.bad_buffers = [&self.sink, &self.audio]
-            .iter()
+        let slots = lock(&self.pads).slots();
+        s.bad_buffers = std::iter::once(&self.sink)
+            .chain(slots.iter().map(|s| &**s))
             .filter_map(|slot| slot.bad_total())
             .sum::<u64>()
             .max(s.bad_buffers);
@@ -470,7 +533,7 @@ impl RtmpClientSink {
         {
             // Claim the track before building the input.
             let mut pads = lock(&self.pads);
-            if track == Track::AUDIO && pads.audio.is_some() {
+            if track == Track::AUDIO && pads.has_track(Track::AUDIO) {
                 return Err(gst::error_msg!(
                     gst::StreamError::Format,
                     ("The sink pad got audio caps while the audio request pad carries the audio; link video to the sink pad")
@@ -481,6 +544,11 @@ impl RtmpClientSink {
         let r = self.with_ctx(|ctx| self.sink.set_caps(ctx, track, &format));
         if r.is_err() {
             lock(&self.pads).sink_track = self.sink.track();
+        } else if track == Track::AUDIO {
+            // A request pad made the queue expect video on `sink`: there is none.
+            let mut g = self.shared.lock();
+            g.queue.deactivate(Track::VIDEO);
+            self.shared.notify(&g);
         }
         r
     }
@@ -494,7 +562,7 @@ impl RtmpClientSink {
             return Ok(false);
         }
         let mut pads = lock(&self.pads);
-        if pads.audio.is_some() {
+        if pads.has_track(Track::AUDIO) {
             return Err(gst::error_msg!(
                 gst::StreamError::Format,
                 ("The sink pad got FLV, which carries the audio, while the audio request pad exists; release it or link elementary streams")
@@ -508,19 +576,27 @@ impl RtmpClientSink {
         Ok(true)
     }
 
-    /// Caps on the `audio` pad: audio track 0.
-    fn audio_caps(&self, caps: &gst::CapsRef) -> Result<(), gst::ErrorMessage> {
+    /// Caps on a request pad carrying `track`.
+    fn request_caps(
+        &self,
+        pad: &gst::Pad,
+        slot: &PadSlot,
+        track: Track,
+        caps: &gst::CapsRef,
+    ) -> Result<(), gst::ErrorMessage> {
         let format = parse_caps(caps)?;
-        if format.codec().kind() != MediaKind::Audio {
+        if format.codec().kind() != track.kind {
             return Err(gst::error_msg!(
                 gst::StreamError::Format,
                 (
-                    "The audio pad got {} caps; link audio to it",
-                    format.codec().name()
+                    "The {} pad got {} caps; link {} to it",
+                    pad.name(),
+                    format.codec().name(),
+                    track.kind.name()
                 )
             ));
         }
-        self.with_ctx(|ctx| self.audio.set_caps(ctx, Track::AUDIO, &format))
+        self.with_ctx(|ctx| slot.set_caps(ctx, track, &format))
     }
 
     /// The track the sink pad carries (video unless its caps said audio).
@@ -539,29 +615,39 @@ impl RtmpClientSink {
             g.queue.set_eos(sink_track);
             self.shared.notify(&g);
         }
-        let audio_pad = lock(&self.pads).audio.clone();
-        let audio_linked = audio_pad.is_some_and(|p| p.is_linked());
+        // The element's EOS waits for every other linked pad's (each track ends on its own).
+        let others: Vec<(String, Track)> = lock(&self.pads)
+            .requested
+            .iter()
+            .filter(|r| r.pad.is_linked() && r.track != sink_track)
+            .map(|r| (r.pad.name().to_string(), r.track))
+            .collect();
         let mut g = self.shared.lock();
-        if audio_linked && sink_track == Track::VIDEO {
-            let deadline = Instant::now() + timeout;
-            while !g.queue.is_eos(Track::AUDIO) {
-                if g.is_flushing(self.sink.index()) || g.shutdown {
-                    return false;
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "no EOS on the audio pad within {} s, finishing without it",
-                        timeout.as_secs()
-                    );
-                    break;
-                }
-                g = self
-                    .shared
-                    .wait(g, (deadline - now).min(session::WAIT_SLICE));
+        // Bounded by `timeout` without progress: the other tracks may still be sending.
+        let mut frames_out = g.frames_out;
+        let mut progress_at = Instant::now();
+        while let Some((name, _)) = others.iter().find(|(_, t)| !g.queue.is_eos(*t)) {
+            if g.is_flushing(self.sink.index()) || g.shutdown {
+                return false;
             }
+            let now = Instant::now();
+            if g.frames_out != frames_out {
+                frames_out = g.frames_out;
+                progress_at = now;
+            }
+            let deadline = progress_at + timeout;
+            if now >= deadline {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "no EOS on the {name} pad and nothing sent for {} s, finishing without it",
+                    timeout.as_secs()
+                );
+                break;
+            }
+            g = self
+                .shared
+                .wait(g, (deadline - now).min(session::WAIT_SLICE));
         }
         g.drain = true;
         self.shared.notify(&g);
@@ -615,7 +701,12 @@ impl RtmpClientSink {
             *last = Some(Instant::now());
         }
         let mut pads = vec![self.obj().static_pad("sink")];
-        pads.push(lock(&self.pads).audio.clone());
+        pads.extend(
+            lock(&self.pads)
+                .requested
+                .iter()
+                .map(|r| Some(r.pad.clone())),
+        );
         let mut max = Duration::ZERO;
         let mut live = false;
         for pad in pads.into_iter().flatten() {
@@ -651,23 +742,35 @@ impl RtmpClientSink {
         }
     }
 
-    fn audio_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn request_chain(
+        &self,
+        pad: &gst::Pad,
+        slot: &PadSlot,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.refresh_latency();
-        self.with_ctx(|ctx| self.audio.chain(ctx, &buffer))
+        self.with_ctx(|ctx| slot.chain(ctx, &buffer))
             .unwrap_or_else(|| {
                 gst::element_imp_error!(
                     self,
                     gst::CoreError::Negotiation,
-                    ("Audio buffer before caps on the audio pad")
+                    ("Buffer before caps on the {} pad", pad.name())
                 );
                 Err(gst::FlowError::NotNegotiated)
             })
     }
 
-    fn audio_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+    /// Events on a request pad carrying `track`.
+    fn request_event(
+        &self,
+        pad: &gst::Pad,
+        slot: &PadSlot,
+        track: Track,
+        event: gst::Event,
+    ) -> bool {
         use gst::EventView;
         match event.view() {
-            EventView::Caps(c) => match self.audio_caps(c.caps()) {
+            EventView::Caps(c) => match self.request_caps(pad, slot, track, c.caps()) {
                 Ok(()) => true,
                 Err(e) => {
                     self.post_error_message(e);
@@ -676,42 +779,44 @@ impl RtmpClientSink {
             },
             EventView::Segment(s) => match s.segment().downcast_ref::<gst::ClockTime>() {
                 Some(seg) => {
-                    self.audio.set_segment(seg);
+                    slot.set_segment(seg);
                     true
                 }
                 None => {
                     gst::element_imp_error!(
                         self,
                         gst::StreamError::Format,
-                        ("Audio pad needs a TIME segment")
+                        ("The {} pad needs a TIME segment", pad.name())
                     );
                     false
                 }
             },
             EventView::Tag(t) => {
-                input::apply_tags(&self.shared, Track::AUDIO, t.tag());
+                input::apply_tags(&self.shared, track, t.tag());
                 true
             }
             EventView::Eos(_) => {
-                gst::debug!(CAT, obj = pad, "audio EOS");
+                gst::debug!(CAT, obj = pad, "EOS: {track} ends");
+                // Frames held for DTS derivation go first.
+                let flushed = self.with_ctx(|ctx| slot.eos(ctx)).is_ok();
                 let mut g = self.shared.lock();
-                g.queue.set_eos(Track::AUDIO);
+                g.queue.set_eos(track);
                 self.shared.notify(&g);
-                true
+                flushed
             }
             EventView::FlushStart(_) => {
-                self.shared.set_flushing(self.audio.index(), true);
+                self.shared.set_flushing(slot.index(), true);
                 true
             }
             EventView::FlushStop(_) => {
                 self.republish_if_drained();
                 {
                     let mut g = self.shared.lock();
-                    g.queue.flush(Track::AUDIO);
-                    g.set_flushing(self.audio.index(), false);
+                    g.queue.flush(track);
+                    g.set_flushing(slot.index(), false);
                     self.shared.notify(&g);
                 }
-                self.audio.flush_stop();
+                slot.flush_stop();
                 true
             }
             _ => {
@@ -1111,7 +1216,7 @@ impl ElementImpl for RtmpClientSink {
             gst::subclass::ElementMetadata::new(
                 "RTMP Client Sink",
                 "Sink/Network",
-                "Publishes H.264 video and AAC audio to an RTMP server (no flvmux needed; request the \"audio\" pad for audio next to video)",
+                "Publishes video (H.264, HEVC, AV1, VP9) and audio (AAC, Opus, FLAC, AC-3, E-AC-3, MP3) to an RTMP server, Enhanced RTMP where the codec needs it (no flvmux needed; request the \"audio\" pad for audio next to video, video_N/audio_N for further tracks with id N)",
                 "gst-plugin-rtmpclient developers",
             )
         });
@@ -1141,6 +1246,21 @@ impl ElementImpl for RtmpClientSink {
                     &audio_caps,
                 )
                 .expect("valid audio template"),
+                // Further tracks (Enhanced RTMP multitrack): %u is the track id, 1..=255.
+                gst::PadTemplate::new(
+                    "video_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &video_caps(),
+                )
+                .expect("valid video_%u template"),
+                gst::PadTemplate::new(
+                    "audio_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &audio_caps,
+                )
+                .expect("valid audio_%u template"),
             ]
         });
         TEMPLATES.as_ref()
@@ -1152,22 +1272,44 @@ impl ElementImpl for RtmpClientSink {
         name: Option<&str>,
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
-        if templ.name_template() != "audio" || name.is_some_and(|n| n != "audio") {
-            gst::warning!(CAT, imp = self, "only the \"audio\" pad can be requested");
-            return None;
-        }
+        let template = templ.name_template().to_string();
         // Only `pads`: the sink pad's input may be held for long by a render blocked in the
         // queue.
         let mut pads = lock(&self.pads);
-        if pads.audio.is_some() {
+        let track = match (template.as_str(), name) {
+            ("audio", None) => Some(Track::AUDIO),
+            (t @ ("video_%u" | "audio_%u"), None) => {
+                let make = if t == "video_%u" {
+                    Track::video
+                } else {
+                    Track::audio
+                };
+                let free = (1..=MAX_TRACK_ID)
+                    .map(make)
+                    .find(|track| !pads.has_track(*track));
+                if free.is_none() {
+                    gst::warning!(CAT, imp = self, "all {MAX_TRACK_ID} {t} pads exist");
+                    return None;
+                }
+                free
+            }
+            (t, Some(n)) => track_of_name(t, n),
+            _ => None,
+        };
+        let Some(track) = track else {
             gst::warning!(
                 CAT,
                 imp = self,
-                "the audio pad exists already (at most one)"
+                "cannot request pad {:?} from template {template}: request \"audio\", or video_N / audio_N with N the track id (1..={MAX_TRACK_ID})",
+                name.unwrap_or("")
             );
             return None;
+        };
+        if pads.has_track(track) {
+            gst::warning!(CAT, imp = self, "the pad of {track} exists already");
+            return None;
         }
-        if pads.sink_track == Some(Track::AUDIO) {
+        if track == Track::AUDIO && pads.sink_track == Some(Track::AUDIO) {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -1175,60 +1317,90 @@ impl ElementImpl for RtmpClientSink {
             );
             return None;
         }
+        let pad_name = match track.id {
+            0 => "audio".to_string(),
+            id => format!("{}_{id}", track.kind.name()),
+        };
+        let slot = Arc::new(PadSlot::new(flushing_index(track)));
+        let chain_slot = slot.clone();
+        let event_slot = slot.clone();
         let pad = gst::Pad::builder_from_template(templ)
-            .name("audio")
-            .chain_function(|_pad, parent, buffer| {
+            .name(pad_name.as_str())
+            .chain_function(move |pad, parent, buffer| {
                 RtmpClientSink::catch_panic_pad_function(
                     parent,
                     || Err(gst::FlowError::Error),
-                    |imp| imp.audio_chain(buffer),
+                    |imp| imp.request_chain(pad, &chain_slot, buffer),
                 )
             })
-            .event_function(|pad, parent, event| {
+            .event_function(move |pad, parent, event| {
                 RtmpClientSink::catch_panic_pad_function(
                     parent,
                     || false,
-                    |imp| imp.audio_event(pad, event),
+                    |imp| imp.request_event(pad, &event_slot, track, event),
                 )
             })
             .build();
-        pads.audio = Some(pad.clone());
+        let sink_track = pads.sink_track;
+        pads.requested.push(RequestPad {
+            pad: pad.clone(),
+            track,
+            slot: slot.clone(),
+        });
         drop(pads);
         {
             let mut g = self.shared.lock();
-            g.set_flushing(self.audio.index(), false);
-            // With an audio pad the sink pad is video: wait for both.
-            g.queue.activate(Track::VIDEO);
-            g.queue.activate(Track::AUDIO);
+            g.set_flushing(slot.index(), false);
+            // Until its caps say otherwise the sink pad is video: wait for it too.
+            if sink_track.is_none_or(|t| t == Track::VIDEO) {
+                g.queue.activate(Track::VIDEO);
+            }
+            g.queue.activate(track);
             self.shared.notify(&g);
         }
+        gst::debug!(CAT, imp = self, "pad {pad_name} carries {track}");
         if let Err(e) = self.obj().add_pad(&pad) {
-            gst::error!(CAT, imp = self, "could not add the audio pad: {e}");
-            lock(&self.pads).audio = None;
+            gst::error!(CAT, imp = self, "could not add the {pad_name} pad: {e}");
+            lock(&self.pads).requested.retain(|r| r.pad != pad);
+            let mut g = self.shared.lock();
+            g.queue.deactivate(track);
+            self.shared.notify(&g);
             return None;
         }
         Some(pad)
     }
 
+    /// A released pad's track ends: its queued frames still leave, then the session thread
+    /// sends its SequenceEnd, and onMetaData no longer lists it.
     fn release_pad(&self, pad: &gst::Pad) {
-        {
+        let released = {
             let mut pads = lock(&self.pads);
-            if pads.audio.as_ref() != Some(pad) {
+            let Some(i) = pads.requested.iter().position(|r| &r.pad == pad) else {
                 return;
-            }
-            pads.audio = None;
-        }
-        // Unblock the audio streaming thread before deactivating the pad (which waits for it).
-        self.shared.set_flushing(self.audio.index(), true);
+            };
+            pads.requested.remove(i)
+        };
+        let RequestPad { track, slot, .. } = released;
+        // Unblock the pad's streaming thread before deactivating the pad (which waits for it).
+        self.shared.set_flushing(slot.index(), true);
         {
             let mut g = self.shared.lock();
-            g.queue.deactivate(Track::AUDIO);
+            g.queue.deactivate(track);
             self.shared.notify(&g);
         }
         let _ = pad.set_active(false);
-        self.audio.clear();
+        slot.clear();
+        if track.id > 0 {
+            self.shared.update_meta(|m| m.remove_track(track));
+        }
+        gst::info!(CAT, imp = self, "pad {} released: {track} ends", pad.name());
         if let Err(e) = self.obj().remove_pad(pad) {
-            gst::warning!(CAT, imp = self, "could not remove the audio pad: {e}");
+            gst::warning!(
+                CAT,
+                imp = self,
+                "could not remove the {} pad: {e}",
+                pad.name()
+            );
         }
     }
 
@@ -1262,9 +1434,11 @@ impl ElementImpl for RtmpClientSink {
                 }
             }
             gst::StateChange::PausedToReady => {
-                // The audio pad is deactivated by the parent, which waits for its streaming
-                // thread: release it from the queue first.
-                self.shared.set_flushing(self.audio.index(), true);
+                // The request pads are deactivated by the parent, which waits for their
+                // streaming threads: release them from the queue first.
+                for slot in lock(&self.pads).slots() {
+                    self.shared.set_flushing(slot.index(), true);
+                }
             }
             _ => {}
         }
@@ -1347,17 +1521,21 @@ impl RtmpClientSink {
         };
         *lock(&self.latency_checked) = None;
         self.shared.reset(cfg, state_change);
-        let (has_audio_pad, sink_track) = {
+        let (requested, sink_track) = {
             let pads = lock(&self.pads);
-            (pads.audio.is_some(), pads.sink_track)
+            let tracks: Vec<Track> = pads.requested.iter().map(|r| r.track).collect();
+            (tracks, pads.sink_track)
         };
         {
-            // The tracks whose pads exist (a republish gets no new caps to activate them).
+            // The tracks whose pads exist (a republish gets no new caps to activate them); with
+            // request pads the sink pad is video unless its caps said audio.
             let mut g = self.shared.lock();
-            if has_audio_pad {
-                g.queue.activate(Track::VIDEO);
-                g.queue.activate(Track::AUDIO);
-            } else if let Some(t) = sink_track {
+            match sink_track {
+                Some(t) => g.queue.activate(t),
+                None if !requested.is_empty() => g.queue.activate(Track::VIDEO),
+                None => {}
+            }
+            for t in requested {
                 g.queue.activate(t);
             }
         }
@@ -1485,8 +1663,13 @@ impl RtmpClientSink {
         }
         if clear_inputs {
             self.sink.clear();
-            self.audio.clear();
+            // Not under `pads`: a pad's input comes before it in the lock order.
+            let slots = lock(&self.pads).slots();
+            for slot in slots {
+                slot.clear();
+            }
             self.flv.deactivate();
+            self.flv_audio.clear();
             lock(&self.pads).sink_track = None;
         }
     }
@@ -1509,7 +1692,7 @@ impl BaseSinkImpl for RtmpClientSink {
         self.shared.set_flushing(self.sink.index(), true);
         if self.flv.active() {
             // FLV audio is queued from this pad's thread too.
-            self.shared.set_flushing(self.audio.index(), true);
+            self.shared.set_flushing(self.flv_audio.index(), true);
         }
         Ok(())
     }
@@ -1517,7 +1700,7 @@ impl BaseSinkImpl for RtmpClientSink {
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
         self.shared.set_flushing(self.sink.index(), false);
         if self.flv.active() {
-            self.shared.set_flushing(self.audio.index(), false);
+            self.shared.set_flushing(self.flv_audio.index(), false);
         }
         Ok(())
     }
@@ -1561,7 +1744,7 @@ impl BaseSinkImpl for RtmpClientSink {
                 }
                 self.sink.flush_stop();
                 if self.flv.active() {
-                    self.audio.flush_stop();
+                    self.flv_audio.flush_stop();
                     self.flv.flush();
                 }
             }
@@ -1589,7 +1772,7 @@ impl BaseSinkImpl for RtmpClientSink {
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.refresh_latency();
         if self.flv.active() {
-            return self.with_ctx(|ctx| self.flv.render(ctx, &self.sink, &self.audio, buffer));
+            return self.with_ctx(|ctx| self.flv.render(ctx, &self.sink, &self.flv_audio, buffer));
         }
         self.with_ctx(|ctx| self.sink.chain(ctx, buffer))
             .unwrap_or_else(|| {
@@ -1612,5 +1795,42 @@ impl URIHandlerImpl for RtmpClientSink {
 
     fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
         self.set_location(Some(uri))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_pad_names_map_to_track_ids_one_spelling_each() {
+        assert_eq!(track_of_name("audio", "audio"), Some(Track::AUDIO));
+        assert_eq!(track_of_name("video_%u", "video_1"), Some(Track::video(1)));
+        assert_eq!(
+            track_of_name("audio_%u", "audio_255"),
+            Some(Track::audio(255))
+        );
+        for (t, n) in [
+            ("video_%u", "video_0"),
+            ("video_%u", "video_256"),
+            ("video_%u", "video_01"),
+            ("video_%u", "video_+1"),
+            ("video_%u", "video_"),
+            ("video_%u", "audio_1"),
+            ("audio_%u", "audio_x"),
+            ("audio", "audio_1"),
+            ("sink", "sink"),
+        ] {
+            assert_eq!(track_of_name(t, n), None, "{t} {n}");
+        }
+        // Every track has its own flushing flag, apart from the sink pad's.
+        let mut seen = std::collections::HashSet::new();
+        for id in 0..=MAX_TRACK_ID {
+            for t in [Track::video(id), Track::audio(id)] {
+                assert!(seen.insert(flushing_index(t)), "{t}");
+            }
+        }
+        assert_eq!(flushing_index(Track::AUDIO), AUDIO_PAD);
+        assert_eq!(flushing_index(Track::VIDEO), SINK_PAD);
     }
 }

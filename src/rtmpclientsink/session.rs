@@ -1594,6 +1594,9 @@ impl SessionThread {
                 self.flush_transmit(conn)?;
             }
 
+            // Tracks whose pad was released: their sequence ends once their frames left.
+            self.end_released_tracks(conn)?;
+
             // peak-kbps (pacing.rs): while the bucket is empty frames wait in the queue, where
             // the congestion policy applies.
             let pause = self.settings.pacer.delay(self.stats.bytes_sent, now);
@@ -1701,6 +1704,43 @@ impl SessionThread {
                 }
             }
         }
+    }
+
+    /// Sends the SequenceEnd of every track whose pad was released and whose frames all left
+    /// (see [`Interleaver::take_ended`]) and forgets its configuration, so a reconnect does not
+    /// bring it back.
+    fn end_released_tracks(&mut self, conn: &mut Connection) -> Result<(), Failure> {
+        let Some((tracks, ts)) = self.shared.lock().queue.take_ended() else {
+            return Ok(());
+        };
+        for track in tracks {
+            conn.sent_config.remove(track);
+            let Some((tag, _)) = self.last_config.remove(track) else {
+                continue;
+            };
+            if conn.frames_sent == 0 {
+                continue;
+            }
+            // Legacy AAC has no end-of-sequence packet: the track just stops.
+            let Ok(header) = flv::tag_header(tag, flv::Packet::SequenceEnd, None) else {
+                gst::debug!(CAT, "{track} ends (no SequenceEnd in its form)");
+                continue;
+            };
+            gst::info!(CAT, "{track} ends: SequenceEnd at {ts}");
+            let mut batch = self.spare.take().unwrap_or_default();
+            let r = conn
+                .session
+                .write_media(media_type(track), ts, &[&header], &mut batch)
+                .map_err(publishing)
+                .and_then(|()| self.write(conn, &mut batch));
+            self.spare = Some(batch.recycle());
+            r?;
+            match track.kind {
+                MediaKind::Video => self.stats.video_messages += 1,
+                MediaKind::Audio => self.stats.audio_messages += 1,
+            }
+        }
+        Ok(())
     }
 
     /// PingRequest for the RTT, and a probe of the server's liveness.
@@ -1821,7 +1861,12 @@ impl SessionThread {
         }
         // Keep PTS where it was when a late frame's DTS was moved forward, but never before it.
         let cts = late_cts(frame.cts_ms, stamp.clamped_by);
-        let header = tag_header(frame.tag_track(), flv::Packet::frame(frame.keyframe, cts))?;
+        let nano = nano_offset(conn, &frame, stamp.clamped_by);
+        let header = tag_header_nano(
+            frame.tag_track(),
+            flv::Packet::frame(frame.keyframe, cts),
+            nano,
+        )?;
         let mut batch = self.spare.take().unwrap_or_default();
         let result = self.write_frame(
             conn,
@@ -1895,6 +1940,7 @@ impl SessionThread {
             let end = conn.session.stats().bytes_sent;
             conn.live.in_flight.push_back((end, ts));
         }
+        *self.stats.track_frames.entry_with(frame.track, || 0) += 1;
         match frame.track.kind {
             MediaKind::Video => {
                 self.stats.video_messages += 1;
@@ -2042,10 +2088,39 @@ fn media_type(track: Track) -> u8 {
     }
 }
 
+/// The ModEx TimestampOffsetNano of `frame` on `conn` (see [`flv::tag_header`]): only when the
+/// server advertised ModEx and TimestampNanoOffset (others, e.g. MediaMTX, drop the connection
+/// on a ModEx they do not expect), only for the sub-millisecond part the millisecond timestamp
+/// rounded down (an unsigned offset cannot say a rounded-up one), never for a frame moved
+/// forward.
+fn nano_offset(conn: &Connection, frame: &Frame, clamped_by: i64) -> Option<u32> {
+    if !send_mod_ex_nanos(conn) || clamped_by > 0 {
+        return None;
+    }
+    u32::try_from(frame.dts_sub_ms_ns).ok().filter(|n| *n > 0)
+}
+
+/// Whether `conn`'s server takes ModEx TimestampOffsetNano.
+// The "negotiate" helper stores the server's answer per connection
+// (`Connection.negotiated: Option<Negotiated>`); once it lands this is
+// `conn.negotiated.as_ref().is_some_and(|n| n.send_mod_ex_nanos)`. Until then: never.
+fn send_mod_ex_nanos(_conn: &Connection) -> bool {
+    false
+}
+
 /// The tag header of `packet` on `tag` ([`flv::tag_header`]); a packet that cannot be built is
 /// an internal error that ends the publish.
 fn tag_header(tag: flv::TagTrack, packet: flv::Packet) -> Result<flv::TagHeader, Failure> {
-    flv::tag_header(tag, packet, None).map_err(|e| {
+    tag_header_nano(tag, packet, None)
+}
+
+/// [`tag_header`] with a TimestampOffsetNano ModEx.
+fn tag_header_nano(
+    tag: flv::TagTrack,
+    packet: flv::Packet,
+    nano: Option<u32>,
+) -> Result<flv::TagHeader, Failure> {
+    flv::tag_header(tag, packet, nano).map_err(|e| {
         gst::error!(CAT, "cannot build the tag of {packet:?} for {tag:?}: {e}");
         publishing(RtmpError::InvalidState(
             "a media packet could not be built for its codec and track",
