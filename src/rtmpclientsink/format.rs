@@ -4,6 +4,7 @@ use crate::codec::{Codec, MediaKind, ac3, flac, opus};
 use crate::rtmp::amf0::Amf0Value;
 
 use super::convert::{AacInput, H264Input};
+use super::queue::{Track, TrackMap};
 use super::video::{H265Input, VideoColour};
 
 /// FLV `videocodecid` of AVC.
@@ -553,7 +554,8 @@ pub struct AudioMeta {
     pub datarate_kbps: Option<f64>,
 }
 
-/// Everything known about the published streams (track 0 of each kind).
+/// Everything known about the published streams: track 0 of each kind at the top level of
+/// onMetaData, tracks 1..=255 in the Enhanced RTMP v2 track maps.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamMeta {
     /// Present when a video track exists.
@@ -564,6 +566,17 @@ pub struct StreamMeta {
     pub video_codec: Option<Codec>,
     /// Codec of audio track 0 (None: not known yet, said as AAC).
     pub audio_codec: Option<Codec>,
+    /// Tracks 1..=255 (`videoTrackIdInfoMap`/`audioTrackIdInfoMap`), by track.
+    pub tracks: TrackMap<TrackMeta>,
+}
+
+/// What onMetaData's track map says about one track >= 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackMeta {
+    /// Its codec, once its caps came.
+    pub codec: Option<Codec>,
+    /// Its fields (the variant is the track's kind).
+    pub meta: MetaUpdate,
 }
 
 /// What caps, tags or a stream's own headers say about a track, for onMetaData: the fields
@@ -576,29 +589,73 @@ pub enum MetaUpdate {
     Audio(AudioMeta),
 }
 
+impl VideoMeta {
+    /// Known values of `u` replace the current ones, except a frame rate read from the stream
+    /// itself (`from_stream`), which only fills a gap (the caps' rate is the one the stream is
+    /// sent at).
+    fn merge(&mut self, u: &VideoMeta, from_stream: bool) {
+        self.width = u.width.or(self.width);
+        self.height = u.height.or(self.height);
+        self.framerate = if from_stream {
+            self.framerate.or(u.framerate)
+        } else {
+            u.framerate.or(self.framerate)
+        };
+        self.datarate_kbps = u.datarate_kbps.or(self.datarate_kbps);
+    }
+}
+
+impl AudioMeta {
+    /// Known values of `u` replace the current ones.
+    fn merge(&mut self, u: &AudioMeta) {
+        self.samplerate = u.samplerate.or(self.samplerate);
+        self.channels = u.channels.or(self.channels);
+        self.datarate_kbps = u.datarate_kbps.or(self.datarate_kbps);
+    }
+}
+
+type Fields = Vec<(String, Amf0Value)>;
+
+fn num(p: &mut Fields, k: &str, v: f64) {
+    p.push((k.to_string(), Amf0Value::Number(v)));
+}
+
+/// The video fields of onMetaData (top level or a track map entry), FMLE/OBS order.
+fn video_fields(p: &mut Fields, v: &VideoMeta) {
+    if let Some(w) = v.width {
+        num(p, "width", f64::from(w));
+    }
+    if let Some(h) = v.height {
+        num(p, "height", f64::from(h));
+    }
+    if let Some(r) = v.datarate_kbps {
+        num(p, "videodatarate", r);
+    }
+    if let Some(f) = v.framerate {
+        num(p, "framerate", f);
+    }
+}
+
+/// The audio fields of onMetaData (top level or a track map entry) before the codec id.
+fn audio_fields(p: &mut Fields, a: &AudioMeta) {
+    if let Some(r) = a.datarate_kbps {
+        num(p, "audiodatarate", r);
+    }
+    if let Some(r) = a.samplerate {
+        num(p, "audiosamplerate", f64::from(r));
+    }
+}
+
 impl StreamMeta {
-    /// Merges `update`: known values replace the current ones, except a frame rate read from
-    /// the stream itself (`from_stream`), which only fills a gap (the caps' rate is the one
-    /// the stream is sent at). The track counts as present from then on.
+    /// Merges `update` about track 0 (see [`VideoMeta::merge`]); the track counts as present
+    /// from then on.
     pub fn merge(&mut self, update: &MetaUpdate, from_stream: bool) {
         match update {
-            MetaUpdate::Video(u) => {
-                let v = self.video.get_or_insert_with(VideoMeta::default);
-                v.width = u.width.or(v.width);
-                v.height = u.height.or(v.height);
-                v.framerate = if from_stream {
-                    v.framerate.or(u.framerate)
-                } else {
-                    u.framerate.or(v.framerate)
-                };
-                v.datarate_kbps = u.datarate_kbps.or(v.datarate_kbps);
-            }
-            MetaUpdate::Audio(u) => {
-                let a = self.audio.get_or_insert_with(AudioMeta::default);
-                a.samplerate = u.samplerate.or(a.samplerate);
-                a.channels = u.channels.or(a.channels);
-                a.datarate_kbps = u.datarate_kbps.or(a.datarate_kbps);
-            }
+            MetaUpdate::Video(u) => self
+                .video
+                .get_or_insert_with(VideoMeta::default)
+                .merge(u, from_stream),
+            MetaUpdate::Audio(u) => self.audio.get_or_insert_with(AudioMeta::default).merge(u),
         }
     }
 
@@ -610,36 +667,54 @@ impl StreamMeta {
         }
     }
 
-    /// The onMetaData ECMA array, in the field order FMLE and OBS use.
+    /// Merges `update` about `track` (0: the top level; else its track map entry, created with
+    /// `codec`, whose codec `codec` replaces when known). An update of the other kind than the
+    /// track's is ignored.
+    pub fn merge_track(
+        &mut self,
+        track: Track,
+        codec: Option<Codec>,
+        update: &MetaUpdate,
+        from_stream: bool,
+    ) {
+        if track.id == 0 {
+            self.merge(update, from_stream);
+            return;
+        }
+        let entry = self.tracks.entry_with(track, || TrackMeta {
+            codec: None,
+            meta: if track.is_video() {
+                MetaUpdate::Video(VideoMeta::default())
+            } else {
+                MetaUpdate::Audio(AudioMeta::default())
+            },
+        });
+        entry.codec = codec.or(entry.codec);
+        match (&mut entry.meta, update) {
+            (MetaUpdate::Video(v), MetaUpdate::Video(u)) => v.merge(u, from_stream),
+            (MetaUpdate::Audio(a), MetaUpdate::Audio(u)) => a.merge(u),
+            _ => {}
+        }
+    }
+
+    /// Forgets a track >= 1 (its pad was released).
+    pub fn remove_track(&mut self, track: Track) {
+        self.tracks.remove(track);
+    }
+
+    /// The onMetaData ECMA array, in the field order FMLE and OBS use, then the track maps of
+    /// tracks >= 1 (Enhanced RTMP v2: an object keyed by the track id in decimal, each entry
+    /// the fields a top-level track has, its codec id the FourCC number).
     pub fn to_amf0(&self) -> Amf0Value {
-        let mut p: Vec<(String, Amf0Value)> = Vec::new();
-        let num = |p: &mut Vec<(String, Amf0Value)>, k: &str, v: f64| {
-            p.push((k.to_string(), Amf0Value::Number(v)));
-        };
+        let mut p: Fields = Vec::new();
         num(&mut p, "duration", 0.0);
         if let Some(v) = &self.video {
-            if let Some(w) = v.width {
-                num(&mut p, "width", f64::from(w));
-            }
-            if let Some(h) = v.height {
-                num(&mut p, "height", f64::from(h));
-            }
-            if let Some(r) = v.datarate_kbps {
-                num(&mut p, "videodatarate", r);
-            }
-            if let Some(f) = v.framerate {
-                num(&mut p, "framerate", f);
-            }
+            video_fields(&mut p, v);
             let codec = self.video_codec.unwrap_or(Codec::H264);
             num(&mut p, "videocodecid", meta_codec_id(codec));
         }
         if let Some(a) = &self.audio {
-            if let Some(r) = a.datarate_kbps {
-                num(&mut p, "audiodatarate", r);
-            }
-            if let Some(r) = a.samplerate {
-                num(&mut p, "audiosamplerate", f64::from(r));
-            }
+            audio_fields(&mut p, a);
             num(&mut p, "audiosamplesize", 16.0);
             if let Some(c) = a.channels {
                 p.push(("stereo".to_string(), Amf0Value::Boolean(c >= 2)));
@@ -647,6 +722,42 @@ impl StreamMeta {
             }
             let codec = self.audio_codec.unwrap_or(Codec::Aac);
             num(&mut p, "audiocodecid", meta_codec_id(codec));
+        }
+        let (mut video_map, mut audio_map): (Fields, Fields) = (Vec::new(), Vec::new());
+        for (track, t) in self.tracks.iter() {
+            let mut f: Fields = Vec::new();
+            let codec_id = t.codec.map(|c| f64::from(c.fourcc_number()));
+            match &t.meta {
+                MetaUpdate::Video(v) => {
+                    video_fields(&mut f, v);
+                    if let Some(id) = codec_id {
+                        num(&mut f, "videocodecid", id);
+                    }
+                    video_map.push((track.id.to_string(), Amf0Value::Object(f)));
+                }
+                MetaUpdate::Audio(a) => {
+                    audio_fields(&mut f, a);
+                    if let Some(c) = a.channels {
+                        num(&mut f, "audiochannels", f64::from(c));
+                    }
+                    if let Some(id) = codec_id {
+                        num(&mut f, "audiocodecid", id);
+                    }
+                    audio_map.push((track.id.to_string(), Amf0Value::Object(f)));
+                }
+            }
+        }
+        if !video_map.is_empty() {
+            p.push((
+                "videoTrackIdInfoMap".to_string(),
+                Amf0Value::Object(video_map),
+            ));
+        }
+        if !audio_map.is_empty() {
+            p.push((
+                "audioTrackIdInfoMap".to_string(),
+                Amf0Value::Object(audio_map),
+            ));
         }
         p.push((
             "encoder".to_string(),
@@ -1112,6 +1223,92 @@ mod tests {
             get(&a, "audiocodecid"),
             Some(&Amf0Value::Number(1_332_770_163.0))
         );
+    }
+
+    #[test]
+    fn track_maps_describe_tracks_above_0_and_parse_back() {
+        let mut m = StreamMeta::default();
+        let video = |w, h, f| {
+            MetaUpdate::Video(VideoMeta {
+                width: Some(w),
+                height: Some(h),
+                framerate: Some(f),
+                datarate_kbps: None,
+            })
+        };
+        m.merge_track(
+            Track::VIDEO,
+            Some(Codec::H264),
+            &video(1280, 720, 30.0),
+            false,
+        );
+        m.merge_track(
+            Track::video(2),
+            Some(Codec::H264),
+            &video(640, 360, 30.0),
+            false,
+        );
+        m.merge_track(
+            Track::video(1),
+            Some(Codec::H265),
+            &video(854, 480, 25.0),
+            false,
+        );
+        let rate = MetaUpdate::Video(VideoMeta {
+            datarate_kbps: Some(800.0),
+            ..VideoMeta::default()
+        });
+        m.merge_track(Track::video(1), None, &rate, false);
+        let audio = MetaUpdate::Audio(AudioMeta {
+            samplerate: Some(48000),
+            channels: Some(1),
+            datarate_kbps: Some(64.0),
+        });
+        m.merge_track(Track::audio(3), Some(Codec::Aac), &audio, false);
+        // An update of the other kind does not change a track's entry.
+        m.merge_track(Track::audio(3), None, &video(1, 1, 1.0), false);
+
+        // Through the crate's AMF0 encoder and decoder, as the server gets it.
+        let mut bytes = Vec::new();
+        crate::rtmp::amf0::encode(&m.to_amf0(), &mut bytes);
+        let back = crate::rtmp::amf0::decode(&mut bytes.as_slice()).unwrap();
+        assert_eq!(get(&back, "width"), Some(&Amf0Value::Number(1280.0)));
+        let Some(Amf0Value::Object(vmap)) = get(&back, "videoTrackIdInfoMap") else {
+            panic!("no videoTrackIdInfoMap: {back:?}");
+        };
+        let keys: Vec<&str> = vmap.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["1", "2"], "track 0 is at the top level only");
+        let field = |o: &Amf0Value, k: &str| match o {
+            Amf0Value::Object(f) => f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            _ => None,
+        };
+        let t1 = &vmap[0].1;
+        let n = |v: f64| Some(Amf0Value::Number(v));
+        assert_eq!(field(t1, "width"), n(854.0));
+        assert_eq!(field(t1, "height"), n(480.0));
+        assert_eq!(field(t1, "framerate"), n(25.0));
+        assert_eq!(field(t1, "videodatarate"), n(800.0));
+        assert_eq!(field(t1, "videocodecid"), n(1_752_589_105.0), "hvc1");
+        assert_eq!(
+            field(&vmap[1].1, "videocodecid"),
+            n(1_635_148_593.0),
+            "avc1"
+        );
+        let Some(Amf0Value::Object(amap)) = get(&back, "audioTrackIdInfoMap") else {
+            panic!("no audioTrackIdInfoMap: {back:?}");
+        };
+        assert_eq!(amap.len(), 1);
+        assert_eq!(amap[0].0, "3");
+        let t3 = &amap[0].1;
+        assert_eq!(field(t3, "audiosamplerate"), n(48000.0));
+        assert_eq!(field(t3, "audiochannels"), n(1.0));
+        assert_eq!(field(t3, "audiodatarate"), n(64.0));
+        assert_eq!(field(t3, "audiocodecid"), n(1_836_069_985.0), "mp4a");
+        assert!(field(t3, "width").is_none());
+
+        // A released track leaves the map; an empty map is not sent.
+        m.remove_track(Track::audio(3));
+        assert!(get(&m.to_amf0(), "audioTrackIdInfoMap").is_none());
     }
 
     #[test]

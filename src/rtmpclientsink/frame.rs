@@ -157,6 +157,9 @@ pub struct Frame {
     pub codec: Codec,
     /// Decode time, milliseconds of running time.
     pub dts_ms: i64,
+    /// Decode time minus `dts_ms`, in nanoseconds (`dts_ms` is rounded to the nearest ms, so
+    /// -500 000..500 000): what a ModEx TimestampOffsetNano can carry when it is positive.
+    pub dts_sub_ms_ns: i32,
     /// Composition time offset (PTS − DTS) in ms, signed; 0 for audio.
     pub cts_ms: i64,
     /// Seekable (always true for audio).

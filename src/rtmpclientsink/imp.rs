@@ -1,7 +1,12 @@
 //! GObject/GStreamer glue of `rtmpclientsink`: settings and properties, the pads (`sink`
-//! through `GstBaseSink`, the `audio` request pad with its own chain/event functions) and which
-//! track each carries, BaseSink vfuncs, EOS handling, and the lifecycle of the session thread.
-//! What a pad's caps and buffers become is `input.rs`.
+//! through `GstBaseSink`; the request pads `audio`, `video_%u` and `audio_%u` with their own
+//! chain/event functions) and which track each carries, BaseSink vfuncs, EOS handling, and the
+//! lifecycle of the session thread. What a pad's caps and buffers become is `input.rs`.
+//!
+//! Tracks: `sink` is video track 0 (or audio track 0 of an audio-only stream), `audio` audio
+//! track 0, `video_N`/`audio_N` track N (1..=255), sent as Enhanced RTMP Multitrack OneTrack
+//! packets. EOS on one pad ends its track only; the element's EOS (on `sink`) waits for every
+//! linked request pad's EOS. A pad released mid-stream ends its track with a SequenceEnd.
 //!
 //! Synchronisation: with `sync=true` (the default) the `sink` pad's buffers are synchronised to
 //! the clock by `GstBaseSink` before `render()`; audio on the `audio` request pad is not
@@ -27,8 +32,11 @@ use crate::rtmp::session::{DEFAULT_FLASH_VERSION, DEFAULT_OUT_CHUNK_SIZE, StopCo
 use crate::rtmp::tls::{self, TlsOptions};
 use crate::rtmp::url::{RtmpUrl, Scheme, redact_location};
 
+use super::flvin::FlvIn;
 use super::format::{MediaFormat, audio_caps, video_caps};
+use super::ingest::{Ingest, IngestRules};
 use super::input::{self, Ctx, PadSlot, capitalize};
+use super::pacing::{MAX_PEAK_KBPS, Pacer, PeakRate};
 use super::queue::{
     DEFAULT_MAX_INTERLEAVE_MS, DEFAULT_MAX_QUEUE_TIME_MS, Policy, QueueConfig, Track,
 };
@@ -63,23 +71,24 @@ pub enum PublishType {
     Append,
 }
 
-/// `authmod` property values.
+/// `authmod` property values (the numbers of rtmp2sink's `GstRtmpAuthmod`, plus `llnw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(i32)]
 #[enum_type(name = "GstRtmpClientAuthMod")]
 pub enum AuthModType {
+    /// Never authenticate.
+    #[enum_value(name = "None: never send credentials", nick = "none")]
+    None = 0,
     /// Whatever the server asks for.
     #[default]
     #[enum_value(name = "Auto: use the mode the server asks for", nick = "auto")]
-    Auto,
+    Auto = 1,
     /// Adobe challenge-response.
     #[enum_value(name = "Adobe: FMS/Wowza challenge-response", nick = "adobe")]
-    Adobe,
+    Adobe = 2,
     /// Limelight challenge-response.
     #[enum_value(name = "Limelight: Limelight challenge-response", nick = "llnw")]
-    Llnw,
-    /// Never authenticate.
-    #[enum_value(name = "None: never send credentials", nick = "none")]
-    None,
+    Llnw = 3,
 }
 
 impl From<AuthModType> for AuthMod {
@@ -89,6 +98,37 @@ impl From<AuthModType> for AuthMod {
             AuthModType::Adobe => AuthMod::Adobe,
             AuthModType::Llnw => AuthMod::Llnw,
             AuthModType::None => AuthMod::None,
+        }
+    }
+}
+
+/// `scheme` property values (as rtmp2sink's `GstRtmpScheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[enum_type(name = "GstRtmpClientScheme")]
+pub enum SchemeType {
+    /// Plain TCP.
+    #[default]
+    #[enum_value(name = "RTMP over TCP", nick = "rtmp")]
+    Rtmp,
+    /// TLS over TCP.
+    #[enum_value(name = "RTMP over TLS", nick = "rtmps")]
+    Rtmps,
+}
+
+impl From<SchemeType> for Scheme {
+    fn from(s: SchemeType) -> Self {
+        match s {
+            SchemeType::Rtmp => Scheme::Rtmp,
+            SchemeType::Rtmps => Scheme::Rtmps,
+        }
+    }
+}
+
+impl From<Scheme> for SchemeType {
+    fn from(s: Scheme) -> Self {
+        match s {
+            Scheme::Rtmp => SchemeType::Rtmp,
+            Scheme::Rtmps => SchemeType::Rtmps,
         }
     }
 }
@@ -106,6 +146,9 @@ impl PublishType {
 /// Commands sent when the publish ends.
 #[glib::flags(name = "GstRtmpClientStopCommands")]
 pub enum StopCommandsFlags {
+    /// Nothing (as rtmp2sink's `none`).
+    #[flags_value(name = "No command", nick = "none")]
+    NONE = 0,
     /// `FCUnpublish(stream)`.
     #[flags_value(name = "FCUnpublish", nick = "fcunpublish")]
     FCUNPUBLISH = 0b001,
@@ -136,7 +179,6 @@ pub enum CongestionPolicy {
     Drop,
 }
 
-const DEFAULT_LOCATION: Option<String> = None;
 const DEFAULT_PUBLISH_TYPE: PublishType = PublishType::Live;
 const DEFAULT_TIMEOUT: u32 = 10;
 const DEFAULT_CHUNK_SIZE: u32 = DEFAULT_OUT_CHUNK_SIZE;
@@ -154,7 +196,18 @@ const DEFAULT_PING_INTERVAL_MS: u32 = DEFAULT_PING_INTERVAL.as_millis() as u32;
 // No Debug: it holds the location (stream key), password and secure token.
 #[derive(Clone)]
 struct Settings {
-    location: Option<String>,
+    /// The location's parts, kept as rtmp2sink keeps them: `location` is composed from them
+    /// and setting it sets them all.
+    scheme: Scheme,
+    host: Option<String>,
+    port: i32,
+    application: Option<String>,
+    stream: Option<String>,
+    /// Credentials of the last `location` (the `username`/`password` properties override them).
+    url_username: Option<String>,
+    url_password: Option<String>,
+    /// Shared with the session thread: `peak-kbps` may change while playing.
+    peak_kbps: PeakRate,
     publish_type: PublishType,
     timeout: u32,
     chunk_size: u32,
@@ -180,7 +233,14 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            location: DEFAULT_LOCATION,
+            scheme: Scheme::Rtmp,
+            host: None,
+            port: i32::from(Scheme::Rtmp.default_port()),
+            application: None,
+            stream: None,
+            url_username: None,
+            url_password: None,
+            peak_kbps: PeakRate::default(),
             publish_type: DEFAULT_PUBLISH_TYPE,
             timeout: DEFAULT_TIMEOUT,
             chunk_size: DEFAULT_CHUNK_SIZE,
@@ -195,7 +255,7 @@ impl Default for Settings {
             congestion_policy: DEFAULT_CONGESTION_POLICY,
             ping_interval_ms: DEFAULT_PING_INTERVAL_MS,
             tls_ca_file: None,
-            tls_validation_flags: tls::CHECK_ALL,
+            tls_validation_flags: gio::TlsCertificateFlags::VALIDATE_ALL.bits(),
             username: None,
             password: None,
             secure_token: None,
@@ -205,14 +265,133 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The parts of the location that are not set (empty when it is complete).
+    fn missing_parts(&self) -> Vec<&'static str> {
+        let unset = |p: &Option<String>| p.as_deref().is_none_or(str::is_empty);
+        [
+            ("host", unset(&self.host)),
+            ("application", unset(&self.application)),
+            ("stream", unset(&self.stream)),
+        ]
+        .into_iter()
+        .filter_map(|(name, missing)| missing.then_some(name))
+        .collect()
+    }
+
+    /// The publishing URL the parts make (None while one is missing).
+    fn url(&self) -> Option<RtmpUrl> {
+        if !self.missing_parts().is_empty() {
+            return None;
+        }
+        Some(RtmpUrl {
+            scheme: self.scheme,
+            host: self.host.clone()?,
+            port: u16::try_from(self.port).unwrap_or(self.scheme.default_port()),
+            app: self.application.clone()?,
+            stream: self.stream.clone()?,
+            username: self.url_username.clone(),
+            password: self.url_password.clone(),
+        })
+    }
+
+    /// `location` as rtmp2sink composes it: `scheme://host[:port]/application/stream`, the
+    /// port only when it is not the scheme's default, no credentials.
+    fn location(&self) -> Option<String> {
+        let url = self.url()?;
+        let host = if url.host.contains(':') {
+            format!("[{}]", url.host)
+        } else {
+            url.host.clone()
+        };
+        let port = if url.port == url.scheme.default_port() {
+            String::new()
+        } else {
+            format!(":{}", url.port)
+        };
+        Some(format!(
+            "{}://{host}{port}/{}/{}",
+            url.scheme.as_str(),
+            url.app,
+            url.stream
+        ))
+    }
+
+    /// Takes every part from a parsed location (as rtmp2sink: its credentials replace the
+    /// previous location's).
+    fn set_url(&mut self, url: RtmpUrl) {
+        self.scheme = url.scheme;
+        self.host = Some(url.host);
+        self.port = i32::from(url.port);
+        self.application = Some(url.app);
+        self.stream = Some(url.stream);
+        self.url_username = url.username;
+        self.url_password = url.password;
+    }
+}
+
+/// Highest track id of the `video_%u`/`audio_%u` pads (Enhanced RTMP track ids are 8-bit).
+const MAX_TRACK_ID: u8 = 255;
+
+/// A request pad: `audio` (audio track 0) or `video_%u`/`audio_%u` (track %u).
+#[derive(Debug)]
+struct RequestPad {
+    pad: gst::Pad,
+    track: Track,
+    /// Its input (also held by the pad's chain and event functions).
+    slot: Arc<PadSlot>,
+}
+
 /// Which pads exist and what the `sink` pad carries: what `request_new_pad` and the caps of
-/// the `sink` pad decide together (at most one pad carries audio).
+/// the `sink` pad decide together (one pad per track; audio track 0 is `audio` or `sink`).
 #[derive(Debug, Default)]
 struct Pads {
-    /// The `audio` request pad.
-    audio: Option<gst::Pad>,
+    /// The request pads, in the order they were requested.
+    requested: Vec<RequestPad>,
     /// The track of the `sink` pad's caps (None before caps).
     sink_track: Option<Track>,
+}
+
+impl Pads {
+    fn has_track(&self, track: Track) -> bool {
+        self.requested.iter().any(|r| r.track == track)
+    }
+
+    /// The request pads' inputs.
+    fn slots(&self) -> Vec<Arc<PadSlot>> {
+        self.requested.iter().map(|r| r.slot.clone()).collect()
+    }
+}
+
+/// Index of a request pad's flushing flag in the session state: `audio` has [`AUDIO_PAD`],
+/// track N of `video_%u`/`audio_%u` the two indexes after `2 * N - 1`.
+fn flushing_index(track: Track) -> usize {
+    match (track.id, track.kind) {
+        (0, MediaKind::Video) => SINK_PAD,
+        (0, MediaKind::Audio) => AUDIO_PAD,
+        (id, MediaKind::Video) => 2 * usize::from(id),
+        (id, MediaKind::Audio) => 2 * usize::from(id) + 1,
+    }
+}
+
+/// The track a requested pad name stands for: `audio` audio track 0, `video_N`/`audio_N` track
+/// N in 1..=255. None for any other name or a name of another template.
+fn track_of_name(template: &str, name: &str) -> Option<Track> {
+    if template == "audio" {
+        return (name == "audio").then_some(Track::AUDIO);
+    }
+    let (prefix, make): (&str, fn(u8) -> Track) = match template {
+        "video_%u" => ("video_", Track::video),
+        "audio_%u" => ("audio_", Track::audio),
+        _ => return None,
+    };
+    let digits = name.strip_prefix(prefix)?;
+    // No sign, no leading zeros: one spelling per track.
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let id: u8 = digits.parse().ok()?;
+    Some(make(id))
 }
 
 /// The element.
@@ -236,11 +415,17 @@ pub struct RtmpClientSink {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The `sink` pad: video track 0, or audio track 0 of an audio-only stream.
     sink: PadSlot,
+    /// The request pads.
     pads: Mutex<Pads>,
-    /// The `audio` request pad: audio track 0.
-    audio: PadSlot,
     /// When the branches' latency was last queried.
     latency_checked: Mutex<Option<Instant>>,
+    /// `ingest-rules` checks.
+    ingest: Ingest,
+    /// `video/x-flv` on the `sink` pad (rtmp2sink pipelines: `flvmux ! rtmpclientsink`).
+    flv: FlvIn,
+    /// The audio input of FLV on the `sink` pad (audio track 0; FLV refuses an `audio` pad,
+    /// so its flushing flag is free).
+    flv_audio: PadSlot,
 }
 
 impl Default for RtmpClientSink {
@@ -252,8 +437,10 @@ impl Default for RtmpClientSink {
             thread: Mutex::default(),
             sink: PadSlot::new(SINK_PAD),
             pads: Mutex::default(),
-            audio: PadSlot::new(AUDIO_PAD),
             latency_checked: Mutex::default(),
+            ingest: Ingest::default(),
+            flv: FlvIn::default(),
+            flv_audio: PadSlot::new(AUDIO_PAD),
         }
     }
 }
@@ -273,19 +460,23 @@ impl RtmpClientSink {
         }
         let mut settings = lock(&self.settings);
         let Some(location) = location.filter(|l| !l.is_empty()) else {
-            settings.location = None;
+            // No location: no host, application or stream either (as rtmp2sink).
+            settings.host = None;
+            settings.application = None;
+            settings.stream = None;
+            settings.url_username = None;
+            settings.url_password = None;
             return Ok(());
         };
-        if let Err(e) = RtmpUrl::parse(location) {
-            return Err(glib::Error::new(gst::URIError::BadUri, &e.to_string()));
-        }
+        let url = RtmpUrl::parse(location)
+            .map_err(|e| glib::Error::new(gst::URIError::BadUri, &e.to_string()))?;
         gst::debug!(
             CAT,
             imp = self,
             "location set to {}",
             redact_location(location)
         );
-        settings.location = Some(location.to_string());
+        settings.set_url(url);
         Ok(())
     }
 
@@ -303,6 +494,7 @@ impl RtmpClientSink {
         f(Ctx {
             element: obj.upcast_ref(),
             shared: &self.shared,
+            ingest: &self.ingest,
         })
     }
 
@@ -314,10 +506,12 @@ impl RtmpClientSink {
         s.late_frames = g.queue.late_frames();
         s.dropped_video = g.queue.dropped_kind(MediaKind::Video);
         s.dropped_audio = g.queue.dropped_kind(MediaKind::Audio);
+        s.track_dropped = g.queue.dropped_per_track();
         s.queue_time_ms = u64::try_from(g.queue.queue_time_ms(Instant::now())).unwrap_or(0);
         drop(g);
-        s.bad_buffers = [&self.sink, &self.audio]
-            .iter()
+        let slots = lock(&self.pads).slots();
+        s.bad_buffers = std::iter::once(&self.sink)
+            .chain(slots.iter().map(|s| &**s))
             .filter_map(|slot| slot.bad_total())
             .sum::<u64>()
             .max(s.bad_buffers);
@@ -328,6 +522,9 @@ impl RtmpClientSink {
     /// audio-only stream), decided together with `request_new_pad` (at most one pad carries
     /// audio).
     fn sink_caps(&self, caps: &gst::CapsRef) -> Result<(), gst::ErrorMessage> {
+        if self.flv_caps(caps)? {
+            return Ok(());
+        }
         let format = parse_caps(caps)?;
         let track = match format.codec().kind() {
             MediaKind::Video => Track::VIDEO,
@@ -336,7 +533,7 @@ impl RtmpClientSink {
         {
             // Claim the track before building the input.
             let mut pads = lock(&self.pads);
-            if track == Track::AUDIO && pads.audio.is_some() {
+            if track == Track::AUDIO && pads.has_track(Track::AUDIO) {
                 return Err(gst::error_msg!(
                     gst::StreamError::Format,
                     ("The sink pad got audio caps while the audio request pad carries the audio; link video to the sink pad")
@@ -347,23 +544,59 @@ impl RtmpClientSink {
         let r = self.with_ctx(|ctx| self.sink.set_caps(ctx, track, &format));
         if r.is_err() {
             lock(&self.pads).sink_track = self.sink.track();
+        } else if track == Track::AUDIO {
+            // A request pad made the queue expect video on `sink`: there is none.
+            let mut g = self.shared.lock();
+            g.queue.deactivate(Track::VIDEO);
+            self.shared.notify(&g);
         }
         r
     }
 
-    /// Caps on the `audio` pad: audio track 0.
-    fn audio_caps(&self, caps: &gst::CapsRef) -> Result<(), gst::ErrorMessage> {
+    /// FLV caps on the `sink` pad (true): its tags feed the video and the audio input (see
+    /// `flvin.rs`), so the `audio` pad cannot be used with it.
+    fn flv_caps(&self, caps: &gst::CapsRef) -> Result<bool, gst::ErrorMessage> {
+        let flv = caps.structure(0).is_some_and(|s| s.name() == "video/x-flv");
+        if !flv {
+            self.flv.deactivate();
+            return Ok(false);
+        }
+        let mut pads = lock(&self.pads);
+        if pads.has_track(Track::AUDIO) {
+            return Err(gst::error_msg!(
+                gst::StreamError::Format,
+                ("The sink pad got FLV, which carries the audio, while the audio request pad exists; release it or link elementary streams")
+            ));
+        }
+        pads.sink_track = Some(Track::VIDEO);
+        drop(pads);
+        if !self.flv.active() {
+            self.flv.activate();
+        }
+        Ok(true)
+    }
+
+    /// Caps on a request pad carrying `track`.
+    fn request_caps(
+        &self,
+        pad: &gst::Pad,
+        slot: &PadSlot,
+        track: Track,
+        caps: &gst::CapsRef,
+    ) -> Result<(), gst::ErrorMessage> {
         let format = parse_caps(caps)?;
-        if format.codec().kind() != MediaKind::Audio {
+        if format.codec().kind() != track.kind {
             return Err(gst::error_msg!(
                 gst::StreamError::Format,
                 (
-                    "The audio pad got {} caps; link audio to it",
-                    format.codec().name()
+                    "The {} pad got {} caps; link {} to it",
+                    pad.name(),
+                    format.codec().name(),
+                    track.kind.name()
                 )
             ));
         }
-        self.with_ctx(|ctx| self.audio.set_caps(ctx, Track::AUDIO, &format))
+        self.with_ctx(|ctx| slot.set_caps(ctx, track, &format))
     }
 
     /// The track the sink pad carries (video unless its caps said audio).
@@ -382,29 +615,39 @@ impl RtmpClientSink {
             g.queue.set_eos(sink_track);
             self.shared.notify(&g);
         }
-        let audio_pad = lock(&self.pads).audio.clone();
-        let audio_linked = audio_pad.is_some_and(|p| p.is_linked());
+        // The element's EOS waits for every other linked pad's (each track ends on its own).
+        let others: Vec<(String, Track)> = lock(&self.pads)
+            .requested
+            .iter()
+            .filter(|r| r.pad.is_linked() && r.track != sink_track)
+            .map(|r| (r.pad.name().to_string(), r.track))
+            .collect();
         let mut g = self.shared.lock();
-        if audio_linked && sink_track == Track::VIDEO {
-            let deadline = Instant::now() + timeout;
-            while !g.queue.is_eos(Track::AUDIO) {
-                if g.is_flushing(self.sink.index()) || g.shutdown {
-                    return false;
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "no EOS on the audio pad within {} s, finishing without it",
-                        timeout.as_secs()
-                    );
-                    break;
-                }
-                g = self
-                    .shared
-                    .wait(g, (deadline - now).min(session::WAIT_SLICE));
+        // Bounded by `timeout` without progress: the other tracks may still be sending.
+        let mut frames_out = g.frames_out;
+        let mut progress_at = Instant::now();
+        while let Some((name, _)) = others.iter().find(|(_, t)| !g.queue.is_eos(*t)) {
+            if g.is_flushing(self.sink.index()) || g.shutdown {
+                return false;
             }
+            let now = Instant::now();
+            if g.frames_out != frames_out {
+                frames_out = g.frames_out;
+                progress_at = now;
+            }
+            let deadline = progress_at + timeout;
+            if now >= deadline {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "no EOS on the {name} pad and nothing sent for {} s, finishing without it",
+                    timeout.as_secs()
+                );
+                break;
+            }
+            g = self
+                .shared
+                .wait(g, (deadline - now).min(session::WAIT_SLICE));
         }
         g.drain = true;
         self.shared.notify(&g);
@@ -458,7 +701,12 @@ impl RtmpClientSink {
             *last = Some(Instant::now());
         }
         let mut pads = vec![self.obj().static_pad("sink")];
-        pads.push(lock(&self.pads).audio.clone());
+        pads.extend(
+            lock(&self.pads)
+                .requested
+                .iter()
+                .map(|r| Some(r.pad.clone())),
+        );
         let mut max = Duration::ZERO;
         let mut live = false;
         for pad in pads.into_iter().flatten() {
@@ -494,23 +742,35 @@ impl RtmpClientSink {
         }
     }
 
-    fn audio_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn request_chain(
+        &self,
+        pad: &gst::Pad,
+        slot: &PadSlot,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.refresh_latency();
-        self.with_ctx(|ctx| self.audio.chain(ctx, &buffer))
+        self.with_ctx(|ctx| slot.chain(ctx, &buffer))
             .unwrap_or_else(|| {
                 gst::element_imp_error!(
                     self,
                     gst::CoreError::Negotiation,
-                    ("Audio buffer before caps on the audio pad")
+                    ("Buffer before caps on the {} pad", pad.name())
                 );
                 Err(gst::FlowError::NotNegotiated)
             })
     }
 
-    fn audio_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+    /// Events on a request pad carrying `track`.
+    fn request_event(
+        &self,
+        pad: &gst::Pad,
+        slot: &PadSlot,
+        track: Track,
+        event: gst::Event,
+    ) -> bool {
         use gst::EventView;
         match event.view() {
-            EventView::Caps(c) => match self.audio_caps(c.caps()) {
+            EventView::Caps(c) => match self.request_caps(pad, slot, track, c.caps()) {
                 Ok(()) => true,
                 Err(e) => {
                     self.post_error_message(e);
@@ -519,42 +779,44 @@ impl RtmpClientSink {
             },
             EventView::Segment(s) => match s.segment().downcast_ref::<gst::ClockTime>() {
                 Some(seg) => {
-                    self.audio.set_segment(seg);
+                    slot.set_segment(seg);
                     true
                 }
                 None => {
                     gst::element_imp_error!(
                         self,
                         gst::StreamError::Format,
-                        ("Audio pad needs a TIME segment")
+                        ("The {} pad needs a TIME segment", pad.name())
                     );
                     false
                 }
             },
             EventView::Tag(t) => {
-                input::apply_tags(&self.shared, Track::AUDIO, t.tag());
+                input::apply_tags(&self.shared, track, t.tag());
                 true
             }
             EventView::Eos(_) => {
-                gst::debug!(CAT, obj = pad, "audio EOS");
+                gst::debug!(CAT, obj = pad, "EOS: {track} ends");
+                // Frames held for DTS derivation go first.
+                let flushed = self.with_ctx(|ctx| slot.eos(ctx)).is_ok();
                 let mut g = self.shared.lock();
-                g.queue.set_eos(Track::AUDIO);
+                g.queue.set_eos(track);
                 self.shared.notify(&g);
-                true
+                flushed
             }
             EventView::FlushStart(_) => {
-                self.shared.set_flushing(self.audio.index(), true);
+                self.shared.set_flushing(slot.index(), true);
                 true
             }
             EventView::FlushStop(_) => {
                 self.republish_if_drained();
                 {
                     let mut g = self.shared.lock();
-                    g.queue.flush(Track::AUDIO);
-                    g.set_flushing(self.audio.index(), false);
+                    g.queue.flush(track);
+                    g.set_flushing(slot.index(), false);
                     self.shared.notify(&g);
                 }
-                self.audio.flush_stop();
+                slot.flush_stop();
                 true
             }
             _ => {
@@ -585,7 +847,36 @@ impl ObjectImpl for RtmpClientSink {
             vec![
                 glib::ParamSpecString::builder("location")
                     .nick("Location")
-                    .blurb("RTMP URL to publish to: rtmp://host[:port]/app/streamkey (the stream key is never logged)")
+                    .blurb("RTMP URL to publish to: rtmp[s]://[user:pass@]host[:port]/app/streamkey (the stream key is never logged). Sets scheme, host, port, application and stream; reads back as composed from them (without credentials), as rtmp2sink's")
+                    .mutable_ready()
+                    .build(),
+                // The location's parts, as rtmp2sink has them.
+                glib::ParamSpecEnum::builder_with_default("scheme", SchemeType::Rtmp)
+                    .nick("Scheme")
+                    .blurb("Scheme of the location: rtmp, or rtmps for TLS (the port stays as it is)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("host")
+                    .nick("Host")
+                    .blurb("Server host name or address of the location (no default: publishing needs it)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("port")
+                    .nick("Port")
+                    .blurb("Server port of the location (a location without port sets its scheme's default: 1935, or 443 for rtmps)")
+                    .minimum(1)
+                    .maximum(65535)
+                    .default_value(i32::from(Scheme::Rtmp.default_port()))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("application")
+                    .nick("Application")
+                    .blurb("Application path of the location, e.g. live or app/instance (no default: publishing needs it)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("stream")
+                    .nick("Stream")
+                    .blurb("Stream name (stream key) of the location, with any ?query; never logged (no default: publishing needs it)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("publish-type", DEFAULT_PUBLISH_TYPE)
@@ -682,11 +973,10 @@ impl ObjectImpl for RtmpClientSink {
                     .blurb("PEM file with extra certificate authorities trusted for rtmps:// (the system store is trusted too)")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecUInt::builder("tls-validation-flags")
+                glib::ParamSpecFlags::builder::<gio::TlsCertificateFlags>("tls-validation-flags")
                     .nick("TLS validation flags")
-                    .blurb("Certificate checks enforced for rtmps://, bits as GTlsCertificateFlags: 1 unknown CA, 2 bad identity, 4 not activated, 8 expired, 16 revoked, 64 generic error (default: all)")
-                    .maximum(tls::CHECK_ALL)
-                    .default_value(tls::CHECK_ALL)
+                    .blurb("Certificate checks enforced for rtmps:// (as rtmp2sink): unknown-ca (1), bad-identity (2), not-activated (4), expired (8), revoked (16), generic-error (64); insecure (32) is not checked (default: validate-all)")
+                    .default_value(gio::TlsCertificateFlags::VALIDATE_ALL)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("username")
@@ -716,6 +1006,18 @@ impl ObjectImpl for RtmpClientSink {
                     .blurb("AMF values appended to connect, in FFmpeg's rtmp_conn syntax: space-separated B:1, N:2.5, S:text, Z:, and objects O:1 NS:name:value O:0")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("peak-kbps")
+                    .nick("Peak bitrate")
+                    .blurb("Paces what is sent to this many kbit/s (as rtmp2sink), with bursts of at most 100 ms of it; a stream faster than that waits in the queue, where max-queue-time and congestion-policy apply. 0: no pacing. Changeable while playing")
+                    .maximum(MAX_PEAK_KBPS)
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("ingest-rules", IngestRules::None)
+                    .nick("Ingest rules")
+                    .blurb("Posts rtmp-ingest-warning element messages (rule, check, limit, measured, description) when the stream breaks the service's documented ingest rules: keyframe interval (YouTube 4 s, Twitch 2 s, Facebook 4 s), codec (Twitch H.264, Facebook H.264 + AAC), audio rate (44.1/48 kHz), video bitrate (documented maximum). Each once, again only after it cleared; the stream is never changed")
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Publishing statistics (rtmp-stats: bytes-sent, video/audio messages and frames, queue-depth-ms, queue-time-ms, rtt-ms, bitrate, chunk and window sizes, dropped-video/-audio, reconnects, send-backlog-bytes)")
@@ -742,6 +1044,31 @@ impl ObjectImpl for RtmpClientSink {
                     );
                 }
             }
+            "scheme" => {
+                lock(&self.settings).scheme = value
+                    .get::<SchemeType>()
+                    .expect("type checked upstream")
+                    .into()
+            }
+            "host" | "application" | "stream" => {
+                let text = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|s| !s.is_empty());
+                let mut s = lock(&self.settings);
+                match pspec.name() {
+                    "host" => s.host = text,
+                    "application" => s.application = text,
+                    _ => s.stream = text,
+                }
+            }
+            "port" => lock(&self.settings).port = value.get().expect("type checked upstream"),
+            "peak-kbps" => lock(&self.settings)
+                .peak_kbps
+                .set(value.get().expect("type checked upstream")),
+            "ingest-rules" => self
+                .ingest
+                .set_rules(value.get().expect("type checked upstream")),
             "publish-type" => {
                 lock(&self.settings).publish_type = value.get().expect("type checked upstream")
             }
@@ -792,8 +1119,10 @@ impl ObjectImpl for RtmpClientSink {
                     .filter(|s| !s.is_empty())
             }
             "tls-validation-flags" => {
-                lock(&self.settings).tls_validation_flags =
-                    value.get().expect("type checked upstream")
+                lock(&self.settings).tls_validation_flags = value
+                    .get::<gio::TlsCertificateFlags>()
+                    .expect("type checked upstream")
+                    .bits()
             }
             "username" => {
                 lock(&self.settings).username = value
@@ -832,7 +1161,17 @@ impl ObjectImpl for RtmpClientSink {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let s = lock(&self.settings);
         match pspec.name() {
-            "location" => s.location.to_value(),
+            "location" => s.location().to_value(),
+            "scheme" => SchemeType::from(s.scheme).to_value(),
+            "host" => s.host.to_value(),
+            "port" => s.port.to_value(),
+            "application" => s.application.to_value(),
+            "stream" => s.stream.to_value(),
+            "peak-kbps" => s.peak_kbps.get().to_value(),
+            "ingest-rules" => {
+                drop(s);
+                self.ingest.rules().to_value()
+            }
             "publish-type" => s.publish_type.to_value(),
             "timeout" => s.timeout.to_value(),
             "chunk-size" => s.chunk_size.to_value(),
@@ -847,7 +1186,9 @@ impl ObjectImpl for RtmpClientSink {
             "congestion-policy" => s.congestion_policy.to_value(),
             "ping-interval" => s.ping_interval_ms.to_value(),
             "tls-ca-file" => s.tls_ca_file.to_value(),
-            "tls-validation-flags" => s.tls_validation_flags.to_value(),
+            "tls-validation-flags" => {
+                gio::TlsCertificateFlags::from_bits_truncate(s.tls_validation_flags).to_value()
+            }
             "username" => s.username.to_value(),
             "password" | "secure-token" => None::<String>.to_value(),
             "authmod" => s.authmod.to_value(),
@@ -875,7 +1216,7 @@ impl ElementImpl for RtmpClientSink {
             gst::subclass::ElementMetadata::new(
                 "RTMP Client Sink",
                 "Sink/Network",
-                "Publishes H.264 video and AAC audio to an RTMP server (no flvmux needed; request the \"audio\" pad for audio next to video)",
+                "Publishes video (H.264, HEVC, AV1, VP9) and audio (AAC, Opus, FLAC, AC-3, E-AC-3, MP3) to an RTMP server, Enhanced RTMP where the codec needs it (no flvmux needed; request the \"audio\" pad for audio next to video, video_N/audio_N for further tracks with id N)",
                 "gst-plugin-rtmpclient developers",
             )
         });
@@ -887,6 +1228,8 @@ impl ElementImpl for RtmpClientSink {
             // `sink` is video track 0, or audio track 0 of an audio-only stream.
             let mut sink_caps = video_caps();
             sink_caps.merge(audio_caps());
+            // What flvmux makes, for rtmp2sink pipelines (see `flvin.rs`).
+            sink_caps.merge(gst::Caps::new_empty_simple("video/x-flv"));
             let audio_caps = audio_caps();
             vec![
                 gst::PadTemplate::new(
@@ -903,6 +1246,21 @@ impl ElementImpl for RtmpClientSink {
                     &audio_caps,
                 )
                 .expect("valid audio template"),
+                // Further tracks (Enhanced RTMP multitrack): %u is the track id, 1..=255.
+                gst::PadTemplate::new(
+                    "video_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &video_caps(),
+                )
+                .expect("valid video_%u template"),
+                gst::PadTemplate::new(
+                    "audio_%u",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Request,
+                    &audio_caps,
+                )
+                .expect("valid audio_%u template"),
             ]
         });
         TEMPLATES.as_ref()
@@ -914,22 +1272,44 @@ impl ElementImpl for RtmpClientSink {
         name: Option<&str>,
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
-        if templ.name_template() != "audio" || name.is_some_and(|n| n != "audio") {
-            gst::warning!(CAT, imp = self, "only the \"audio\" pad can be requested");
-            return None;
-        }
+        let template = templ.name_template().to_string();
         // Only `pads`: the sink pad's input may be held for long by a render blocked in the
         // queue.
         let mut pads = lock(&self.pads);
-        if pads.audio.is_some() {
+        let track = match (template.as_str(), name) {
+            ("audio", None) => Some(Track::AUDIO),
+            (t @ ("video_%u" | "audio_%u"), None) => {
+                let make = if t == "video_%u" {
+                    Track::video
+                } else {
+                    Track::audio
+                };
+                let free = (1..=MAX_TRACK_ID)
+                    .map(make)
+                    .find(|track| !pads.has_track(*track));
+                if free.is_none() {
+                    gst::warning!(CAT, imp = self, "all {MAX_TRACK_ID} {t} pads exist");
+                    return None;
+                }
+                free
+            }
+            (t, Some(n)) => track_of_name(t, n),
+            _ => None,
+        };
+        let Some(track) = track else {
             gst::warning!(
                 CAT,
                 imp = self,
-                "the audio pad exists already (at most one)"
+                "cannot request pad {:?} from template {template}: request \"audio\", or video_N / audio_N with N the track id (1..={MAX_TRACK_ID})",
+                name.unwrap_or("")
             );
             return None;
+        };
+        if pads.has_track(track) {
+            gst::warning!(CAT, imp = self, "the pad of {track} exists already");
+            return None;
         }
-        if pads.sink_track == Some(Track::AUDIO) {
+        if track == Track::AUDIO && pads.sink_track == Some(Track::AUDIO) {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -937,60 +1317,90 @@ impl ElementImpl for RtmpClientSink {
             );
             return None;
         }
+        let pad_name = match track.id {
+            0 => "audio".to_string(),
+            id => format!("{}_{id}", track.kind.name()),
+        };
+        let slot = Arc::new(PadSlot::new(flushing_index(track)));
+        let chain_slot = slot.clone();
+        let event_slot = slot.clone();
         let pad = gst::Pad::builder_from_template(templ)
-            .name("audio")
-            .chain_function(|_pad, parent, buffer| {
+            .name(pad_name.as_str())
+            .chain_function(move |pad, parent, buffer| {
                 RtmpClientSink::catch_panic_pad_function(
                     parent,
                     || Err(gst::FlowError::Error),
-                    |imp| imp.audio_chain(buffer),
+                    |imp| imp.request_chain(pad, &chain_slot, buffer),
                 )
             })
-            .event_function(|pad, parent, event| {
+            .event_function(move |pad, parent, event| {
                 RtmpClientSink::catch_panic_pad_function(
                     parent,
                     || false,
-                    |imp| imp.audio_event(pad, event),
+                    |imp| imp.request_event(pad, &event_slot, track, event),
                 )
             })
             .build();
-        pads.audio = Some(pad.clone());
+        let sink_track = pads.sink_track;
+        pads.requested.push(RequestPad {
+            pad: pad.clone(),
+            track,
+            slot: slot.clone(),
+        });
         drop(pads);
         {
             let mut g = self.shared.lock();
-            g.set_flushing(self.audio.index(), false);
-            // With an audio pad the sink pad is video: wait for both.
-            g.queue.activate(Track::VIDEO);
-            g.queue.activate(Track::AUDIO);
+            g.set_flushing(slot.index(), false);
+            // Until its caps say otherwise the sink pad is video: wait for it too.
+            if sink_track.is_none_or(|t| t == Track::VIDEO) {
+                g.queue.activate(Track::VIDEO);
+            }
+            g.queue.activate(track);
             self.shared.notify(&g);
         }
+        gst::debug!(CAT, imp = self, "pad {pad_name} carries {track}");
         if let Err(e) = self.obj().add_pad(&pad) {
-            gst::error!(CAT, imp = self, "could not add the audio pad: {e}");
-            lock(&self.pads).audio = None;
+            gst::error!(CAT, imp = self, "could not add the {pad_name} pad: {e}");
+            lock(&self.pads).requested.retain(|r| r.pad != pad);
+            let mut g = self.shared.lock();
+            g.queue.deactivate(track);
+            self.shared.notify(&g);
             return None;
         }
         Some(pad)
     }
 
+    /// A released pad's track ends: its queued frames still leave, then the session thread
+    /// sends its SequenceEnd, and onMetaData no longer lists it.
     fn release_pad(&self, pad: &gst::Pad) {
-        {
+        let released = {
             let mut pads = lock(&self.pads);
-            if pads.audio.as_ref() != Some(pad) {
+            let Some(i) = pads.requested.iter().position(|r| &r.pad == pad) else {
                 return;
-            }
-            pads.audio = None;
-        }
-        // Unblock the audio streaming thread before deactivating the pad (which waits for it).
-        self.shared.set_flushing(self.audio.index(), true);
+            };
+            pads.requested.remove(i)
+        };
+        let RequestPad { track, slot, .. } = released;
+        // Unblock the pad's streaming thread before deactivating the pad (which waits for it).
+        self.shared.set_flushing(slot.index(), true);
         {
             let mut g = self.shared.lock();
-            g.queue.deactivate(Track::AUDIO);
+            g.queue.deactivate(track);
             self.shared.notify(&g);
         }
         let _ = pad.set_active(false);
-        self.audio.clear();
+        slot.clear();
+        if track.id > 0 {
+            self.shared.update_meta(|m| m.remove_track(track));
+        }
+        gst::info!(CAT, imp = self, "pad {} released: {track} ends", pad.name());
         if let Err(e) = self.obj().remove_pad(pad) {
-            gst::warning!(CAT, imp = self, "could not remove the audio pad: {e}");
+            gst::warning!(
+                CAT,
+                imp = self,
+                "could not remove the {} pad: {e}",
+                pad.name()
+            );
         }
     }
 
@@ -1024,9 +1434,11 @@ impl ElementImpl for RtmpClientSink {
                 }
             }
             gst::StateChange::PausedToReady => {
-                // The audio pad is deactivated by the parent, which waits for its streaming
-                // thread: release it from the queue first.
-                self.shared.set_flushing(self.audio.index(), true);
+                // The request pads are deactivated by the parent, which waits for their
+                // streaming threads: release them from the queue first.
+                for slot in lock(&self.pads).slots() {
+                    self.shared.set_flushing(slot.index(), true);
+                }
             }
             _ => {}
         }
@@ -1070,18 +1482,32 @@ impl RtmpClientSink {
     /// `state_change`: called from READY→PAUSED (the pads are just being activated).
     fn begin_publish(&self, state_change: bool) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let Some(location) = settings.location.as_deref() else {
+        let missing = settings.missing_parts();
+        if missing.len() == 3 {
             return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
                 ("No location set: set location=rtmp://host/app/streamkey")
             ));
-        };
-        let url = RtmpUrl::parse(location).map_err(|e| {
-            gst::error_msg!(
+        }
+        let Some(url) = settings.url() else {
+            return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
-                ("{}", capitalize(&e.to_string()))
-            )
-        })?;
+                (
+                    "Incomplete location: {} not set (set location=rtmp://host/app/streamkey, or host, application and stream)",
+                    missing.join(", ")
+                )
+            ));
+        };
+        // Parts set one by one are checked as a whole location would be.
+        if let Some(location) = settings.location() {
+            RtmpUrl::parse(&location).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    ("{}", capitalize(&e.to_string()))
+                )
+            })?;
+        }
+        self.ingest.restart();
         let timeout = Duration::from_secs(settings.timeout.into());
         let cfg = QueueConfig {
             max_interleave: Duration::from_millis(settings.max_interleave_ms.into()),
@@ -1095,17 +1521,21 @@ impl RtmpClientSink {
         };
         *lock(&self.latency_checked) = None;
         self.shared.reset(cfg, state_change);
-        let (has_audio_pad, sink_track) = {
+        let (requested, sink_track) = {
             let pads = lock(&self.pads);
-            (pads.audio.is_some(), pads.sink_track)
+            let tracks: Vec<Track> = pads.requested.iter().map(|r| r.track).collect();
+            (tracks, pads.sink_track)
         };
         {
-            // The tracks whose pads exist (a republish gets no new caps to activate them).
+            // The tracks whose pads exist (a republish gets no new caps to activate them); with
+            // request pads the sink pad is video unless its caps said audio.
             let mut g = self.shared.lock();
-            if has_audio_pad {
-                g.queue.activate(Track::VIDEO);
-                g.queue.activate(Track::AUDIO);
-            } else if let Some(t) = sink_track {
+            match sink_track {
+                Some(t) => g.queue.activate(t),
+                None if !requested.is_empty() => g.queue.activate(Track::VIDEO),
+                None => {}
+            }
+            for t in requested {
                 g.queue.activate(t);
             }
         }
@@ -1124,13 +1554,14 @@ impl RtmpClientSink {
             stop_commands: Self::stop_commands(settings.stop_commands),
             tls: TlsOptions {
                 ca_file: settings.tls_ca_file.as_ref().map(Into::into),
-                checks: settings.tls_validation_flags,
+                checks: settings.tls_validation_flags & tls::CHECK_ALL,
                 ..TlsOptions::default()
             },
             authmod: settings.authmod.into(),
             username: settings.username.clone(),
             password: settings.password.clone(),
             secure_token: settings.secure_token.clone(),
+            pacer: Pacer::new(settings.peak_kbps.clone()),
             extra_connect_args: match settings.extra_connect_args.as_deref() {
                 Some(t) => parse_connect_args(t).map_err(|e| {
                     gst::error_msg!(
@@ -1141,14 +1572,16 @@ impl RtmpClientSink {
                 None => Vec::new(),
             },
         };
-        if settings.tls_validation_flags != tls::CHECK_ALL && url.scheme == Scheme::Rtmps {
+        if settings.tls_validation_flags & tls::CHECK_ALL != tls::CHECK_ALL
+            && url.scheme == Scheme::Rtmps
+        {
             gst::warning!(
                 CAT,
                 imp = self,
                 "TLS certificate checks relaxed (tls-validation-flags={:#x} instead of {:#x}): \
                  the connection to {} can be intercepted",
                 settings.tls_validation_flags,
-                tls::CHECK_ALL,
+                gio::TlsCertificateFlags::VALIDATE_ALL.bits(),
                 url.authority()
             );
         }
@@ -1230,7 +1663,13 @@ impl RtmpClientSink {
         }
         if clear_inputs {
             self.sink.clear();
-            self.audio.clear();
+            // Not under `pads`: a pad's input comes before it in the lock order.
+            let slots = lock(&self.pads).slots();
+            for slot in slots {
+                slot.clear();
+            }
+            self.flv.deactivate();
+            self.flv_audio.clear();
             lock(&self.pads).sink_track = None;
         }
     }
@@ -1251,11 +1690,18 @@ impl BaseSinkImpl for RtmpClientSink {
 
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
         self.shared.set_flushing(self.sink.index(), true);
+        if self.flv.active() {
+            // FLV audio is queued from this pad's thread too.
+            self.shared.set_flushing(self.flv_audio.index(), true);
+        }
         Ok(())
     }
 
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
         self.shared.set_flushing(self.sink.index(), false);
+        if self.flv.active() {
+            self.shared.set_flushing(self.flv_audio.index(), false);
+        }
         Ok(())
     }
 
@@ -1275,7 +1721,10 @@ impl BaseSinkImpl for RtmpClientSink {
         use gst::EventView;
         match event.view() {
             EventView::Segment(s) => {
-                if let Some(seg) = s.segment().downcast_ref::<gst::ClockTime>() {
+                // FLV tags carry their own times from 0 (flvmux's segment is in bytes).
+                if let Some(seg) = s.segment().downcast_ref::<gst::ClockTime>()
+                    && !self.flv.active()
+                {
                     self.sink.set_segment(seg);
                 }
             }
@@ -1288,13 +1737,26 @@ impl BaseSinkImpl for RtmpClientSink {
                 {
                     let mut g = self.shared.lock();
                     g.queue.flush(track);
+                    if self.flv.active() {
+                        g.queue.flush(Track::AUDIO);
+                    }
                     self.shared.notify(&g);
                 }
                 self.sink.flush_stop();
+                if self.flv.active() {
+                    self.flv_audio.flush_stop();
+                    self.flv.flush();
+                }
             }
             EventView::Eos(_) => {
                 if self.with_ctx(|ctx| self.sink.eos(ctx)).is_err() {
                     return false;
+                }
+                if self.flv.active() {
+                    // The FLV stream's audio ends with it.
+                    let mut g = self.shared.lock();
+                    g.queue.set_eos(Track::AUDIO);
+                    self.shared.notify(&g);
                 }
                 if !self.drain_for_eos() {
                     gst::debug!(CAT, imp = self, "EOS not forwarded: interrupted or failed");
@@ -1309,6 +1771,9 @@ impl BaseSinkImpl for RtmpClientSink {
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.refresh_latency();
+        if self.flv.active() {
+            return self.with_ctx(|ctx| self.flv.render(ctx, &self.sink, &self.flv_audio, buffer));
+        }
         self.with_ctx(|ctx| self.sink.chain(ctx, buffer))
             .unwrap_or_else(|| {
                 gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));
@@ -1325,10 +1790,47 @@ impl URIHandlerImpl for RtmpClientSink {
     }
 
     fn uri(&self) -> Option<String> {
-        lock(&self.settings).location.clone()
+        lock(&self.settings).location()
     }
 
     fn set_uri(&self, uri: &str) -> Result<(), glib::Error> {
         self.set_location(Some(uri))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_pad_names_map_to_track_ids_one_spelling_each() {
+        assert_eq!(track_of_name("audio", "audio"), Some(Track::AUDIO));
+        assert_eq!(track_of_name("video_%u", "video_1"), Some(Track::video(1)));
+        assert_eq!(
+            track_of_name("audio_%u", "audio_255"),
+            Some(Track::audio(255))
+        );
+        for (t, n) in [
+            ("video_%u", "video_0"),
+            ("video_%u", "video_256"),
+            ("video_%u", "video_01"),
+            ("video_%u", "video_+1"),
+            ("video_%u", "video_"),
+            ("video_%u", "audio_1"),
+            ("audio_%u", "audio_x"),
+            ("audio", "audio_1"),
+            ("sink", "sink"),
+        ] {
+            assert_eq!(track_of_name(t, n), None, "{t} {n}");
+        }
+        // Every track has its own flushing flag, apart from the sink pad's.
+        let mut seen = std::collections::HashSet::new();
+        for id in 0..=MAX_TRACK_ID {
+            for t in [Track::video(id), Track::audio(id)] {
+                assert!(seen.insert(flushing_index(t)), "{t}");
+            }
+        }
+        assert_eq!(flushing_index(Track::AUDIO), AUDIO_PAD);
+        assert_eq!(flushing_index(Track::VIDEO), SINK_PAD);
     }
 }

@@ -26,6 +26,7 @@ use super::format::{
 };
 use super::frame::{Frame, FrameData};
 use super::imp::CAT;
+use super::ingest::Ingest;
 use super::messages;
 use super::queue::{CongestionReport, Track};
 use super::session::Shared;
@@ -49,6 +50,8 @@ pub struct Ctx<'a> {
     pub element: &'a gst::Element,
     /// Queue and metadata.
     pub shared: &'a Shared,
+    /// `ingest-rules` checks (they only look).
+    pub ingest: &'a Ingest,
 }
 
 /// The conversion state of one pad's codec: one variant per codec the element takes.
@@ -303,12 +306,16 @@ fn stream_video_meta(info: StreamVideoInfo) -> (MetaUpdate, Option<String>) {
     (update, line)
 }
 
-/// Merges a metadata update about `track` (onMetaData describes track 0 of each kind; the
-/// track maps of further tracks come with the multitrack pads).
-fn update_meta(shared: &Shared, track: Track, update: &MetaUpdate, from_stream: bool) {
-    if track.id == 0 {
-        shared.update_meta(|m: &mut StreamMeta| m.merge(update, from_stream));
-    }
+/// Merges a metadata update about `track` (of `codec`, when known): track 0 of each kind at
+/// onMetaData's top level, further tracks in its track maps.
+fn update_meta(
+    shared: &Shared,
+    track: Track,
+    codec: Option<Codec>,
+    update: &MetaUpdate,
+    from_stream: bool,
+) {
+    shared.update_meta(|m: &mut StreamMeta| m.merge_track(track, codec, update, from_stream));
 }
 
 /// Bitrate tags of a pad carrying `track` → onMetaData's data rate.
@@ -327,7 +334,7 @@ pub fn apply_tags(shared: &Shared, track: Track, tags: &gst::TagListRef) {
             ..AudioMeta::default()
         })
     };
-    update_meta(shared, track, &update, false);
+    update_meta(shared, track, None, &update, false);
 }
 
 /// Logs and posts a congestion report (`rtmp-congestion`).
@@ -353,6 +360,11 @@ pub fn capitalize(s: &str) -> String {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
     }
+}
+
+/// What a decode time in ns has beyond [`ns_to_ms`]'s milliseconds.
+fn sub_ms_ns(ns: i64) -> i32 {
+    i32::try_from(ns - ns_to_ms(ns) * 1_000_000).unwrap_or(0)
 }
 
 fn running_time_ns(segment: &Segment, ts: Option<gst::ClockTime>) -> Option<i64> {
@@ -449,7 +461,14 @@ impl PadInput {
             ctx.shared.notify(&g);
         }
         // Metadata from the caps (the stream's headers refine it when the first frames come).
-        update_meta(ctx.shared, track, &format.meta(), false);
+        update_meta(
+            ctx.shared,
+            track,
+            Some(format.codec()),
+            &format.meta(),
+            false,
+        );
+        ctx.ingest.caps(ctx.element, track, format);
         Ok(())
     }
 
@@ -496,6 +515,7 @@ impl PadInput {
                     track: self.track,
                     codec: self.codec.codec(),
                     dts_ms: 0,
+                    dts_sub_ms_ns: 0,
                     cts_ms: 0,
                     keyframe: au.keyframe,
                     disposable: au.disposable,
@@ -524,6 +544,7 @@ impl PadInput {
                         track: self.track,
                         codec: self.codec.codec(),
                         dts_ms: ns_to_ms(dts_ns),
+                        dts_sub_ms_ns: sub_ms_ns(dts_ns),
                         cts_ms: 0,
                         keyframe: true,
                         disposable: false,
@@ -550,12 +571,19 @@ impl PadInput {
             if let Some(line) = line {
                 gst::info!(CAT, obj = ctx.element, "{line}");
             }
-            update_meta(ctx.shared, self.track, &update, true);
+            update_meta(
+                ctx.shared,
+                self.track,
+                Some(self.codec.codec()),
+                &update,
+                true,
+            );
         }
     }
 
     /// Queues a frame; posts a (rate-limited) congestion report when frames were dropped.
     fn push(&self, ctx: Ctx<'_>, frame: Frame) -> Result<gst::FlowSuccess, gst::FlowError> {
+        ctx.ingest.frame(ctx.element, &frame);
         if let Some(report) = ctx.shared.push(frame, self.pad)? {
             report_congestion(ctx.element, &report);
         }
@@ -632,6 +660,7 @@ impl PadInput {
         let pts_ns = pts.unwrap_or(dts_ns);
         self.last_dts_ns = Some(dts_ns);
         frame.dts_ms = ns_to_ms(dts_ns);
+        frame.dts_sub_ms_ns = sub_ms_ns(dts_ns);
         frame.cts_ms = ns_to_ms(pts_ns) - frame.dts_ms;
         self.push(ctx, frame)
     }
@@ -661,6 +690,7 @@ impl PadInput {
         let mut frame = d.item;
         self.last_dts_ns = Some(d.dts);
         frame.dts_ms = ns_to_ms(d.dts);
+        frame.dts_sub_ms_ns = sub_ms_ns(d.dts);
         frame.cts_ms = ns_to_ms(d.pts) - frame.dts_ms;
         self.push(ctx, frame)
     }
@@ -825,5 +855,22 @@ impl PadSlot {
             .try_lock()
             .ok()
             .and_then(|i| i.as_ref().map(|i| i.bad_total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_ms_part_is_what_the_rounded_ms_leave() {
+        assert_eq!(sub_ms_ns(33_366_666), 366_666);
+        // Rounded up to 34 ms: the rest is negative (no unsigned TimestampOffsetNano).
+        assert_eq!(sub_ms_ns(33_500_000), -500_000);
+        assert_eq!(sub_ms_ns(-1_200_000), -200_000);
+        assert_eq!(sub_ms_ns(0), 0);
+        for ns in [1i64, 499_999, 1_000_000_123, 7_777_777_777] {
+            assert_eq!(ns_to_ms(ns) * 1_000_000 + i64::from(sub_ms_ns(ns)), ns);
+        }
     }
 }

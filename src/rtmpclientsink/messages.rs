@@ -10,7 +10,13 @@
 //! | `rtmp-ping` | `rtt-ms` (uint) |
 //! | `rtmp-disconnected` | `reason`, `will-reconnect` (bool) |
 //! | `rtmp-reconnecting` | `attempt` (uint, from 1), `max-attempts` (int, -1: unlimited), `delay-ms` (uint64), `url` (redacted) |
-//! | `rtmp-congestion` | `queue-time-ms` (uint64), `max-queue-time-ms` (uint64), `dropped-video`, `dropped-audio` (uint64, totals over the tracks of each kind), `new-drops` (uint64, since the previous one) |
+//! | `rtmp-congestion` | `queue-time-ms` (uint64), `max-queue-time-ms` (uint64), `dropped-video`, `dropped-audio` (uint64, totals over the tracks of each kind), `new-drops` (uint64, since the previous one), `tracks` (array of `rtmp-track`) |
+//! | `rtmp-ingest-warning` | `rule` (`youtube`, `twitch`, `facebook`), `check` (`keyframe-interval`, `video-codec`, `audio-codec`, `audio-rate`, `video-bitrate`), `limit`, `measured` (strings with units, e.g. `4 s` and `10 s`), `description` |
+//!
+//! `rtmp-track` (in `rtmp-congestion` and in the `stats` property's `tracks`): `kind`
+//! (`video`/`audio`), `id` (uint, the track id: 0 for `sink`/`audio`, N for `video_N`/
+//! `audio_N`), `dropped` (uint64, frames dropped so far), and in `stats` `frames` (uint64,
+//! frames sent).
 //!
 //! A lost connection posts `rtmp-disconnected` (`will-reconnect=true`), then per attempt
 //! `rtmp-reconnecting`, and once through `rtmp-connected` and `rtmp-publishing` again; an
@@ -22,6 +28,10 @@
 
 use crate::rtmp::caps::ConnectCapabilities;
 use crate::rtmp::url::RedactedUrl;
+
+use gst::prelude::*;
+
+use super::queue::{Track, TrackMap};
 
 /// Structure name of the message posted when `connect` succeeded.
 pub const CONNECTED: &str = "rtmp-connected";
@@ -39,10 +49,27 @@ pub const DISCONNECTED: &str = "rtmp-disconnected";
 pub const RECONNECTING: &str = "rtmp-reconnecting";
 /// Structure name of the message posted while frames are dropped.
 pub const CONGESTION: &str = "rtmp-congestion";
+/// Structure name of the message posted when the stream breaks an `ingest-rules` rule.
+pub const INGEST_WARNING: &str = "rtmp-ingest-warning";
 /// Name of the `stats` structure.
 pub const STATS: &str = "rtmp-stats";
 /// Progress code of the connection lifecycle.
 pub const PROGRESS_CODE: &str = "connect";
+/// Structure name of one track's counters.
+pub const TRACK: &str = "rtmp-track";
+
+/// One `rtmp-track` structure (`frames` only when known).
+fn track_structure(track: Track, dropped: u64, frames: Option<u64>) -> gst::Structure {
+    let mut s = gst::Structure::builder(TRACK)
+        .field("kind", track.kind.name())
+        .field("id", u32::from(track.id))
+        .field("dropped", dropped)
+        .build();
+    if let Some(f) = frames {
+        s.set("frames", f);
+    }
+    s
+}
 
 fn element_msg(src: &gst::Element, s: gst::Structure) -> gst::Message {
     gst::message::Element::builder(s).src(src).build()
@@ -155,6 +182,27 @@ pub fn reconnecting(
     element_msg(src, s)
 }
 
+/// `rtmp-ingest-warning`.
+pub fn ingest_warning(src: &gst::Element, w: &super::ingest::Warning) -> gst::Message {
+    let s = gst::Structure::builder(INGEST_WARNING)
+        .field("rule", w.rule)
+        .field("check", w.check)
+        .field("limit", w.limit.as_str())
+        .field("measured", w.measured.as_str())
+        .field(
+            "description",
+            format!(
+                "{} ingest rules: the {} is {}, the limit is {}",
+                w.rule,
+                w.check.replace('-', " "),
+                w.measured,
+                w.limit
+            ),
+        )
+        .build();
+    element_msg(src, s)
+}
+
 /// `rtmp-congestion`.
 pub fn congestion(src: &gst::Element, report: &super::queue::CongestionReport) -> gst::Message {
     let s = gst::Structure::builder(CONGESTION)
@@ -169,6 +217,15 @@ pub fn congestion(src: &gst::Element, report: &super::queue::CongestionReport) -
         .field("dropped-video", report.dropped_video)
         .field("dropped-audio", report.dropped_audio)
         .field("new-drops", report.new_drops)
+        .field(
+            "tracks",
+            gst::Array::new(
+                report
+                    .dropped_per_track
+                    .iter()
+                    .map(|(t, d)| track_structure(*t, *d, None).to_send_value()),
+            ),
+        )
         .build();
     element_msg(src, s)
 }
@@ -226,9 +283,22 @@ pub struct StatsSnapshot {
     pub queue_time_ms: u64,
     /// Bytes written to the socket that the server has not acknowledged yet.
     pub send_backlog_bytes: u64,
+    /// Per track: frames sent.
+    pub track_frames: TrackMap<u64>,
+    /// Per track: frames dropped (every track the queue knows).
+    pub track_dropped: Vec<(Track, u64)>,
 }
 
 impl StatsSnapshot {
+    /// What our Acknowledgements have reported of the server's bytes: they go out per whole
+    /// window (`in-window-ack-size`).
+    fn in_bytes_acked(&self) -> u64 {
+        match u64::from(self.in_window_ack_size) {
+            0 => self.bytes_received,
+            w => self.bytes_received - self.bytes_received % w,
+        }
+    }
+
     /// The `rtmp-stats` structure.
     pub fn to_structure(&self) -> gst::Structure {
         gst::Structure::builder(STATS)
@@ -253,6 +323,35 @@ impl StatsSnapshot {
             .field("reconnects", self.reconnects)
             .field("queue-time-ms", self.queue_time_ms)
             .field("send-backlog-bytes", self.send_backlog_bytes)
+            // rtmp2sink's names, for applications moving from it.
+            .field("out-bytes-total", self.bytes_sent)
+            .field("in-bytes-total", self.bytes_received)
+            .field(
+                "out-bytes-acked",
+                self.bytes_sent.saturating_sub(self.send_backlog_bytes),
+            )
+            .field("in-bytes-acked", self.in_bytes_acked())
+            .field("tracks", self.tracks_array())
             .build()
+    }
+
+    /// `tracks`: one `rtmp-track` per track that was queued or sent, in track order.
+    fn tracks_array(&self) -> gst::Array {
+        let mut tracks: Vec<Track> = self
+            .track_frames
+            .tracks()
+            .chain(self.track_dropped.iter().map(|(t, _)| *t))
+            .collect();
+        tracks.sort();
+        tracks.dedup();
+        gst::Array::new(tracks.into_iter().map(|t| {
+            let dropped = self
+                .track_dropped
+                .iter()
+                .find(|(d, _)| *d == t)
+                .map_or(0, |(_, n)| *n);
+            let frames = self.track_frames.get(t).copied().unwrap_or(0);
+            track_structure(t, dropped, Some(frames)).to_send_value()
+        }))
     }
 }

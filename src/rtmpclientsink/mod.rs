@@ -14,7 +14,10 @@
 //!   streams. `audio` (request, at most one): AAC (`raw` or `adts`) next to video.
 //! * Bus: element messages `rtmp-connected`, `rtmp-publishing`, `rtmp-status`,
 //!   `rtmp-reconnect-request`, `rtmp-ping`, `rtmp-disconnected`, `rtmp-reconnecting`,
-//!   `rtmp-congestion` (see `messages.rs`) and `GstMessageProgress` with code `connect`.
+//!   `rtmp-congestion`, `rtmp-ingest-warning` (see `messages.rs`, `ingest.rs`) and
+//!   `GstMessageProgress` with code `connect`.
+//! * rtmp2sink's properties (`flvin.rs` takes `video/x-flv` for `flvmux ! rtmpclientsink`;
+//!   `peak-kbps` is `pacing.rs`).
 //! * EOS: everything queued is sent, the stop commands go out and the connection is closed
 //!   before EOS reaches the bus; when nothing can be sent for `timeout`, a WARNING is posted and
 //!   EOS goes on without the rest.
@@ -43,11 +46,14 @@ use gst::prelude::*;
 
 mod audio;
 mod convert;
+mod flvin;
 mod format;
 mod frame;
 mod imp;
+mod ingest;
 mod input;
 mod messages;
+mod pacing;
 mod queue;
 mod session;
 mod timeline;

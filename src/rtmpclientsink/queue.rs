@@ -188,6 +188,11 @@ impl<V> TrackMap<V> {
         }
     }
 
+    /// Removes `track`; returns its value.
+    pub fn remove(&mut self, track: Track) -> Option<V> {
+        self.position(track).ok().map(|i| self.entries.remove(i).1)
+    }
+
     /// Tracks and values, in track order.
     pub fn iter(&self) -> impl Iterator<Item = (Track, &V)> {
         self.entries.iter().map(|(t, v)| (*t, v))
@@ -272,6 +277,9 @@ struct TrackQueue<T> {
     skip_to_key: bool,
     /// Video: arriving disposable frames are dropped (congestion step 1).
     shed_disposable: bool,
+    /// Deactivated (pad released) or at EOS, and its end not yet taken by
+    /// [`Interleaver::take_ended`].
+    ending: bool,
 }
 
 impl<T> Default for TrackQueue<T> {
@@ -287,6 +295,7 @@ impl<T> Default for TrackQueue<T> {
             dropped: 0,
             skip_to_key: false,
             shed_disposable: false,
+            ending: false,
         }
     }
 }
@@ -428,12 +437,17 @@ impl<T: Queued> Interleaver<T> {
         let t = self.tracks.entry_with(track, TrackQueue::default);
         t.active = true;
         t.eos = false;
+        t.ending = false;
     }
 
-    /// Marks a track as gone (pad released): queued frames still leave, nothing is waited for.
+    /// Marks a track as gone (pad released): queued frames still leave, nothing is waited for;
+    /// once they left, [`Interleaver::take_ended`] names it.
     pub fn deactivate(&mut self, track: Track) {
-        if let Some(t) = self.tracks.get_mut(track) {
+        if let Some(t) = self.tracks.get_mut(track)
+            && t.active
+        {
             t.active = false;
+            t.ending = true;
         }
     }
 
@@ -442,9 +456,25 @@ impl<T: Queued> Interleaver<T> {
         self.tracks.get(track).is_some_and(|t| t.active)
     }
 
+    /// The tracks whose pad was released or reached EOS and whose last queued frame has left
+    /// since the last call (their sequence ends now, where the interleaved stream is), with the
+    /// timestamp of the last frame sent.
+    pub fn take_ended(&mut self) -> Option<(Vec<Track>, u32)> {
+        let mut ended = Vec::new();
+        for (track, t) in self.tracks.iter_mut() {
+            if t.ending && (!t.active || t.eos) && t.fifo.is_empty() {
+                t.ending = false;
+                ended.push(track);
+            }
+        }
+        (!ended.is_empty()).then(|| (ended, self.timeline.current()))
+    }
+
     /// Marks end of stream on a track; the other tracks go on.
     pub fn set_eos(&mut self, track: Track) {
         if let Some(t) = self.tracks.get_mut(track) {
+            // Its end is taken once its frames left (`take_ended`), like a released pad's.
+            t.ending |= t.active && !t.eos;
             t.eos = true;
         }
     }
@@ -1490,6 +1520,40 @@ mod tests {
         assert_eq!(m.get(V2), Some(&9));
         assert_eq!(*m.entry_with(Track::video(7), || 7), 7);
         assert_eq!(m.get(Track::audio(7)), None);
+    }
+
+    #[test]
+    fn a_released_track_ends_once_its_queued_frames_left() {
+        let mut q: Interleaver<F> = Interleaver::new(QueueConfig::default());
+        for t in [V0, V1] {
+            q.activate(t);
+        }
+        let t0 = Instant::now();
+        for k in 0..3 {
+            q.push(F(V0, k * 40, 1000, k == 0, false), t0);
+            q.push(F(V1, k * 40, 1000, k == 0, false), t0);
+        }
+        assert!(q.take_ended().is_none(), "nothing released");
+        q.deactivate(V1);
+        // Its frames still leave, in order, and only then it is ended.
+        let mut out = Vec::new();
+        while let Some(r) = q.pop_any() {
+            if r.item.0 == V1 && q.front(V1).is_some() {
+                assert!(q.take_ended().is_none(), "ended with frames queued");
+            }
+            out.push((r.item.0, r.item.1));
+        }
+        assert_eq!(out.iter().filter(|(t, _)| *t == V1).count(), 3);
+        assert_eq!(q.take_ended(), Some((vec![V1], 80)));
+        assert!(q.take_ended().is_none(), "named once");
+        // Requested again: a new track, ended again on its next release.
+        q.activate(V1);
+        q.deactivate(V1);
+        assert_eq!(q.take_ended().map(|(t, _)| t), Some(vec![V1]));
+        // Deactivating a track that is not active ends nothing.
+        q.deactivate(V1);
+        q.deactivate(Track::video(9));
+        assert!(q.take_ended().is_none());
     }
 
     #[test]

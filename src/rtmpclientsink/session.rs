@@ -96,6 +96,7 @@ use super::format::StreamMeta;
 use super::frame::{Frame, TrackConfig};
 use super::imp::CAT;
 use super::messages::{self, StatsSnapshot};
+use super::pacing::Pacer;
 use super::queue::{
     CongestionReport, Interleaver, Policy, Pop, QueueConfig, Released, Track, TrackMap,
 };
@@ -438,6 +439,8 @@ pub struct SessionSettings {
     pub secure_token: Option<String>,
     /// Extra AMF values appended to `connect`.
     pub extra_connect_args: Vec<Amf0Value>,
+    /// `peak-kbps` pacing of the writes.
+    pub pacer: Pacer,
 }
 
 /// Spawns the session thread.
@@ -1793,6 +1796,22 @@ impl SessionThread {
                 self.flush_transmit(conn)?;
             }
 
+            // Tracks whose pad was released: their sequence ends once their frames left.
+            self.end_released_tracks(conn)?;
+
+            // peak-kbps (pacing.rs): while the bucket is empty frames wait in the queue, where
+            // the congestion policy applies.
+            let pause = self.settings.pacer.delay(self.stats.bytes_sent, now);
+            if !pause.is_zero() {
+                let g = self.shared.lock();
+                if !g.shutdown {
+                    if g.net.is_empty() {
+                        let _g = self.shared.wait(g, pause.min(IO_SLICE));
+                    }
+                    continue;
+                }
+            }
+
             // 3. Media.
             let (next, meta_version, drain, primary_video, gate_ms) = {
                 let mut g = self.shared.lock();
@@ -1887,6 +1906,43 @@ impl SessionThread {
                 }
             }
         }
+    }
+
+    /// Sends the SequenceEnd of every track whose pad was released or reached EOS and whose
+    /// frames all left (see [`Interleaver::take_ended`]) and forgets its configuration, so a
+    /// reconnect does not bring it back (nor [`SessionThread::end_sequences`] end it again).
+    fn end_released_tracks(&mut self, conn: &mut Connection) -> Result<(), Failure> {
+        let Some((tracks, ts)) = self.shared.lock().queue.take_ended() else {
+            return Ok(());
+        };
+        for track in tracks {
+            conn.sent_config.remove(track);
+            let Some((tag, _)) = self.last_config.remove(track) else {
+                continue;
+            };
+            // Legacy AAC and MP3 have no end-of-sequence packet: the track just stops.
+            if conn.frames_sent == 0 || !has_sequence_end(tag) {
+                continue;
+            }
+            let Ok(header) = flv::tag_header(tag, flv::Packet::SequenceEnd, None) else {
+                gst::debug!(CAT, "{track} ends (no SequenceEnd in its form)");
+                continue;
+            };
+            gst::info!(CAT, "{track} ends: SequenceEnd at {ts}");
+            let mut batch = self.spare.take().unwrap_or_default();
+            let r = conn
+                .session
+                .write_media(media_type(track), ts, &[&header], &mut batch)
+                .map_err(publishing)
+                .and_then(|()| self.write(conn, &mut batch));
+            self.spare = Some(batch.recycle());
+            r?;
+            match track.kind {
+                MediaKind::Video => self.stats.video_messages += 1,
+                MediaKind::Audio => self.stats.audio_messages += 1,
+            }
+        }
+        Ok(())
     }
 
     /// PingRequest for the RTT, and a probe of the server's liveness.
@@ -2009,7 +2065,12 @@ impl SessionThread {
         }
         // Keep PTS where it was when a late frame's DTS was moved forward, but never before it.
         let cts = late_cts(frame.cts_ms, stamp.clamped_by);
-        let header = tag_header(frame.tag_track(), flv::Packet::frame(frame.keyframe, cts))?;
+        let nano = nano_offset(conn, &frame, stamp.clamped_by);
+        let header = tag_header_nano(
+            frame.tag_track(),
+            flv::Packet::frame(frame.keyframe, cts),
+            nano,
+        )?;
         let mut batch = self.spare.take().unwrap_or_default();
         let result = self.write_frame(
             conn,
@@ -2084,6 +2145,7 @@ impl SessionThread {
             let end = conn.session.stats().bytes_sent;
             conn.live.in_flight.push_back((end, ts));
         }
+        *self.stats.track_frames.entry_with(frame.track, || 0) += 1;
         match frame.track.kind {
             MediaKind::Video => {
                 self.stats.video_messages += 1;
@@ -2416,10 +2478,39 @@ fn pad_track(name: &str, kind: MediaKind) -> Option<Track> {
     Some(Track { kind, id })
 }
 
+/// The ModEx TimestampOffsetNano of `frame` on `conn` (see [`flv::tag_header`]): only when the
+/// server advertised ModEx and TimestampNanoOffset (others, e.g. MediaMTX, drop the connection
+/// on a ModEx they do not expect), only for the sub-millisecond part the millisecond timestamp
+/// rounded down (an unsigned offset cannot say a rounded-up one), never for a frame moved
+/// forward.
+fn nano_offset(conn: &Connection, frame: &Frame, clamped_by: i64) -> Option<u32> {
+    if !send_mod_ex_nanos(conn) || clamped_by > 0 {
+        return None;
+    }
+    u32::try_from(frame.dts_sub_ms_ns).ok().filter(|n| *n > 0)
+}
+
+/// Whether `conn`'s server takes ModEx TimestampOffsetNano (its `_result` had ModEx and
+/// TimestampNanoOffset in capsEx: [`Negotiated::send_mod_ex_nanos`]).
+fn send_mod_ex_nanos(conn: &Connection) -> bool {
+    conn.negotiated
+        .as_ref()
+        .is_some_and(|n| n.send_mod_ex_nanos)
+}
+
 /// The tag header of `packet` on `tag` ([`flv::tag_header`]); a packet that cannot be built is
 /// an internal error that ends the publish.
 fn tag_header(tag: flv::TagTrack, packet: flv::Packet) -> Result<flv::TagHeader, Failure> {
-    flv::tag_header(tag, packet, None).map_err(|e| {
+    tag_header_nano(tag, packet, None)
+}
+
+/// [`tag_header`] with a TimestampOffsetNano ModEx.
+fn tag_header_nano(
+    tag: flv::TagTrack,
+    packet: flv::Packet,
+    nano: Option<u32>,
+) -> Result<flv::TagHeader, Failure> {
+    flv::tag_header(tag, packet, nano).map_err(|e| {
         gst::error!(CAT, "cannot build the tag of {packet:?} for {tag:?}: {e}");
         publishing(RtmpError::InvalidState(
             "a media packet could not be built for its codec and track",

@@ -205,7 +205,6 @@ impl RtmpTimeline {
 
     /// The timestamp for a message that is not media (metadata, a sequence header sent on its
     /// own): the last media timestamp, or 0 before any.
-    #[cfg(test)]
     pub fn current(&self) -> u32 {
         wrap_ms(self.last.unwrap_or(0))
     }

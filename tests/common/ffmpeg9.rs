@@ -540,7 +540,7 @@ pub fn md5_hex(data: &[u8]) -> String {
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Pairs each stream of `expected` with the stream of `got` that has its codec (and, when
-/// several share the codec, its dimensions): a server numbers streams in the order they first
+/// several share the codec, its dimensions, or for audio its extradata): a server numbers streams in the order they first
 /// appear on the wire, not in the source's order. Panics if the stream sets differ.
 pub fn match_streams(label: &str, expected: &FrameMd5, got: &FrameMd5) -> Vec<(usize, usize)> {
     assert_eq!(
@@ -564,6 +564,8 @@ pub fn match_streams(label: &str, expected: &FrameMd5, got: &FrameMd5) -> Vec<(u
                 .streams
                 .iter()
                 .filter(|g| g.codec_id == e.codec_id && (dims.is_none() || g.dimensions == dims))
+                // Audio streams of one codec differ by their configuration (e.g. channels).
+                .filter(|g| same_codec == 1 || dims.is_some() || g.extradata == e.extradata)
                 .collect();
             assert!(
                 candidates.len() == 1,

@@ -283,6 +283,28 @@ pub fn four_track_mkv() -> Option<PathBuf> {
     )
 }
 
+/// A four-track Matroska file of codecs the element has always taken, in the same track order
+/// (video_0, video_1, audio_0, audio_1): H.264 640x360 with B-frames, H.264 320x180, AAC
+/// stereo, AAC mono (so every stream can be told apart). None = skip.
+pub fn four_track_h264_aac_mkv() -> Option<PathBuf> {
+    let elements: Vec<&str> = Video::H264
+        .elements()
+        .iter()
+        .chain(Audio::Aac.elements())
+        .copied()
+        .collect();
+    cached(
+        "four_track_h264_aac.mkv",
+        &elements,
+        &[
+            video_branch(Video::H264, 640, 360, "smpte"),
+            video_branch(Video::H264, 320, 180, "ball"),
+            audio_branch(Audio::Aac, 440),
+            audio_branch(Audio::Aac, 880).replace("channels=2", "channels=1"),
+        ],
+    )
+}
+
 /// What matroskademux hands the element on one pad: the caps (codec_data, streamheader) and
 /// per buffer its bytes and running-time PTS in ms, rounded half up (the element's rule).
 pub struct Demuxed {
