@@ -460,8 +460,9 @@ fn rtmp2sink_style_pipelines_publish_with_the_name_swapped() {
             .unwrap_or_else(|| panic!("{stream}: no recording"));
         let flv = read_flv(&path).unwrap_or_else(|e| panic!("{stream}: {e}"));
         let video = flv.tags.iter().filter(|t| t.tag_type == 9).count();
-        // Sequence header + 60 frames, on the stream's timeline (30 fps).
-        assert_eq!(video, 61, "{stream}: video tags in the recording");
+        // Sequence header + 60 frames + the AVC end of sequence at EOS, on the stream's
+        // timeline (30 fps).
+        assert_eq!(video, 62, "{stream}: video tags in the recording");
         let last = flv.tags.iter().rev().find(|t| t.tag_type == 9).unwrap();
         assert!(
             (1900..=2050).contains(&last.timestamp),
