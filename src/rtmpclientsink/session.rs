@@ -2065,28 +2065,18 @@ impl SessionThread {
         }
         // Keep PTS where it was when a late frame's DTS was moved forward, but never before it.
         let cts = late_cts(frame.cts_ms, stamp.clamped_by);
-        let nano = nano_offset(conn, &frame, stamp.clamped_by);
-        let header = tag_header_nano(
-            frame.tag_track(),
-            flv::Packet::frame(frame.keyframe, cts),
-            nano,
-        )?;
+        let packet = flv::Packet::frame(frame.keyframe, cts);
+        let (ts, nano) = nano_stamp(conn, &frame, packet, stamp.clamped_by, stamp.timestamp);
+        let header = tag_header_nano(frame.tag_track(), packet, nano)?;
         let mut batch = self.spare.take().unwrap_or_default();
-        let result = self.write_frame(
-            conn,
-            &frame,
-            &header,
-            stamp.timestamp,
-            meta_version,
-            &mut batch,
-        );
+        let result = self.write_frame(conn, &frame, &header, ts, meta_version, &mut batch);
         self.spare = Some(batch.recycle());
         result?;
         gst::trace!(
             CAT,
-            "sent {} frame ts {} cts {cts} key {} disposable {} {} bytes",
+            "sent {} frame ts {ts} (+{} ns) cts {cts} key {} disposable {} {} bytes",
             frame.track,
-            stamp.timestamp,
+            nano.unwrap_or(0),
             frame.keyframe,
             frame.disposable,
             frame.data.len()
@@ -2478,16 +2468,30 @@ fn pad_track(name: &str, kind: MediaKind) -> Option<Track> {
     Some(Track { kind, id })
 }
 
-/// The ModEx TimestampOffsetNano of `frame` on `conn` (see [`flv::tag_header`]): only when the
-/// server advertised ModEx and TimestampNanoOffset (others, e.g. MediaMTX, drop the connection
-/// on a ModEx they do not expect), only for the sub-millisecond part the millisecond timestamp
-/// rounded down (an unsigned offset cannot say a rounded-up one), never for a frame moved
-/// forward.
-fn nano_offset(conn: &Connection, frame: &Frame, clamped_by: i64) -> Option<u32> {
-    if !send_mod_ex_nanos(conn) || clamped_by > 0 {
-        return None;
+/// The millisecond timestamp and ModEx TimestampOffsetNano `frame` goes out with on `conn`
+/// (see [`flv::tag_header`]), `ts` being its millisecond timestamp rounded to the nearest. The
+/// offset is sent only when the server advertised ModEx and TimestampNanoOffset (others, e.g.
+/// MediaMTX, drop the connection on a ModEx they do not expect), and never for a frame moved
+/// forward. The offset is unsigned: a timestamp that was rounded up goes out one millisecond
+/// earlier with the rest as offset, so the receiver gets every decode time to the nanosecond
+/// (the composition time stays: PTS keeps its millisecond precision).
+fn nano_stamp(
+    conn: &Connection,
+    frame: &Frame,
+    packet: flv::Packet,
+    clamped_by: i64,
+    ts: u32,
+) -> (u32, Option<u32>) {
+    // The legacy form (track 0 H.264/AAC/MP3) cannot carry ModEx.
+    let legacy = frame.tag_track().form(packet) == flv::TagForm::Legacy;
+    if legacy || !send_mod_ex_nanos(conn) || clamped_by > 0 {
+        return (ts, None);
     }
-    u32::try_from(frame.dts_sub_ms_ns).ok().filter(|n| *n > 0)
+    match frame.dts_sub_ms_ns {
+        n if n > 0 => (ts, u32::try_from(n).ok()),
+        n if n < 0 && ts > 0 => (ts - 1, u32::try_from(1_000_000 + n).ok()),
+        _ => (ts, None),
+    }
 }
 
 /// Whether `conn`'s server takes ModEx TimestampOffsetNano (its `_result` had ModEx and
