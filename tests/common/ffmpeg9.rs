@@ -113,6 +113,18 @@ impl Ff9Listen {
     /// Starts the server and waits (≤ 5 s per try, without connecting: it accepts only one
     /// connection) until its socket listens. None = skip (FFmpeg 9 missing).
     pub fn start(dir: &Path, outputs: Outputs) -> Option<Ff9Listen> {
+        Ff9Listen::start_on(dir, outputs, None, &[])
+    }
+
+    /// [`Ff9Listen::start`] on `port` if given (a server restarted on the port its publisher
+    /// reconnects to), with `global` FFmpeg options before `-i` (e.g. `-copyts`, which keeps the
+    /// publisher's timestamps instead of moving them to start at 0).
+    pub fn start_on(
+        dir: &Path,
+        outputs: Outputs,
+        port: Option<u16>,
+        global: &[&str],
+    ) -> Option<Ff9Listen> {
         let ff = ffmpeg9()?;
         let framemd5 = outputs.framemd5.then(|| dir.join("recv.framemd5"));
         let flv = outputs.flv.then(|| dir.join("recv.flv"));
@@ -121,9 +133,10 @@ impl Ff9Listen {
         let mut last = String::new();
         // free_port is racy: retry on another port if FFmpeg could not bind.
         for _ in 0..5 {
-            let port = free_port();
+            let port = port.unwrap_or_else(free_port);
             let mut cmd = command(&ff);
-            cmd.args(["-listen", "1", "-i"])
+            cmd.args(global)
+                .args(["-listen", "1", "-i"])
                 .arg(format!("rtmp://127.0.0.1:{port}/live/key"));
             if let Some(p) = &framemd5 {
                 cmd.args(COPY).args(["-f", "framemd5"]).arg(p);
@@ -164,6 +177,19 @@ impl Ff9Listen {
     /// `rtmp://127.0.0.1:PORT/live/key`.
     pub fn url(&self) -> String {
         format!("rtmp://127.0.0.1:{}/live/key", self.port)
+    }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server mid-stream with SIGTERM (FFmpeg closes the connection and completes
+    /// its outputs with what it has), SIGKILL after `grace`.
+    pub fn terminate(&mut self, grace: Duration) {
+        if let Some(mut child) = self.child.take() {
+            super::util::terminate_child(&mut child, grace);
+        }
     }
 
     /// FFmpeg's stderr (errors only).
