@@ -849,3 +849,24 @@ fn codec_switch_mid_stream_is_an_error() {
         "Cannot switch from H.264 to AAC in the middle of an RTMP publish"
     );
 }
+
+/// H.264 then HEVC caps once frames went out: an RTMP stream keeps its codecs, so a clear
+/// error, not a stream whose sequence header suddenly changes codec.
+#[test]
+fn video_codec_switch_to_hevc_mid_stream_is_an_error() {
+    let (mut h, bus, _l) = harness_without_answer();
+    h.set_src_caps_str("video/x-h264, stream-format=byte-stream, alignment=au");
+    assert_eq!(
+        h.push(buffer(annexb(&[SPS, PPS, IDR]), 0, false)),
+        Ok(gst::FlowSuccess::Ok)
+    );
+    h.set_src_caps_str("video/x-h265, stream-format=byte-stream, alignment=au");
+    let r = h.push(buffer(annexb(&[SPS, PPS, IDR]), 40, false));
+    assert!(r.is_err(), "{r:?}");
+    let (err, _) = wait_error(&bus, Duration::from_secs(1)).expect("error");
+    assert!(err.matches(gst::StreamError::Format), "{err:?}");
+    assert_eq!(
+        err.message(),
+        "Cannot switch from H.264 to HEVC in the middle of an RTMP publish"
+    );
+}

@@ -117,3 +117,41 @@ fn audio_rate_outside_44_1_and_48_khz_warns() {
     assert_eq!(field(w[0], "measured"), "32000 Hz");
     assert_eq!(field(w[0], "limit"), "44100 or 48000 Hz");
 }
+
+/// Codecs a service does not take on single-track RTMP: HEVC for Twitch (H.264 only), Opus for
+/// Facebook (H.264 + AAC). One warning each, naming the codec; the stream still goes out.
+#[test]
+fn a_codec_the_service_does_not_take_warns() {
+    if !require_elements(&["videotestsrc", "x265enc", "x264enc", "opusenc"]) {
+        return;
+    }
+    let Some(nginx) = NginxRtmp::start(NginxOptions::default()) else {
+        return;
+    };
+    let hevc = format!(
+        "videotestsrc num-buffers=30 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! \
+         x265enc speed-preset=ultrafast key-int-max=30 ! h265parse ! \
+         rtmpclientsink ingest-rules=twitch sync=false location={}",
+        nginx.url("live", "hevc")
+    );
+    let msgs = run_to_eos(&hevc, LIMIT);
+    let w = warnings(&msgs);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(field(w[0], "rule"), "twitch");
+    assert_eq!(field(w[0], "check"), "video-codec");
+    assert_eq!(field(w[0], "measured"), "HEVC");
+
+    let opus = format!(
+        "rtmpclientsink name=s ingest-rules=facebook sync=false location={} \
+         videotestsrc num-buffers=30 ! video/x-raw,width=160,height=120,framerate=30/1 ! \
+         x264enc speed-preset=ultrafast key-int-max=30 ! s.sink \
+         audiotestsrc num-buffers=50 ! audio/x-raw,rate=48000 ! opusenc ! s.audio",
+        nginx.url("live", "opus")
+    );
+    let msgs = run_to_eos(&opus, LIMIT);
+    let w = warnings(&msgs);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(field(w[0], "rule"), "facebook");
+    assert_eq!(field(w[0], "check"), "audio-codec");
+    assert_eq!(field(w[0], "measured"), "Opus");
+}
