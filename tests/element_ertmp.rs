@@ -1,3 +1,4 @@
+#![cfg(feature = "gst")]
 //! Issue 9's per-codec publish checks: `rtmpclientsink` publishes GStreamer-made Matroska files
 //! (HEVC with B-frames, AV1 and VP9, each with AAC; H.264 with Opus, FLAC, AC-3, E-AC-3 or MP3)
 //! straight from matroskademux, no parser in between, to FFmpeg 9 listening. Every packet of
