@@ -162,6 +162,8 @@ pub struct Inner {
     pub frames_out: u64,
     /// Threads waiting on [`Shared::cond`].
     waiters: u32,
+    /// Streaming threads waiting for queue space (block policy).
+    blocked_producers: u32,
     /// Which queued frames wake the idle session thread.
     session_wants: Wants,
 }
@@ -244,6 +246,7 @@ impl Shared {
                 stats: StatsSnapshot::default(),
                 frames_out: 0,
                 waiters: 0,
+                blocked_producers: 0,
                 session_wants: Wants::Nothing,
             }),
             cond: Condvar::new(),
@@ -321,17 +324,24 @@ impl Shared {
         let dts = frame.dts_ms;
         let size = frame.data.len();
         let mut g = self.lock();
-        loop {
+        // This thread is counted in `blocked_producers`.
+        let mut blocked = false;
+        let result = loop {
             if g.shutdown || g.is_flushing(pad) {
-                return Err(gst::FlowError::Flushing);
+                break Err(gst::FlowError::Flushing);
             }
             if g.phase == Phase::Failed {
-                return Err(gst::FlowError::Error);
+                break Err(gst::FlowError::Error);
             }
             if g.queue.can_push(track, dts, size) {
+                if blocked {
+                    g.blocked_producers = g.blocked_producers.saturating_sub(1);
+                }
                 let now = Instant::now();
                 g.queue.push(frame, now);
-                g.queue.set_producer_blocked(false);
+                // Still set while another pad waits for space.
+                let others = g.blocked_producers > 0;
+                g.queue.set_producer_blocked(others);
                 // Only the session thread cares about new frames, and only when it waits for
                 // them: most pushes cost no system call.
                 let wake = g.waiters > 0
@@ -349,10 +359,27 @@ impl Shared {
                 }
                 return Ok(report);
             }
+            // The session thread's answer may change now that a producer is blocked: tell it
+            // when the first one blocks. Blocked producers wait on the same condition variable:
+            // signalling on every retry would make two blocked pads wake each other in a loop
+            // (millions of wake-ups a second).
+            if !blocked {
+                blocked = true;
+                g.blocked_producers += 1;
+            }
+            let first = !g.queue.producer_blocked();
             g.queue.set_producer_blocked(true);
-            self.notify(&g);
+            if first {
+                self.notify(&g);
+            }
             g = self.wait(g, IO_SLICE);
+        };
+        if blocked {
+            g.blocked_producers = g.blocked_producers.saturating_sub(1);
+            let others = g.blocked_producers > 0;
+            g.queue.set_producer_blocked(others);
         }
+        result
     }
 
     /// Changes the metadata; the session thread re-sends onMetaData if it differs.
