@@ -121,6 +121,11 @@ const BITRATE_WINDOW: Duration = Duration::from_secs(3);
 const LIVENESS_CHECK: Duration = Duration::from_millis(50);
 /// How often the send backlog is looked at while media is held back by it.
 const GATE_POLL: Duration = Duration::from_millis(10);
+/// Most frames, and payload bytes, taken from the queue for one vectored write. Only frames
+/// already allowed to leave are taken (no waiting), so bursts cost no latency; they save a
+/// system call (and a wake-up of the server) per frame when input runs ahead of the socket.
+const BURST_FRAMES: usize = 16;
+const BURST_BYTES: usize = 1024 * 1024;
 /// A connection that published this long counts as a success: the backoff starts over.
 const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 /// Bounds of the acknowledgement window asked of the server.
@@ -195,6 +200,8 @@ pub struct Inner {
     codecs: TrackMap<Codec>,
     /// Threads waiting on [`Shared::cond`].
     waiters: u32,
+    /// Streaming threads waiting for queue space (block policy).
+    blocked_producers: u32,
     /// Which queued frames wake the idle session thread.
     session_wants: Wants,
 }
@@ -234,6 +241,25 @@ impl Inner {
             .map(|(t, c)| (t, *c))
             .collect()
     }
+}
+
+/// What the publish loop does after looking at the queue.
+#[derive(Debug)]
+enum Next {
+    /// Write the frames taken ([`SessionThread::burst`]).
+    Send,
+    /// Too much media in flight: let the socket drain.
+    Gated,
+    /// Frames must wait for another track ([`Pop::Wait`]).
+    Wait(Option<Instant>),
+    /// Nothing queued.
+    Empty,
+}
+
+/// Stream time from `first` to `last`, ms (0 when `last` is before `first`).
+fn span_ms(first: u32, last: u32) -> u32 {
+    let d = last.wrapping_sub(first);
+    if d > u32::MAX / 2 { 0 } else { d }
 }
 
 /// Which queued frames wake the idle session thread (besides input, stop, flush and EOS).
@@ -281,6 +307,7 @@ impl Shared {
                 frames_out: 0,
                 codecs: TrackMap::new(),
                 waiters: 0,
+                blocked_producers: 0,
                 session_wants: Wants::Nothing,
             }),
             cond: Condvar::new(),
@@ -359,33 +386,62 @@ impl Shared {
         let dts = frame.dts_ms;
         let size = frame.data.len();
         let mut g = self.lock();
-        loop {
+        // This thread is counted in `blocked_producers`.
+        let mut blocked = false;
+        let result = loop {
             if g.shutdown || g.is_flushing(pad) {
-                return Err(gst::FlowError::Flushing);
+                break Err(gst::FlowError::Flushing);
             }
             if g.phase == Phase::Failed {
-                return Err(gst::FlowError::Error);
+                break Err(gst::FlowError::Error);
             }
             if g.queue.can_push(track, dts, size) {
+                if blocked {
+                    g.blocked_producers = g.blocked_producers.saturating_sub(1);
+                }
                 let now = Instant::now();
                 g.queue.push(frame, now);
-                g.queue.set_producer_blocked(false);
+                // Still set while another pad waits for space.
+                let others = g.blocked_producers > 0;
+                g.queue.set_producer_blocked(others);
                 // Only the session thread cares about new frames, and only when it waits for
                 // them: most pushes cost no system call.
-                let wake = match g.session_wants {
-                    Wants::Nothing => false,
-                    Wants::AnyFrame => true,
-                    Wants::Frame(t) => t == track,
-                };
+                let wake = g.waiters > 0
+                    && match g.session_wants {
+                        Wants::Nothing => false,
+                        Wants::AnyFrame => true,
+                        Wants::Frame(t) => t == track,
+                    };
+                let report = g.queue.take_report(now);
+                // Signalled after unlocking: a waiter woken while the lock is still held
+                // would block on it again at once (two more context switches per frame).
+                drop(g);
                 if wake {
-                    self.notify(&g);
+                    self.cond.notify_all();
                 }
-                return Ok(g.queue.take_report(now));
+                return Ok(report);
             }
+            // The session thread's answer may change now that a producer is blocked: tell it
+            // when the first one blocks. Blocked producers wait on the same condition variable:
+            // signalling on every retry would make two blocked pads wake each other in a loop
+            // (millions of wake-ups a second).
+            if !blocked {
+                blocked = true;
+                g.blocked_producers += 1;
+            }
+            let first = !g.queue.producer_blocked();
             g.queue.set_producer_blocked(true);
-            self.notify(&g);
+            if first {
+                self.notify(&g);
+            }
             g = self.wait(g, IO_SLICE);
+        };
+        if blocked {
+            g.blocked_producers = g.blocked_producers.saturating_sub(1);
+            let others = g.blocked_producers > 0;
+            g.queue.set_producer_blocked(others);
         }
+        result
     }
 
     /// Changes the metadata; the session thread re-sends onMetaData if it differs.
@@ -751,10 +807,7 @@ impl Liveness {
     /// Stream time of the media written but not acknowledged, ms.
     fn backlog_ms(&self) -> u32 {
         match (self.in_flight.front(), self.in_flight.back()) {
-            (Some((_, first)), Some((_, last))) => {
-                let d = last.wrapping_sub(*first);
-                if d > u32::MAX / 2 { 0 } else { d }
-            }
+            (Some(&(_, first)), Some(&(_, last))) => span_ms(first, last),
             _ => 0,
         }
     }
@@ -863,6 +916,8 @@ struct SessionThread {
     last_config: TrackMap<(flv::TagTrack, Arc<TrackConfig>)>,
     next_ping: Instant,
     spare: Option<ChunkBatch<'static>>,
+    /// Frames taken from the queue for one write (kept for its allocation).
+    burst: Vec<Released<Frame>>,
     stats: StatsSnapshot,
     bitrate_samples: VecDeque<(Instant, u64)>,
     last_stats_push: Instant,
@@ -915,6 +970,7 @@ impl SessionThread {
             last_config: TrackMap::new(),
             next_ping: now,
             spare: Some(ChunkBatch::new()),
+            burst: Vec::new(),
             stats: StatsSnapshot::default(),
             bitrate_samples: Default::default(),
             last_stats_push: now,
@@ -1813,6 +1869,7 @@ impl SessionThread {
             }
 
             // 3. Media.
+            let mut wake_producer = false;
             let (next, meta_version, drain, primary_video, gate_ms) = {
                 let mut g = self.shared.lock();
                 if g.shutdown {
@@ -1836,13 +1893,51 @@ impl SessionThread {
                 } else {
                     Some(g.queue.pop(now))
                 };
-                if matches!(next, Some(Pop::Ready(_))) {
-                    g.frames_out += 1;
-                    if g.queue.producer_blocked() {
-                        // Space was freed for a blocked producer.
-                        self.shared.notify(&g);
+                let next = match next {
+                    Some(Pop::Ready(first)) => {
+                        g.frames_out += 1;
+                        // More frames that may leave now go into the same write, within the
+                        // send gate (the backlog they make, from the oldest unacknowledged
+                        // frame on). Not for a connection's first frame (its start sends the
+                        // configuration of the tracks queued behind it, so they must still be
+                        // queued) nor while a switch to another server is pending (it happens
+                        // between two frames).
+                        let oldest = conn
+                            .live
+                            .in_flight
+                            .front()
+                            .map_or(first.stamp.timestamp, |&(_, ts)| ts);
+                        let mut bytes = first.item.data.len();
+                        let mut last_ts = first.stamp.timestamp;
+                        self.burst.push(first);
+                        while conn.frames_sent > 0
+                            && self.redirect.is_none()
+                            && self.burst.len() < BURST_FRAMES
+                            && bytes < BURST_BYTES
+                            && (!conn.live.tracking() || span_ms(oldest, last_ts) <= gate_ms)
+                        {
+                            let more = if drain {
+                                g.queue.pop_any()
+                            } else {
+                                match g.queue.pop(now) {
+                                    Pop::Ready(r) => Some(r),
+                                    Pop::Wait(_) | Pop::Empty => None,
+                                }
+                            };
+                            let Some(r) = more else { break };
+                            g.frames_out += 1;
+                            bytes += r.item.data.len();
+                            last_ts = r.stamp.timestamp;
+                            self.burst.push(r);
+                        }
+                        // Space was freed for a blocked producer (woken after unlocking).
+                        wake_producer = g.queue.producer_blocked() && g.waiters > 0;
+                        Next::Send
                     }
-                }
+                    Some(Pop::Wait(deadline)) => Next::Wait(deadline),
+                    Some(Pop::Empty) => Next::Empty,
+                    None => Next::Gated,
+                };
                 (
                     next,
                     g.meta_version,
@@ -1851,22 +1946,32 @@ impl SessionThread {
                     gate_ms,
                 )
             };
+            if wake_producer {
+                self.shared.cond.notify_all();
+            }
             match next {
-                Some(Pop::Ready(r)) => {
+                Next::Send => {
                     // Switch at a keyframe of the video the publish follows (at any frame
-                    // without video).
+                    // without video). (A burst is one frame while a switch is pending.)
                     let switch_here = matches!(self.redirect, Some(Redirect::Ready(_)))
-                        && primary_video.is_none_or(|v| r.item.track == v && r.item.keyframe);
+                        && self.burst.first().is_some_and(|r| {
+                            primary_video.is_none_or(|v| r.item.track == v && r.item.keyframe)
+                        });
                     if switch_here {
                         self.switch(conn);
                     }
-                    self.send_frame(conn, r, meta_version)?;
+                    let mut burst = std::mem::take(&mut self.burst);
+                    let sent = self.send_frames(conn, &mut burst, meta_version);
+                    // Frames are released (their buffers unmapped) once written or failed.
+                    burst.clear();
+                    self.burst = burst;
+                    sent?;
                     continue;
                 }
-                Some(Pop::Empty) if drain => {
+                Next::Empty if drain => {
                     return self.close(conn);
                 }
-                None => {
+                Next::Gated => {
                     // Too much media in flight: let the socket drain; the queue's dropping
                     // rules apply meanwhile.
                     conn.check_peer(Instant::now(), timeout, Duration::ZERO)?;
@@ -1877,9 +1982,9 @@ impl SessionThread {
                         }
                     }
                 }
-                Some(Pop::Empty) | Some(Pop::Wait(_)) => {
+                Next::Empty | Next::Wait(_) => {
                     let mut wait = match next {
-                        Some(Pop::Wait(Some(deadline))) => {
+                        Next::Wait(Some(deadline)) => {
                             deadline.saturating_duration_since(Instant::now())
                         }
                         _ => IO_SLICE,
@@ -1895,7 +2000,7 @@ impl SessionThread {
                     let idle = g.net.is_empty() && !g.shutdown && !g.drain;
                     if idle {
                         g.session_wants = match next {
-                            Some(Pop::Wait(_)) => {
+                            Next::Wait(_) => {
                                 g.queue.waiting_for().map_or(Wants::AnyFrame, Wants::Frame)
                             }
                             _ => Wants::AnyFrame,
@@ -2041,50 +2146,86 @@ impl SessionThread {
         Ok(())
     }
 
-    /// Writes one frame, preceded by metadata and configuration where needed.
-    fn send_frame(
+    /// Writes `frames` in order with one vectored write (zero copy: the batch borrows their
+    /// payloads), each preceded by metadata and configuration where needed. A frame whose tag
+    /// cannot be built ends the burst there: the frames before it are still written.
+    fn send_frames(
         &mut self,
         conn: &mut Connection,
-        r: Released<Frame>,
+        frames: &mut [Released<Frame>],
         meta_version: u64,
     ) -> Result<(), Failure> {
-        let Released { item: frame, stamp } = r;
-        if stamp.clamped_by > 0 {
-            // Rate-limited: a track that restarts late can produce a burst of these.
-            self.late_logged += 1;
-            if self.late_logged == 1 || self.late_logged.is_multiple_of(100) {
-                gst::warning!(
-                    CAT,
-                    "late {} frame moved forward by {} ms to {} ({} late frames so far)",
-                    frame.track,
-                    stamp.clamped_by,
-                    stamp.timestamp,
-                    self.late_logged
-                );
+        let mut headers = Vec::with_capacity(frames.len());
+        let mut failed = None;
+        for r in frames.iter() {
+            let (frame, stamp) = (&r.item, &r.stamp);
+            if stamp.clamped_by > 0 {
+                // Rate-limited: a track that restarts late can produce a burst of these.
+                self.late_logged += 1;
+                if self.late_logged == 1 || self.late_logged.is_multiple_of(100) {
+                    gst::warning!(
+                        CAT,
+                        "late {} frame moved forward by {} ms to {} ({} late frames so far)",
+                        frame.track,
+                        stamp.clamped_by,
+                        stamp.timestamp,
+                        self.late_logged
+                    );
+                }
+            }
+            // Keep PTS where it was when a late frame's DTS was moved forward, but never
+            // before it.
+            let cts = late_cts(frame.cts_ms, stamp.clamped_by);
+            let packet = flv::Packet::frame(frame.keyframe, cts);
+            let (ts, nano) = nano_stamp(conn, frame, packet, stamp.clamped_by, stamp.timestamp);
+            match tag_header_nano(frame.tag_track(), packet, nano) {
+                Ok(h) => headers.push((h, cts, ts, nano)),
+                Err(f) => {
+                    failed = Some(f);
+                    break;
+                }
             }
         }
-        // Keep PTS where it was when a late frame's DTS was moved forward, but never before it.
-        let cts = late_cts(frame.cts_ms, stamp.clamped_by);
-        let packet = flv::Packet::frame(frame.keyframe, cts);
-        let (ts, nano) = nano_stamp(conn, &frame, packet, stamp.clamped_by, stamp.timestamp);
-        let header = tag_header_nano(frame.tag_track(), packet, nano)?;
         let mut batch = self.spare.take().unwrap_or_default();
-        let result = self.write_frame(conn, &frame, &header, ts, meta_version, &mut batch);
+        let mut appended = 0;
+        for (r, (header, _, ts, _)) in frames.iter().zip(&headers) {
+            if let Err(f) = self.append_frame(conn, &r.item, header, *ts, meta_version, &mut batch)
+            {
+                failed = Some(f);
+                break;
+            }
+            appended += 1;
+        }
+        let written = if batch.is_empty() {
+            Ok(())
+        } else {
+            self.write(conn, &mut batch)
+        };
         self.spare = Some(batch.recycle());
-        result?;
-        gst::trace!(
-            CAT,
-            "sent {} frame ts {ts} (+{} ns) cts {cts} key {} disposable {} {} bytes",
-            frame.track,
-            nano.unwrap_or(0),
-            frame.keyframe,
-            frame.disposable,
-            frame.data.len()
-        );
-        Ok(())
+        written?;
+        if appended > 0 {
+            self.media_ever_sent = true;
+        }
+        for (r, (_, cts, ts, nano)) in frames.iter().zip(&headers).take(appended) {
+            gst::trace!(
+                CAT,
+                "sent {} frame ts {ts} (+{} ns) cts {cts} key {} disposable {} {} bytes",
+                r.item.track,
+                nano.unwrap_or(0),
+                r.item.keyframe,
+                r.item.disposable,
+                r.item.data.len()
+            );
+        }
+        match failed {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
     }
 
-    fn write_frame<'a>(
+    /// Adds one frame to `batch`, preceded by metadata and configuration where needed, and
+    /// counts it as sent on `conn`.
+    fn append_frame<'a>(
         &mut self,
         conn: &mut Connection,
         frame: &'a Frame,
@@ -2127,10 +2268,8 @@ impl SessionThread {
                     .write_media(media_type(frame.track), ts, parts, batch)
             })
             .map_err(publishing)?;
-        self.write(conn, batch)?;
         conn.frames_sent += 1;
         conn.last_ts = Some(ts);
-        self.media_ever_sent = true;
         if conn.live.tracking() {
             let end = conn.session.stats().bytes_sent;
             conn.live.in_flight.push_back((end, ts));
@@ -2729,6 +2868,13 @@ mod tests {
         assert_eq!(pad_track("video_3", MediaKind::Audio), None);
         assert_eq!(pad_track("video_0", MediaKind::Video), None);
         assert_eq!(pad_track("video_256", MediaKind::Video), None);
+    }
+
+    #[test]
+    fn span_ms_wraps_and_never_goes_negative() {
+        assert_eq!(span_ms(1000, 1033), 33);
+        assert_eq!(span_ms(u32::MAX - 10, 20), 31);
+        assert_eq!(span_ms(1033, 1000), 0);
     }
 
     #[test]
