@@ -478,6 +478,10 @@ enum Item {
     /// An HEVC coded frame: keyframe, body MD5, composition time.
     Hevc(bool, String, i32),
     Opus(String),
+    /// The HEVC SequenceEnd: the track ended (EOS).
+    HevcEnd,
+    /// The Opus SequenceEnd.
+    OpusEnd,
     Other(u8, Vec<u8>),
 }
 
@@ -502,6 +506,7 @@ fn item(m: &Message) -> Option<Item> {
                             md5_hex(t.data),
                             t.composition_time,
                         ),
+                        VideoPacketType::SequenceEnd => Item::HevcEnd,
                         _ => Item::Other(m.msg_type_id, head(&m.payload)),
                     }
                 }
@@ -515,6 +520,7 @@ fn item(m: &Message) -> Option<Item> {
                 match x.packet_type {
                     AudioPacketType::SequenceStart => Item::OpusStart(t.data.to_vec()),
                     AudioPacketType::CodedFrames => Item::Opus(md5_hex(t.data)),
+                    AudioPacketType::SequenceEnd => Item::OpusEnd,
                     _ => Item::Other(m.msg_type_id, head(&m.payload)),
                 }
             }
@@ -589,6 +595,23 @@ fn assert_new_connection_starts_right(what: &str, items: &[(u32, Item)], hvcc: &
         unknown.is_empty(),
         "{what}: unexpected messages {unknown:?}"
     );
+    // A track's SequenceEnd (the element's EOS) comes once, after its last frame.
+    for (end, is_frame) in [
+        (
+            Item::HevcEnd,
+            (|i: &Item| matches!(i, Item::Hevc(..))) as fn(&Item) -> bool,
+        ),
+        (Item::OpusEnd, |i: &Item| matches!(i, Item::Opus(..))),
+    ] {
+        let at: Vec<usize> = (0..items.len()).filter(|&i| items[i].1 == end).collect();
+        assert!(at.len() <= 1, "{what}: {} {end:?}", at.len());
+        if let Some(&e) = at.first() {
+            assert!(
+                !items[e..].iter().any(|(_, i)| is_frame(i)),
+                "{what}: a frame after {end:?}"
+            );
+        }
+    }
 }
 
 /// Both connections' frames against the element's input; returns the input index where each
