@@ -4,33 +4,10 @@
 //! decoded (no parameter sets / sequence header anywhere) is a clear error, and truncated or
 //! garbage buffers are dropped and counted, then an error once nothing valid arrives.
 
+mod common;
+
+use common::harness::{buffer, harness_without_answer as harness};
 use gst::prelude::*;
-
-fn init() {
-    static INIT: std::sync::Once = std::sync::Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstrtmpclient::plugin_register_static().expect("register plugin");
-    });
-}
-
-/// An element publishing to a server that accepts TCP and never answers (frames just queue),
-/// in a harness on its sink pad, with a bus to read errors from.
-fn harness() -> (gst_check::Harness, gst::Bus, std::net::TcpListener) {
-    init();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let el = gst::ElementFactory::make("rtmpclientsink")
-        .property("sync", false)
-        .property("location", format!("rtmp://127.0.0.1:{port}/live/k"))
-        .build()
-        .unwrap();
-    let bus = gst::Bus::new();
-    el.set_bus(Some(&bus));
-    let mut h = gst_check::Harness::with_element(&el, Some("sink"), None);
-    h.play();
-    (h, bus, listener)
-}
 
 fn wait_error(bus: &gst::Bus) -> gst::glib::Error {
     let msg = bus
@@ -43,18 +20,6 @@ fn wait_error(bus: &gst::Bus) -> gst::glib::Error {
         gst::MessageView::Error(e) => e.error(),
         other => panic!("not an error: {other:?}"),
     }
-}
-
-fn buffer(data: Vec<u8>, pts_ms: u64, delta: bool) -> gst::Buffer {
-    let mut b = gst::Buffer::from_mut_slice(data);
-    {
-        let b = b.get_mut().unwrap();
-        b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
-        if delta {
-            b.set_flags(gst::BufferFlags::DELTA_UNIT);
-        }
-    }
-    b
 }
 
 fn bad_buffers(h: &gst_check::Harness) -> u64 {
