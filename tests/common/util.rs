@@ -203,6 +203,13 @@ pub fn loud(msg: &str) {
     let _ = e.flush();
 }
 
+/// True if `names` contains `want` as a subsequence (lifecycle messages in their order, others
+/// between them).
+pub fn has_subsequence(names: &[String], want: &[&str]) -> bool {
+    let mut it = names.iter();
+    want.iter().all(|w| it.any(|n| n == w))
+}
+
 /// Same rule for a file (e.g. an nginx dynamic module): true if it exists.
 pub fn require_file(path: &str, package: &str) -> bool {
     if Path::new(path).exists() {
