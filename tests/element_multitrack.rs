@@ -504,6 +504,20 @@ fn link_new_branch(
     pad
 }
 
+/// Track 0 of the pad tests: `frames` of live 320x240 H.264 into the sink pad of `s`
+/// (publishing to `url`), `audio_buffers` of live AAC stereo into its audio pad.
+fn track0_launch(url: &str, frames: u32, audio_buffers: u32) -> String {
+    format!(
+        "videotestsrc is-live=true num-buffers={frames} ! \
+         video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
+         x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 bitrate=300 ! \
+         video/x-h264,stream-format=avc,alignment=au ! queue ! \
+         rtmpclientsink name=s location={url} \
+         audiotestsrc is-live=true num-buffers={audio_buffers} samplesperbuffer=1024 ! \
+         audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! queue ! s.audio"
+    )
+}
+
 fn sent_frames(sink: &gst::Element, kind: &str, id: u32) -> u64 {
     let stats = sink.property::<gst::Structure>("stats");
     let Ok(tracks) = stats.get::<gst::Array>("tracks") else {
@@ -525,16 +539,7 @@ fn pad_requested_after_playing_starts_with_its_sequence_start_and_a_keyframe() {
     }
     let srv = recording_server();
     // 4 s of track 0 video and audio; video_1 joins once 30 frames of track 0 were sent.
-    let p = pipeline(&format!(
-        "videotestsrc is-live=true num-buffers=120 ! \
-         video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
-         x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 bitrate=300 ! \
-         video/x-h264,stream-format=avc,alignment=au ! queue ! \
-         rtmpclientsink name=s location={} \
-         audiotestsrc is-live=true num-buffers=180 samplesperbuffer=1024 ! \
-         audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! queue ! s.audio",
-        srv.url()
-    ));
+    let p = pipeline(&track0_launch(&srv.url(), 120, 180));
     let sink = p.by_name("s").unwrap();
     let mut joined = false;
     play_to_eos_stepping(
@@ -650,20 +655,14 @@ fn released_pad_ends_its_track_and_eos_on_one_track_does_not_stop_the_others() {
     // Track 0 video and audio for 3 s; video_1 released after 30 of its frames were sent;
     // audio_1 reaches EOS after 1 s (47 buffers).
     let p = pipeline(&format!(
-        "videotestsrc is-live=true num-buffers=90 ! \
-         video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
-         x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 bitrate=300 ! \
-         video/x-h264,stream-format=avc,alignment=au ! queue ! \
-         rtmpclientsink name=s location={} \
-         audiotestsrc is-live=true num-buffers=140 samplesperbuffer=1024 ! \
-         audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! queue ! s.audio \
+        "{} \
          audiotestsrc is-live=true num-buffers=47 samplesperbuffer=1024 freq=880 ! \
          audio/x-raw,rate=48000,channels=1 ! audioconvert ! avenc_aac ! queue ! s.audio_1 \
          videotestsrc is-live=true pattern=ball ! \
          video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! \
          x264enc speed-preset=ultrafast tune=zerolatency key-int-max=15 bitrate=200 ! \
          video/x-h264,stream-format=avc,alignment=au ! queue name=q1 ! s.video_1",
-        srv.url()
+        track0_launch(&srv.url(), 90, 140)
     ));
     let sink = p.by_name("s").unwrap();
     let released = Arc::new(Mutex::new(false));
