@@ -302,13 +302,13 @@ struct Media {
 }
 
 fn media_of(m: &Message) -> Option<Media> {
-    match m.msg_type_id {
+    let mut mod_ex = false;
+    let (video, (track, kind, multitrack)) = match m.msg_type_id {
         msg_type::VIDEO => {
             let tag = flv::parse_video(&m.payload).expect("video tag parses");
             let key = tag.frame_type == FrameType::Key;
             let frame = if key { Kind::Key } else { Kind::Inter };
-            let mut mod_ex = false;
-            let (track, kind, multitrack) = match tag.body {
+            let media = match tag.body {
                 VideoTagBody::Legacy(l) => (
                     0,
                     match l.avc_packet_type {
@@ -333,18 +333,10 @@ fn media_of(m: &Message) -> Option<Media> {
                     e.multitrack == Some(AvMultitrackType::OneTrack),
                 ),
             };
-            Some(Media {
-                video: true,
-                track,
-                kind,
-                ts: m.timestamp,
-                multitrack,
-                mod_ex,
-            })
+            (true, media)
         }
         msg_type::AUDIO => {
-            let mut mod_ex = false;
-            let (track, kind, multitrack) = match flv::parse_audio(&m.payload).expect("audio") {
+            let media = match flv::parse_audio(&m.payload).expect("audio") {
                 AudioTag::Legacy(l) => (
                     0,
                     match l.aac_packet_type {
@@ -367,17 +359,18 @@ fn media_of(m: &Message) -> Option<Media> {
                     e.multitrack == Some(AvMultitrackType::OneTrack),
                 ),
             };
-            Some(Media {
-                video: false,
-                track,
-                kind,
-                ts: m.timestamp,
-                multitrack,
-                mod_ex,
-            })
+            (false, media)
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(Media {
+        video,
+        track,
+        kind,
+        ts: m.timestamp,
+        multitrack,
+        mod_ex,
+    })
 }
 
 /// The media messages of one track, in order.
