@@ -102,6 +102,13 @@ fn media(peer: &ServerPeer) -> Vec<&Message> {
         .collect()
 }
 
+/// The run ended in an error starting with `starts`, before any media reached the server.
+fn assert_refused_before_media(run: &Run, peer: &ServerPeer, starts: &str) {
+    let err = run.error.as_deref().unwrap_or_default();
+    assert!(err.starts_with(starts), "{err}");
+    assert!(media(peer).is_empty());
+}
+
 /// onMetaData's `key`, from the first onMetaData the server got.
 fn meta_number(peer: &ServerPeer, key: &str) -> Option<f64> {
     let meta = peer
@@ -365,12 +372,11 @@ fn a_late_track_the_server_excludes_is_refused_before_it_is_sent() {
     // packet.
     let (run, peer) =
         link_after_connect(vec![("fourCcList", amf_strings(&["avc1", "mp4a"]))], HEVC);
-    let err = run.error.unwrap_or_default();
-    assert!(
-        err.starts_with("Server does not accept HEVC (hvc1); it lists avc1;"),
-        "{err}"
+    assert_refused_before_media(
+        &run,
+        &peer,
+        "Server does not accept HEVC (hvc1); it lists avc1;",
     );
-    assert!(media(&peer).is_empty());
     // The publish was stopped cleanly.
     assert!(command_names(&peer).contains(&"deleteStream".to_string()));
 }
@@ -389,12 +395,11 @@ fn caps_ex_without_multitrack_refuses_a_second_track_at_connect() {
     let run = play(&p);
     let peer = srv.join();
     assert!(connect_block(&peer).has_caps_ex(CAPS_EX_MULTITRACK));
-    let err = run.error.unwrap_or_default();
-    assert!(
-        err.starts_with("Server does not accept multitrack (capsEx 0x01)"),
-        "{err}"
+    assert_refused_before_media(
+        &run,
+        &peer,
+        "Server does not accept multitrack (capsEx 0x01)",
     );
-    assert!(media(&peer).is_empty());
 }
 
 #[test]
@@ -421,12 +426,11 @@ fn mp3_is_judged_in_the_form_its_first_frame_takes() {
     let srv = server(lists_avc_aac());
     let run = play(&launch(&srv.url(), "", &[(&mp3(32_000), "sink")]));
     let peer = srv.join();
-    let err = run.error.unwrap_or_default();
-    assert!(
-        err.starts_with("Server does not accept MP3 (.mp3); it lists mp4a;"),
-        "{err}"
+    assert_refused_before_media(
+        &run,
+        &peer,
+        "Server does not accept MP3 (.mp3); it lists mp4a;",
     );
-    assert!(media(&peer).is_empty());
 }
 
 #[test]

@@ -49,6 +49,18 @@ fn garbage_until_error(h: &mut gst_check::Harness, bus: &gst::Bus, garbage: &[u8
     );
 }
 
+/// One keyframe with `caps` that can never be decoded: a Format error whose message starts
+/// with `starts`.
+fn keyframe_refused(caps: &str, keyframe: Vec<u8>, starts: &str) {
+    let (mut h, bus, _l) = harness();
+    h.set_src_caps_str(caps);
+    let r = h.push(buffer(keyframe, 0, false));
+    assert_eq!(r, Err(gst::FlowError::Error));
+    let err = wait_error(&bus);
+    assert!(err.matches(gst::StreamError::Format), "{err:?}");
+    assert!(err.message().starts_with(starts), "{err}");
+}
+
 /// A caps event whose codec_data the element refuses: the caps are not accepted, with a
 /// clear error.
 fn refused_caps(caps: &str, codec_data: &[u8]) -> gst::glib::Error {
@@ -82,33 +94,21 @@ fn short_hvcc_and_av1c_are_refused_with_a_clear_error() {
 
 #[test]
 fn hevc_keyframe_without_parameter_sets_is_a_clear_error() {
-    let (mut h, bus, _l) = harness();
-    h.set_src_caps_str("video/x-h265, stream-format=byte-stream, alignment=au");
     // An IDR_W_RADL slice only.
-    let r = h.push(buffer(vec![0, 0, 0, 1, 0x26, 0x01, 0xaf, 0x10], 0, false));
-    assert_eq!(r, Err(gst::FlowError::Error));
-    let err = wait_error(&bus);
-    assert!(err.matches(gst::StreamError::Format), "{err:?}");
-    assert!(
-        err.message()
-            .starts_with("HEVC stream has no VPS/SPS/PPS before its first keyframe"),
-        "{err}"
+    keyframe_refused(
+        "video/x-h265, stream-format=byte-stream, alignment=au",
+        vec![0, 0, 0, 1, 0x26, 0x01, 0xaf, 0x10],
+        "HEVC stream has no VPS/SPS/PPS before its first keyframe",
     );
 }
 
 #[test]
 fn av1_keyframe_without_sequence_header_is_a_clear_error() {
-    let (mut h, bus, _l) = harness();
-    h.set_src_caps_str("video/x-av1, stream-format=obu-stream, alignment=tu");
     // Temporal delimiter, then a frame OBU of a shown key frame.
-    let r = h.push(buffer(vec![0x12, 0x00, 0x32, 0x02, 0x10, 0x00], 0, false));
-    assert_eq!(r, Err(gst::FlowError::Error));
-    let err = wait_error(&bus);
-    assert!(err.matches(gst::StreamError::Format), "{err:?}");
-    assert!(
-        err.message()
-            .starts_with("AV1 stream has no sequence header OBU before its first keyframe"),
-        "{err}"
+    keyframe_refused(
+        "video/x-av1, stream-format=obu-stream, alignment=tu",
+        vec![0x12, 0x00, 0x32, 0x02, 0x10, 0x00],
+        "AV1 stream has no sequence header OBU before its first keyframe",
     );
 }
 
