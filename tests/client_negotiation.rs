@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::scripted::{Next, ScriptedTcpServer, ServerPeer, command_of};
+use common::scripted::{ScriptedTcpServer, amf_strings, command_names, connect_block};
 use common::{NginxRtmp, read_flv};
 use gstrtmpclient::codec::Codec;
 use gstrtmpclient::codec::flv::{self, FrameType, VideoPacketType};
@@ -25,20 +25,10 @@ use gstrtmpclient::rtmp::{ClientOptions, Error, RtmpClient};
 const LIMIT: Duration = Duration::from_secs(20);
 const RECORD_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A server that answers the publish flow with `connect_props` in the `_result` properties,
-/// then reads until the client closes.
-fn server(connect_props: Vec<(&'static str, Amf0Value)>) -> ScriptedTcpServer {
-    let mut published = false;
-    ScriptedTcpServer::start(LIMIT, move |turn| {
-        if !published {
-            published = turn.peer.answer_publish_flow(&turn.new, &connect_props);
-        }
-        if published {
-            Next::DrainUntilClose
-        } else {
-            Next::Continue
-        }
-    })
+/// A server answering the publish flow with `props` in `_result(connect)`, then reading until
+/// the client closes.
+fn server(props: Vec<(&'static str, Amf0Value)>) -> ScriptedTcpServer {
+    ScriptedTcpServer::publish_then_drain(LIMIT, props)
 }
 
 fn options(media: Wanted) -> ClientOptions {
@@ -47,35 +37,6 @@ fn options(media: Wanted) -> ClientOptions {
         timeout: Duration::from_secs(5),
         ..ClientOptions::default()
     }
-}
-
-fn strings(items: &[&str]) -> Amf0Value {
-    Amf0Value::StrictArray(
-        items
-            .iter()
-            .map(|s| Amf0Value::String(s.to_string()))
-            .collect(),
-    )
-}
-
-/// The names of the commands the client sent, in order.
-fn command_names(peer: &ServerPeer) -> Vec<String> {
-    peer.received
-        .iter()
-        .filter_map(command_of)
-        .map(|c| c.name)
-        .collect()
-}
-
-/// The Enhanced RTMP block of the client's `connect`, as the server read it.
-fn connect_block(peer: &ServerPeer) -> ConnectCapabilities {
-    let connect = peer
-        .received
-        .iter()
-        .filter_map(command_of)
-        .find(|c| c.name == "connect")
-        .expect("the client sent connect");
-    ConnectCapabilities::from_properties(connect.command_object.properties().unwrap_or_default())
 }
 
 #[test]
@@ -111,7 +72,7 @@ fn a_server_without_capabilities_gets_the_publish_and_one_info() {
 
 #[test]
 fn an_excluded_codec_is_refused_before_create_stream() {
-    let server = server(vec![("fourCcList", strings(&["avc1", "av01"]))]);
+    let server = server(vec![("fourCcList", amf_strings(&["avc1", "av01"]))]);
     let media = Wanted::new().track(Codec::H265, 0).track(Codec::Aac, 0);
     let err = RtmpClient::connect_with_options(&server.url(), &options(media)).unwrap_err();
     assert!(
@@ -144,7 +105,7 @@ fn an_excluded_codec_is_refused_before_create_stream() {
 #[test]
 fn caps_ex_without_multitrack_refuses_tracks_above_0() {
     let server = server(vec![
-        ("fourCcList", strings(&["*"])),
+        ("fourCcList", amf_strings(&["*"])),
         ("capsEx", Amf0Value::Number(f64::from(CAPS_EX_RECONNECT))),
     ]);
     let media = Wanted::new()
@@ -176,7 +137,7 @@ fn a_full_answer_confirms_multitrack_and_allows_nano_offsets() {
     let all =
         CAPS_EX_RECONNECT | CAPS_EX_MULTITRACK | CAPS_EX_MODEX | CAPS_EX_TIMESTAMP_NANO_OFFSET;
     let server = server(vec![
-        ("fourCcList", strings(&["hvc1", "avc1", "mp4a", "Opus"])),
+        ("fourCcList", amf_strings(&["hvc1", "avc1", "mp4a", "Opus"])),
         (
             "videoFourCcInfoMap",
             Amf0Value::object([("*", Amf0Value::Number(4.0))]),
@@ -205,7 +166,7 @@ fn a_full_answer_confirms_multitrack_and_allows_nano_offsets() {
 
 #[test]
 fn explicit_capabilities_are_advertised_as_given_and_media_still_judged() {
-    let server = server(vec![("fourCcList", strings(&["avc1"]))]);
+    let server = server(vec![("fourCcList", amf_strings(&["avc1"]))]);
     let opts = ClientOptions {
         capabilities: ConnectCapabilities::publisher_default(),
         ..options(Wanted::new().track(Codec::Av1, 0))

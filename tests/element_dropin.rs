@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::gstrun::{require_elements, run_to_eos};
 use common::gstsrc::init;
-use common::util::{is_ci, loud};
+use common::util::{is_ci, loud, private_plugin_dir};
 use common::{NginxOptions, NginxRtmp, read_flv, require_binary};
 use gst::glib;
 use gst::prelude::*;
@@ -475,21 +475,6 @@ fn rtmp2sink_style_pipelines_publish_with_the_name_swapped() {
             assert!((55..=62).contains(&audio), "{stream}: {audio} audio tags");
         }
     }
-}
-
-/// The plugin library cargo built for this test run (the crate's cdylib next to this test
-/// executable), copied into a private plugin directory so that exactly this build is loaded.
-fn private_plugin_dir(dir: &common::TempDir) -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let built = exe
-        .parent()
-        .expect("deps directory")
-        .join("libgstrtmpclient.so");
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).expect("plugin dir");
-    std::fs::copy(&built, plugins.join("libgstrtmpclient.so"))
-        .unwrap_or_else(|e| panic!("no plugin library at {} ({e})", built.display()));
-    plugins
 }
 
 #[test]

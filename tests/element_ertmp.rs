@@ -13,8 +13,6 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use gst::prelude::*;
-
 use common::ffmpeg9::{
     self, Ff9Listen, FrameMd5, Outputs, assert_all_streams_identical, decode_errors,
     decoded_frames, ffmpeg9, framemd5_of_file, md5_hex, sequence_starts,
@@ -23,6 +21,7 @@ use common::gstmedia_ertmp::{
     Combo, Demuxed, assert_element_accepts, caps_buffer, caps_first_streamheader, combo_mkv, demux,
 };
 use common::gstrun::{require_elements, run_to_eos};
+use common::harness::{buffer, harness_without_answer};
 use common::util::TempDir;
 use gstrtmpclient::codec::flv::{AVC1, FourCc, HVC1, MP4A, OPUS};
 
@@ -31,6 +30,15 @@ const SERVER_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// FFmpeg's own removal of AV1 temporal delimiters (OBU type 2): the element drops them (the
 /// issue says so), FFmpeg's publisher does not.
+/// The H.264 combinations with an audio codec other than AAC.
+const AUDIO_COMBOS: [Combo; 5] = [
+    Combo::H264Opus,
+    Combo::H264Flac,
+    Combo::H264Ac3,
+    Combo::H264Eac3,
+    Combo::H264Mp3,
+];
+
 const AV1_REMOVE_TD: [&str; 2] = ["-bsf:v", "filter_units=remove_types=2"];
 
 /// A source file with its two references: the packets FFmpeg 9 reads from it (bytes), and the
@@ -166,6 +174,20 @@ fn check_configs(c: Combo, src: &Source, srv: &Ff9Listen) {
     }
 }
 
+/// The element publishing the video and audio track of `mkv` (sink and audio pad) to `url`,
+/// to EOS; the element messages posted meanwhile.
+fn publish_mkv(mkv: &Path, url: &str) -> Vec<gst::Structure> {
+    run_to_eos(
+        &format!(
+            "filesrc location={} ! matroskademux name=d \
+             d.video_0 ! queue ! rtmpclientsink name=s sync=false location={url} \
+             d.audio_0 ! queue ! s.audio",
+            mkv.display()
+        ),
+        PUBLISH_TIMEOUT,
+    )
+}
+
 /// The per-codec publish of issue 9: file → matroskademux → rtmpclientsink → FFmpeg 9.
 fn publish_combo(c: Combo) {
     let Some(ff) = ffmpeg9() else { return };
@@ -199,16 +221,7 @@ fn publish_combo(c: Combo) {
     let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
         return;
     };
-    let msgs = run_to_eos(
-        &format!(
-            "filesrc location={} ! matroskademux name=d \
-             d.video_0 ! queue ! rtmpclientsink name=s sync=false location={} \
-             d.audio_0 ! queue ! s.audio",
-            mkv.display(),
-            srv.url()
-        ),
-        PUBLISH_TIMEOUT,
-    );
+    let msgs = publish_mkv(&mkv, &srv.url());
     assert!(
         msgs.iter().any(|s| s.name() == "rtmp-publishing"),
         "{label}: no rtmp-publishing message"
@@ -359,16 +372,7 @@ fn multichannel_and_non_legacy_rate_audio_byte_identical_to_ffmpeg9() {
         let Some(mut srv) = Ff9Listen::start(dir.path(), outputs) else {
             return;
         };
-        run_to_eos(
-            &format!(
-                "filesrc location={} ! matroskademux name=d \
-                 d.video_0 ! queue ! rtmpclientsink name=s sync=false location={} \
-                 d.audio_0 ! queue ! s.audio",
-                mkv.display(),
-                srv.url()
-            ),
-            PUBLISH_TIMEOUT,
-        );
+        publish_mkv(&mkv, &srv.url());
         srv.finish(SERVER_EXIT_TIMEOUT);
         let Some(says) = says else {
             let got = srv.framemd5();
@@ -387,18 +391,7 @@ fn multichannel_and_non_legacy_rate_audio_byte_identical_to_ffmpeg9() {
 /// The element on a server that accepts the TCP connection and never answers (frames queue,
 /// nothing is sent), audio on `sink`, and its bus.
 fn harness_on_silent_server(caps: &str) -> (gst_check::Harness, gst::Bus, std::net::TcpListener) {
-    common::gstsrc::init();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let el = gst::ElementFactory::make("rtmpclientsink")
-        .property("sync", false)
-        .property("location", format!("rtmp://127.0.0.1:{port}/live/k"))
-        .build()
-        .unwrap();
-    let bus = gst::Bus::new();
-    el.set_bus(Some(&bus));
-    let mut h = gst_check::Harness::with_element(&el, Some("sink"), None);
-    h.play();
+    let (mut h, bus, listener) = harness_without_answer();
     h.set_src_caps_str(caps);
     (h, bus, listener)
 }
@@ -417,14 +410,6 @@ fn bus_error(bus: &gst::Bus) -> (String, String) {
     )
 }
 
-fn timed(data: Vec<u8>, pts_ms: u64) -> gst::Buffer {
-    let mut b = gst::Buffer::from_mut_slice(data);
-    b.get_mut()
-        .unwrap()
-        .set_pts(gst::ClockTime::from_mseconds(pts_ms));
-    b
-}
-
 /// Bad audio input is a clear error (or counted bad buffers that end in one), never a panic:
 /// Opus caps without an OpusHead, FLAC frames without STREAMINFO, and garbage or truncated
 /// AC-3, E-AC-3, MP3 and FLAC frames.
@@ -432,14 +417,14 @@ fn timed(data: Vec<u8>, pts_ms: u64) -> gst::Buffer {
 fn bad_audio_input_is_a_clear_error_never_a_panic() {
     // Opus caps with nothing to build an OpusHead from: refused at the caps.
     let (mut h, bus, _l) = harness_on_silent_server("audio/x-opus");
-    assert!(h.push(timed(vec![0xfc, 1, 2], 0)).is_err());
+    assert!(h.push(buffer(vec![0xfc, 1, 2], 0, false)).is_err());
     let (text, _) = bus_error(&bus);
     assert!(text.contains("OpusHead"), "{text}");
 
     // FLAC without any STREAMINFO (no streamheader, none in-band): a clear error at once.
     let (mut h, bus, _l) = harness_on_silent_server("audio/x-flac, rate=48000, channels=2");
     assert_eq!(
-        h.push(timed(vec![0xff, 0xf8, 0x69, 0x08, 0, 0x11], 0)),
+        h.push(buffer(vec![0xff, 0xf8, 0x69, 0x08, 0, 0x11], 0, false)),
         Err(gst::FlowError::Error)
     );
     let (text, _) = bus_error(&bus);
@@ -496,7 +481,7 @@ fn bad_audio_input_is_a_clear_error_never_a_panic() {
             if data.first() == Some(&0xff) && !caps.contains("mpeg") {
                 data[0] = 0;
             }
-            last = h.push(timed(data, i as u64 * 32));
+            last = h.push(buffer(data, i as u64 * 32, false));
             pushed += 1;
             if last.is_err() {
                 break;
@@ -523,26 +508,11 @@ fn audio_combinations_recorded_by_nginx_rtmp_byte_identical() {
     let Some(nginx) = common::NginxRtmp::start_default() else {
         return;
     };
-    for c in [
-        Combo::H264Opus,
-        Combo::H264Flac,
-        Combo::H264Ac3,
-        Combo::H264Eac3,
-        Combo::H264Mp3,
-    ] {
+    for c in AUDIO_COMBOS {
         let Some(mkv) = combo_mkv(c) else { return };
         let label = format!("nginx-rtmp {}", c.name());
         let src = Source::new(&ff, &label, &mkv, &["video_0", "audio_0"]);
-        run_to_eos(
-            &format!(
-                "filesrc location={} ! matroskademux name=d \
-                 d.video_0 ! queue ! rtmpclientsink name=s sync=false location={} \
-                 d.audio_0 ! queue ! s.audio",
-                mkv.display(),
-                nginx.url("live", c.name())
-            ),
-            PUBLISH_TIMEOUT,
-        );
+        publish_mkv(&mkv, &nginx.url("live", c.name()));
         let rec = nginx
             .wait_recording(c.name(), PUBLISH_TIMEOUT)
             .expect("nginx wrote the recording");
@@ -558,13 +528,7 @@ fn audio_combinations_recorded_by_nginx_rtmp_byte_identical() {
 #[test]
 fn audio_only_on_the_sink_pad_byte_identical_to_ffmpeg9() {
     let Some(ff) = ffmpeg9() else { return };
-    for c in [
-        Combo::H264Opus,
-        Combo::H264Flac,
-        Combo::H264Ac3,
-        Combo::H264Eac3,
-        Combo::H264Mp3,
-    ] {
+    for c in AUDIO_COMBOS {
         let Some(mkv) = combo_mkv(c) else { return };
         let label = format!("audio-only {}", c.name());
         let expected = framemd5_of_file(&ff, &mkv, &["-vn"]);
@@ -701,6 +665,17 @@ fn av1_reference_filter_removes_exactly_the_temporal_delimiters() {
     }
 }
 
+/// Once the publish ended: FFmpeg 9 received `frames` HEVC packets of `size`, and its
+/// recording decodes cleanly.
+fn assert_hevc_arrives(ff: &Path, srv: &mut Ff9Listen, size: (u32, u32), frames: usize) {
+    srv.finish(SERVER_EXIT_TIMEOUT);
+    let got = srv.framemd5();
+    let v = got.stream("hevc", Some(size)).index;
+    assert_eq!(got.stream_packets(v).len(), frames, "HEVC packets received");
+    let errs = decode_errors(ff, srv.flv_path());
+    assert!(errs.is_empty(), "decode errors: {errs:?}");
+}
+
 /// Live `byte-stream` HEVC from x265enc (in-band VPS/SPS/PPS, Annex B) plus live AAC: every
 /// frame arrives and decodes.
 #[test]
@@ -732,12 +707,7 @@ fn live_x265_byte_stream_every_frame_arrives_and_decodes() {
         ),
         PUBLISH_TIMEOUT,
     );
-    srv.finish(SERVER_EXIT_TIMEOUT);
-    let got = srv.framemd5();
-    let v = got.stream("hevc", Some((320, 240))).index;
-    assert_eq!(got.stream_packets(v).len(), FRAMES, "HEVC packets received");
-    let errs = decode_errors(&ff, srv.flv_path());
-    assert!(errs.is_empty(), "decode errors: {errs:?}");
+    assert_hevc_arrives(&ff, &mut srv, (320, 240), FRAMES);
     let decoded = decoded_frames(&ff, srv.flv_path());
     let dv = decoded
         .streams
@@ -791,12 +761,7 @@ fn hdr_caps_become_color_info_that_ffmpeg9_reads() {
         ),
         PUBLISH_TIMEOUT,
     );
-    srv.finish(SERVER_EXIT_TIMEOUT);
-    let got = srv.framemd5();
-    let v = got.stream("hevc", Some((160, 96))).index;
-    assert_eq!(got.stream_packets(v).len(), FRAMES, "HEVC packets received");
-    let errs = decode_errors(&ff, srv.flv_path());
-    assert!(errs.is_empty(), "decode errors: {errs:?}");
+    assert_hevc_arrives(&ff, &mut srv, (160, 96), FRAMES);
     let file = common::read_flv(srv.flv_path()).unwrap();
     let mut color_info = None;
     let mut frames_before = 0;

@@ -26,9 +26,9 @@ use common::ffmpeg9::{
 };
 use common::gstmedia_ertmp::{caps_buffer, caps_first_streamheader};
 use common::gstrun::{pipeline, require_elements};
-use common::rtmp_servers::{MultiServer, Reply, Script};
+use common::rtmp_servers::{MultiServer, Reply, publish_only, request_reconnect};
 use common::scripted;
-use common::util::{TempDir, shared};
+use common::util::{TempDir, has_subsequence, shared};
 use gstrtmpclient::codec::flv::{
     self, AudioPacketType, AudioTag, FrameType, HVC1, OPUS, VideoPacketType, VideoTagBody,
 };
@@ -213,9 +213,16 @@ impl Drop for Run {
     }
 }
 
-fn has_subsequence(names: &[String], want: &[&str]) -> bool {
-    let mut it = names.iter();
-    want.iter().all(|w| it.any(|n| n == w))
+/// The lifecycle of one lost connection and one reconnect.
+fn assert_reconnected_once(lifecycle: &[String], reconnects: u64) {
+    let cut = [
+        "rtmp-publishing",
+        "rtmp-disconnected",
+        "rtmp-reconnecting",
+        "rtmp-publishing",
+    ];
+    assert!(has_subsequence(lifecycle, &cut), "{lifecycle:?}");
+    assert_eq!(reconnects, 1, "{lifecycle:?}");
 }
 
 /// One packet as a server received it: bytes (MD5), DTS and PTS in ms.
@@ -380,19 +387,7 @@ fn ffmpeg9_restart_gets_a_keyframe_the_same_configuration_and_the_same_timeline(
     };
     let (video, audio, lifecycle, reconnects) = run.finish();
     srv2.finish(SERVER_EXIT_TIMEOUT);
-    assert!(
-        has_subsequence(
-            &lifecycle,
-            &[
-                "rtmp-publishing",
-                "rtmp-disconnected",
-                "rtmp-reconnecting",
-                "rtmp-publishing"
-            ]
-        ),
-        "{lifecycle:?}"
-    );
-    assert_eq!(reconnects, 1, "{lifecycle:?}");
+    assert_reconnected_once(&lifecycle, reconnects);
 
     let (a, b) = (srv1.framemd5(), srv2.framemd5());
     let (hvcc, head) = caps_configs(&video, &audio);
@@ -638,13 +633,6 @@ fn hevc_frames(msgs: &[Message]) -> usize {
         .count()
 }
 
-fn publish_only() -> Script {
-    Box::new(|peer, new| {
-        peer.answer_publish_flow(new, &[]);
-        Reply::Continue
-    })
-}
-
 /// A scripted server closes the first connection after 45 video frames; the element reconnects
 /// to it.
 #[test]
@@ -673,19 +661,7 @@ fn scripted_cut_new_connection_is_metadata_hevc_start_opus_start_keyframe() {
         "reconnect-delay=200",
     ));
     let (video, audio, lifecycle, reconnects) = run.finish();
-    assert!(
-        has_subsequence(
-            &lifecycle,
-            &[
-                "rtmp-publishing",
-                "rtmp-disconnected",
-                "rtmp-reconnecting",
-                "rtmp-publishing"
-            ]
-        ),
-        "{lifecycle:?}"
-    );
-    assert_eq!(reconnects, 1);
+    assert_reconnected_once(&lifecycle, reconnects);
     let peers = server.join();
     assert_eq!(peers.len(), 2, "a second connection");
     let (hvcc, head) = caps_configs(&video, &audio);
@@ -712,23 +688,7 @@ fn reconnect_request_carries_hevc_and_opus_the_same_way() {
     let target = MultiServer::start(RUN_TIMEOUT, 1, |_| publish_only());
     let tc_url = format!("rtmp://127.0.0.1:{}/live2", target.port);
     let origin = MultiServer::start(RUN_TIMEOUT, 1, move |_| {
-        let tc_url = tc_url.clone();
-        let (mut frames, mut sent) = (0, false);
-        Box::new(move |peer, new| {
-            peer.answer_publish_flow(new, &[]);
-            frames += hevc_frames(new);
-            if !sent && frames >= 40 {
-                sent = true;
-                peer.send_status(
-                    0,
-                    "status",
-                    "NetConnection.Connect.ReconnectRequest",
-                    "The streaming server is undergoing updates.",
-                    vec![("tcUrl", Amf0Value::String(tc_url.clone()))],
-                );
-            }
-            Reply::Continue
-        })
+        request_reconnect(tc_url.clone(), 40, hevc_frames)
     });
     let run = Run::start(&live_hevc_opus(&origin.url("live", "key"), 120, ""));
     let (video, audio, lifecycle, reconnects) = run.finish();

@@ -20,6 +20,21 @@ fn warnings(msgs: &[gst::Structure]) -> Vec<&gst::Structure> {
         .collect()
 }
 
+/// The one ingest warning among `msgs`, which must be `rule`'s `check` with `measured`.
+fn the_warning<'a>(
+    msgs: &'a [gst::Structure],
+    rule: &str,
+    check: &str,
+    measured: &str,
+) -> &'a gst::Structure {
+    let w = warnings(msgs);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(field(w[0], "rule"), rule);
+    assert_eq!(field(w[0], "check"), check);
+    assert_eq!(field(w[0], "measured"), measured);
+    w[0]
+}
+
 fn field<'a>(s: &'a gst::Structure, name: &str) -> &'a str {
     s.get::<&str>(name)
         .unwrap_or_else(|e| panic!("{name} in {s}: {e}"))
@@ -41,13 +56,9 @@ fn ten_second_keyframe_interval_breaks_youtube_rules_once() {
         nginx.url("live", "gop10")
     );
     let msgs = run_to_eos(&launch, LIMIT);
-    let w = warnings(&msgs);
-    assert_eq!(w.len(), 1, "{w:?}");
-    assert_eq!(field(w[0], "rule"), "youtube");
-    assert_eq!(field(w[0], "check"), "keyframe-interval");
-    assert_eq!(field(w[0], "limit"), "4 s");
-    assert_eq!(field(w[0], "measured"), "10 s");
-    assert!(field(w[0], "description").contains("10 s"), "{}", w[0]);
+    let w = the_warning(&msgs, "youtube", "keyframe-interval", "10 s");
+    assert_eq!(field(w, "limit"), "4 s");
+    assert!(field(w, "description").contains("10 s"), "{w}");
     // The stream was not changed: every frame, both keyframes, recorded.
     let path = nginx
         .wait_recording("gop10", Duration::from_secs(10))
@@ -110,12 +121,8 @@ fn audio_rate_outside_44_1_and_48_khz_warns() {
         nginx.url("live", "rate32")
     );
     let msgs = run_to_eos(&launch, LIMIT);
-    let w = warnings(&msgs);
-    assert_eq!(w.len(), 1, "{w:?}");
-    assert_eq!(field(w[0], "rule"), "twitch");
-    assert_eq!(field(w[0], "check"), "audio-rate");
-    assert_eq!(field(w[0], "measured"), "32000 Hz");
-    assert_eq!(field(w[0], "limit"), "44100 or 48000 Hz");
+    let w = the_warning(&msgs, "twitch", "audio-rate", "32000 Hz");
+    assert_eq!(field(w, "limit"), "44100 or 48000 Hz");
 }
 
 /// Codecs a service does not take on single-track RTMP: HEVC for Twitch (H.264 only), Opus for
@@ -135,11 +142,7 @@ fn a_codec_the_service_does_not_take_warns() {
         nginx.url("live", "hevc")
     );
     let msgs = run_to_eos(&hevc, LIMIT);
-    let w = warnings(&msgs);
-    assert_eq!(w.len(), 1, "{w:?}");
-    assert_eq!(field(w[0], "rule"), "twitch");
-    assert_eq!(field(w[0], "check"), "video-codec");
-    assert_eq!(field(w[0], "measured"), "HEVC");
+    the_warning(&msgs, "twitch", "video-codec", "HEVC");
 
     let opus = format!(
         "rtmpclientsink name=s ingest-rules=facebook sync=false location={} \
@@ -149,9 +152,5 @@ fn a_codec_the_service_does_not_take_warns() {
         nginx.url("live", "opus")
     );
     let msgs = run_to_eos(&opus, LIMIT);
-    let w = warnings(&msgs);
-    assert_eq!(w.len(), 1, "{w:?}");
-    assert_eq!(field(w[0], "rule"), "facebook");
-    assert_eq!(field(w[0], "check"), "audio-codec");
-    assert_eq!(field(w[0], "measured"), "Opus");
+    the_warning(&msgs, "facebook", "audio-codec", "Opus");
 }

@@ -31,7 +31,7 @@ use common::ffmpeg9::{
 use common::gstmedia_ertmp::{
     assert_element_accepts, demux, four_track_h264_aac_mkv, four_track_mkv,
 };
-use common::gstrun::{pipeline, require_elements, run_to_eos};
+use common::gstrun::{pipeline, play_to_eos_stepping, require_elements, run_to_eos};
 use common::gstsrc::init;
 use common::rtmp_servers::{MultiServer, Reply};
 use common::scripted::{Next, ScriptedTcpServer, data_values};
@@ -47,6 +47,8 @@ use gstrtmpclient::rtmp::message::{Message, msg_type};
 
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 const SERVER_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a test that acts while the pipeline plays looks at the sink.
+const STEP: Duration = Duration::from_millis(50);
 
 /// matroskademux's pads of the H.264/AAC four-track file, in track (= FFmpeg stream) order,
 /// and the element pads they feed.
@@ -74,21 +76,76 @@ fn assert_decodes(ff: &Path, label: &str, srv: &Ff9Listen) {
     );
 }
 
-/// The four-track source: FFmpeg 9's packets and matroskademux's PTS per track.
-fn four_track_source(ff: &Path, mkv: &Path) -> (FrameMd5, Vec<gst::Caps>, Vec<Vec<i64>>) {
+/// A four-track source: FFmpeg 9's packets and matroskademux's PTS per track (`tracks` in
+/// track order, track 0 with B-frames).
+fn four_track_source(
+    ff: &Path,
+    mkv: &Path,
+    tracks: &[(&str, &str, &str); 4],
+) -> (FrameMd5, Vec<gst::Caps>, Vec<Vec<i64>>) {
     let file = framemd5_of_file(ff, mkv, &[]);
-    let pads: Vec<&str> = FOUR_TRACKS.iter().map(|t| t.0).collect();
+    let pads: Vec<&str> = tracks.iter().map(|t| t.0).collect();
     let demuxed = demux(mkv, &pads);
-    for (i, (pad, _, codec)) in FOUR_TRACKS.iter().enumerate() {
+    for (i, (pad, _, codec)) in tracks.iter().enumerate() {
         assert_eq!(file.streams[i].codec_id, *codec, "track {i}");
         let sizes: Vec<usize> = file.stream_packets(i).iter().map(|p| p.size).collect();
         let ours: Vec<usize> = demuxed[i].buffers.iter().map(Vec::len).collect();
         assert_eq!(ours, sizes, "pad {pad} vs FFmpeg stream {i}");
     }
-    assert!(file.has_reordered_pts(0), "track 0 has no B-frames");
+    assert!(
+        file.has_reordered_pts(0),
+        "track 0 ({}) has no B-frames",
+        tracks[0].2
+    );
     let caps = demuxed.iter().map(|d| d.caps.clone()).collect();
     let pts = demuxed.into_iter().map(|d| d.pts_ms).collect();
     (file, caps, pts)
+}
+
+/// The element publishing the four-track `mkv` (its `tracks` to the pads they name) to FFmpeg
+/// 9 listening: four streams, each byte-identical to its track with the PTS the element was
+/// given, all decoding cleanly.
+fn assert_four_tracks_arrive_identical(
+    ff: &Path,
+    mkv: &Path,
+    tracks: &[(&str, &str, &str); 4],
+    label: &str,
+) {
+    let (file, caps, ref_pts) = four_track_source(ff, mkv, tracks);
+    // A pad or codec the element lacks fails here, with that reason.
+    for ((_, pad, _), caps) in tracks.iter().zip(&caps) {
+        assert_element_accepts(template_of(pad), caps);
+    }
+    let dir = TempDir::new(label);
+    let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
+        return;
+    };
+    let (v0, v1, a0, a1) = (tracks[0], tracks[1], tracks[2], tracks[3]);
+    let msgs = run_to_eos(
+        &format!(
+            "filesrc location={} ! matroskademux name=d \
+             d.{} ! queue ! rtmpclientsink name=s sync=false location={} \
+             d.{} ! queue ! s.{} \
+             d.{} ! queue ! s.{} \
+             d.{} ! queue ! s.{}",
+            mkv.display(),
+            v0.0,
+            srv.url(),
+            v1.0,
+            v1.1,
+            a0.0,
+            a0.1,
+            a1.0,
+            a1.1
+        ),
+        PUBLISH_TIMEOUT,
+    );
+    assert!(msgs.iter().any(|s| s.name() == "rtmp-publishing"));
+    srv.finish(SERVER_EXIT_TIMEOUT);
+    let got = srv.framemd5();
+    assert_eq!(got.streams.len(), 4, "{label}: {:?}", got.streams);
+    assert_all_streams_identical(label, &file, &ref_pts, &got);
+    assert_decodes(ff, label, &srv);
 }
 
 #[test]
@@ -97,36 +154,11 @@ fn four_h264_aac_tracks_from_matroska_arrive_byte_identical_at_ffmpeg9() {
     let Some(mkv) = four_track_h264_aac_mkv() else {
         return;
     };
-    let (file, caps, ref_pts) = four_track_source(&ff, &mkv);
-    for ((_, pad, _), caps) in FOUR_TRACKS.iter().zip(&caps) {
-        assert_element_accepts(template_of(pad), caps);
-    }
-    let dir = TempDir::new("four-track-h264-aac");
-    let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
-        return;
-    };
-    let msgs = run_to_eos(
-        &format!(
-            "filesrc location={} ! matroskademux name=d \
-             d.video_0 ! queue ! rtmpclientsink name=s sync=false location={} \
-             d.video_1 ! queue ! s.video_1 \
-             d.audio_0 ! queue ! s.audio \
-             d.audio_1 ! queue ! s.audio_1",
-            mkv.display(),
-            srv.url()
-        ),
-        PUBLISH_TIMEOUT,
-    );
-    assert!(msgs.iter().any(|s| s.name() == "rtmp-publishing"));
-    srv.finish(SERVER_EXIT_TIMEOUT);
-    let got = srv.framemd5();
-    assert_eq!(got.streams.len(), 4, "{:?}", got.streams);
-    assert_all_streams_identical("four-track H.264/AAC", &file, &ref_pts, &got);
-    assert_decodes(&ff, "four-track H.264/AAC", &srv);
+    assert_four_tracks_arrive_identical(&ff, &mkv, &FOUR_TRACKS, "four-track-h264-aac");
 }
 
-/// matroskademux's pads of the issue's four-track file (HEVC, H.264, AAC, Opus), in track (= FFmpeg stream) order, and the
-/// element pads they feed.
+/// matroskademux's pads of the issue's four-track file (HEVC, H.264, AAC, Opus), in track (=
+/// FFmpeg stream) order, and the element pads they feed.
 const HEVC_OPUS_TRACKS: [(&str, &str, &str); 4] = [
     ("video_0", "sink", "hevc"),
     ("video_1", "video_1", "h264"),
@@ -134,53 +166,11 @@ const HEVC_OPUS_TRACKS: [(&str, &str, &str); 4] = [
     ("audio_1", "audio_1", "opus"),
 ];
 
-/// The four-track source: FFmpeg 9's packets and matroskademux's PTS per track.
-fn hevc_opus_source(ff: &Path, mkv: &Path) -> (FrameMd5, Vec<gst::Caps>, Vec<Vec<i64>>) {
-    let file = framemd5_of_file(ff, mkv, &[]);
-    let pads: Vec<&str> = HEVC_OPUS_TRACKS.iter().map(|t| t.0).collect();
-    let demuxed = demux(mkv, &pads);
-    for (i, (pad, _, codec)) in HEVC_OPUS_TRACKS.iter().enumerate() {
-        assert_eq!(file.streams[i].codec_id, *codec, "track {i}");
-        let sizes: Vec<usize> = file.stream_packets(i).iter().map(|p| p.size).collect();
-        let ours: Vec<usize> = demuxed[i].buffers.iter().map(Vec::len).collect();
-        assert_eq!(ours, sizes, "pad {pad} vs FFmpeg stream {i}");
-    }
-    assert!(file.has_reordered_pts(0), "the HEVC track has no B-frames");
-    let caps = demuxed.iter().map(|d| d.caps.clone()).collect();
-    let pts = demuxed.into_iter().map(|d| d.pts_ms).collect();
-    (file, caps, pts)
-}
-
 #[test]
 fn four_tracks_from_matroska_arrive_byte_identical_at_ffmpeg9() {
     let Some(ff) = ffmpeg9() else { return };
     let Some(mkv) = four_track_mkv() else { return };
-    let (file, caps, ref_pts) = hevc_opus_source(&ff, &mkv);
-    // A pad or codec the element lacks fails here, with that reason.
-    for ((_, pad, _), caps) in HEVC_OPUS_TRACKS.iter().zip(&caps) {
-        assert_element_accepts(template_of(pad), caps);
-    }
-    let dir = TempDir::new("four-track");
-    let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
-        return;
-    };
-    let msgs = run_to_eos(
-        &format!(
-            "filesrc location={} ! matroskademux name=d \
-             d.video_0 ! queue ! rtmpclientsink name=s sync=false location={} \
-             d.video_1 ! queue ! s.video_1 \
-             d.audio_0 ! queue ! s.audio \
-             d.audio_1 ! queue ! s.audio_1",
-            mkv.display(),
-            srv.url()
-        ),
-        PUBLISH_TIMEOUT,
-    );
-    assert!(msgs.iter().any(|s| s.name() == "rtmp-publishing"));
-    srv.finish(SERVER_EXIT_TIMEOUT);
-    let got = srv.framemd5();
-    assert_all_streams_identical("four-track", &file, &ref_pts, &got);
-    assert_decodes(&ff, "four-track", &srv);
+    assert_four_tracks_arrive_identical(&ff, &mkv, &HEVC_OPUS_TRACKS, "four-track");
 }
 
 /// The issue's measurement: FFmpeg 9 publishing the four-track file
@@ -312,13 +302,13 @@ struct Media {
 }
 
 fn media_of(m: &Message) -> Option<Media> {
-    match m.msg_type_id {
+    let mut mod_ex = false;
+    let (video, (track, kind, multitrack)) = match m.msg_type_id {
         msg_type::VIDEO => {
             let tag = flv::parse_video(&m.payload).expect("video tag parses");
             let key = tag.frame_type == FrameType::Key;
             let frame = if key { Kind::Key } else { Kind::Inter };
-            let mut mod_ex = false;
-            let (track, kind, multitrack) = match tag.body {
+            let media = match tag.body {
                 VideoTagBody::Legacy(l) => (
                     0,
                     match l.avc_packet_type {
@@ -343,18 +333,10 @@ fn media_of(m: &Message) -> Option<Media> {
                     e.multitrack == Some(AvMultitrackType::OneTrack),
                 ),
             };
-            Some(Media {
-                video: true,
-                track,
-                kind,
-                ts: m.timestamp,
-                multitrack,
-                mod_ex,
-            })
+            (true, media)
         }
         msg_type::AUDIO => {
-            let mut mod_ex = false;
-            let (track, kind, multitrack) = match flv::parse_audio(&m.payload).expect("audio") {
+            let media = match flv::parse_audio(&m.payload).expect("audio") {
                 AudioTag::Legacy(l) => (
                     0,
                     match l.aac_packet_type {
@@ -377,17 +359,18 @@ fn media_of(m: &Message) -> Option<Media> {
                     e.multitrack == Some(AvMultitrackType::OneTrack),
                 ),
             };
-            Some(Media {
-                video: false,
-                track,
-                kind,
-                ts: m.timestamp,
-                multitrack,
-                mod_ex,
-            })
+            (false, media)
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(Media {
+        video,
+        track,
+        kind,
+        ts: m.timestamp,
+        multitrack,
+        mod_ex,
+    })
 }
 
 /// The media messages of one track, in order.
@@ -514,33 +497,18 @@ fn link_new_branch(
     pad
 }
 
-/// Pumps the bus until EOS (panicking on an error or after `timeout`) while `step` runs
-/// between messages.
-fn play_until_eos(p: &gst::Pipeline, timeout: Duration, mut step: impl FnMut()) {
-    let bus = p.bus().unwrap();
-    p.set_state(gst::State::Playing).expect("PLAYING");
-    let deadline = Instant::now() + timeout;
-    loop {
-        step();
-        assert!(Instant::now() < deadline, "no EOS within {timeout:?}");
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) else {
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                let _ = p.set_state(gst::State::Null);
-                panic!(
-                    "error from {:?}: {} ({:?})",
-                    e.src().map(|s| s.path_string()),
-                    e.error(),
-                    e.debug()
-                );
-            }
-            _ => {}
-        }
-    }
-    p.set_state(gst::State::Null).expect("NULL");
+/// Track 0 of the pad tests: `frames` of live 320x240 H.264 into the sink pad of `s`
+/// (publishing to `url`), `audio_buffers` of live AAC stereo into its audio pad.
+fn track0_launch(url: &str, frames: u32, audio_buffers: u32) -> String {
+    format!(
+        "videotestsrc is-live=true num-buffers={frames} ! \
+         video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
+         x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 bitrate=300 ! \
+         video/x-h264,stream-format=avc,alignment=au ! queue ! \
+         rtmpclientsink name=s location={url} \
+         audiotestsrc is-live=true num-buffers={audio_buffers} samplesperbuffer=1024 ! \
+         audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! queue ! s.audio"
+    )
 }
 
 fn sent_frames(sink: &gst::Element, kind: &str, id: u32) -> u64 {
@@ -564,31 +532,29 @@ fn pad_requested_after_playing_starts_with_its_sequence_start_and_a_keyframe() {
     }
     let srv = recording_server();
     // 4 s of track 0 video and audio; video_1 joins once 30 frames of track 0 were sent.
-    let p = pipeline(&format!(
-        "videotestsrc is-live=true num-buffers=120 ! \
-         video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
-         x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 bitrate=300 ! \
-         video/x-h264,stream-format=avc,alignment=au ! queue ! \
-         rtmpclientsink name=s location={} \
-         audiotestsrc is-live=true num-buffers=180 samplesperbuffer=1024 ! \
-         audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! queue ! s.audio",
-        srv.url()
-    ));
+    let p = pipeline(&track0_launch(&srv.url(), 120, 180));
     let sink = p.by_name("s").unwrap();
     let mut joined = false;
-    play_until_eos(&p, PUBLISH_TIMEOUT, || {
-        if !joined && sent_frames(&sink, "video", 0) >= 30 {
-            joined = true;
-            // Ends well before the sink pad does (50 of the remaining ~90 frames).
-            link_new_branch(
-                &p,
-                &sink,
-                "video_%u",
-                "video_1",
-                &live_h264_bin(160, 120, 50, "ball"),
-            );
-        }
-    });
+    play_to_eos_stepping(
+        &p,
+        "multitrack",
+        PUBLISH_TIMEOUT,
+        STEP,
+        || {
+            if !joined && sent_frames(&sink, "video", 0) >= 30 {
+                joined = true;
+                // Ends well before the sink pad does (50 of the remaining ~90 frames).
+                link_new_branch(
+                    &p,
+                    &sink,
+                    "video_%u",
+                    "video_1",
+                    &live_h264_bin(160, 120, 50, "ball"),
+                );
+            }
+        },
+        |_| {},
+    );
     assert!(joined, "track 0 never sent 30 frames");
     let msgs = srv.join().received;
     let all: Vec<Media> = msgs.iter().filter_map(media_of).collect();
@@ -682,47 +648,48 @@ fn released_pad_ends_its_track_and_eos_on_one_track_does_not_stop_the_others() {
     // Track 0 video and audio for 3 s; video_1 released after 30 of its frames were sent;
     // audio_1 reaches EOS after 1 s (47 buffers).
     let p = pipeline(&format!(
-        "videotestsrc is-live=true num-buffers=90 ! \
-         video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
-         x264enc speed-preset=ultrafast tune=zerolatency key-int-max=30 bitrate=300 ! \
-         video/x-h264,stream-format=avc,alignment=au ! queue ! \
-         rtmpclientsink name=s location={} \
-         audiotestsrc is-live=true num-buffers=140 samplesperbuffer=1024 ! \
-         audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! queue ! s.audio \
+        "{} \
          audiotestsrc is-live=true num-buffers=47 samplesperbuffer=1024 freq=880 ! \
          audio/x-raw,rate=48000,channels=1 ! audioconvert ! avenc_aac ! queue ! s.audio_1 \
          videotestsrc is-live=true pattern=ball ! \
          video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! \
          x264enc speed-preset=ultrafast tune=zerolatency key-int-max=15 bitrate=200 ! \
          video/x-h264,stream-format=avc,alignment=au ! queue name=q1 ! s.video_1",
-        srv.url()
+        track0_launch(&srv.url(), 90, 140)
     ));
     let sink = p.by_name("s").unwrap();
     let released = Arc::new(Mutex::new(false));
     let mut pad_v1 = sink.static_pad("video_1");
     assert!(pad_v1.is_some(), "video_1 was requested by the launch line");
-    play_until_eos(&p, PUBLISH_TIMEOUT, || {
-        if pad_v1.is_some() && sent_frames(&sink, "video", 1) >= 30 {
-            let pad = pad_v1.take().unwrap();
-            // Unlink the branch and stop it, as an application removing a rendition does.
-            let q1 = p.by_name("q1").unwrap();
-            let src = q1.static_pad("src").unwrap();
-            let _ = src.unlink(&pad);
-            sink.release_request_pad(&pad);
-            *released.lock().unwrap() = true;
-            // The branch without a peer would post not-linked: take it out.
-            let mut el = Some(q1);
-            while let Some(e) = el {
-                let up = e
-                    .static_pad("sink")
-                    .and_then(|p| p.peer())
-                    .and_then(|p| p.parent_element());
-                let _ = e.set_state(gst::State::Null);
-                let _ = p.remove(&e);
-                el = up;
+    play_to_eos_stepping(
+        &p,
+        "multitrack",
+        PUBLISH_TIMEOUT,
+        STEP,
+        || {
+            if pad_v1.is_some() && sent_frames(&sink, "video", 1) >= 30 {
+                let pad = pad_v1.take().unwrap();
+                // Unlink the branch and stop it, as an application removing a rendition does.
+                let q1 = p.by_name("q1").unwrap();
+                let src = q1.static_pad("src").unwrap();
+                let _ = src.unlink(&pad);
+                sink.release_request_pad(&pad);
+                *released.lock().unwrap() = true;
+                // The branch without a peer would post not-linked: take it out.
+                let mut el = Some(q1);
+                while let Some(e) = el {
+                    let up = e
+                        .static_pad("sink")
+                        .and_then(|p| p.peer())
+                        .and_then(|p| p.parent_element());
+                    let _ = e.set_state(gst::State::Null);
+                    let _ = p.remove(&e);
+                    el = up;
+                }
             }
-        }
-    });
+        },
+        |_| {},
+    );
     assert!(*released.lock().unwrap(), "video_1 was never released");
     assert!(sink.static_pad("video_1").is_none(), "pad removed");
     let msgs = srv.join().received;

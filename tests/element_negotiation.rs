@@ -12,7 +12,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::gstrun::{pipeline, require_elements};
-use common::scripted::{Next, ScriptedTcpServer, ServerPeer, command_of, data_values};
+use common::scripted::{
+    Next, ScriptedTcpServer, ServerPeer, amf_strings, command_names, command_of, connect_block,
+    data_values,
+};
 use gst::prelude::*;
 use gstrtmpclient::rtmp::amf0::Amf0Value;
 use gstrtmpclient::rtmp::caps::{CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT, ConnectCapabilities};
@@ -33,26 +36,7 @@ const HEVC: &str = "videotestsrc num-buffers=20 ! video/x-raw,format=I420,width=
 /// A server answering the publish flow with `props` in `_result(connect)`, then reading until
 /// the client closes.
 fn server(props: Vec<(&'static str, Amf0Value)>) -> ScriptedTcpServer {
-    let mut published = false;
-    ScriptedTcpServer::start(LIMIT, move |turn| {
-        if !published {
-            published = turn.peer.answer_publish_flow(&turn.new, &props);
-        }
-        if published {
-            Next::DrainUntilClose
-        } else {
-            Next::Continue
-        }
-    })
-}
-
-fn strings(items: &[&str]) -> Amf0Value {
-    Amf0Value::StrictArray(
-        items
-            .iter()
-            .map(|s| Amf0Value::String(s.to_string()))
-            .collect(),
-    )
+    ScriptedTcpServer::publish_then_drain(LIMIT, props)
 }
 
 /// How a run ended, with the sink's messages.
@@ -111,30 +95,18 @@ fn launch(url: &str, props: &str, branches: &[(&str, &str)]) -> gst::Pipeline {
     pipeline(&desc)
 }
 
-/// The Enhanced RTMP block of the client's `connect`.
-fn connect_block(peer: &ServerPeer) -> ConnectCapabilities {
-    let connect = peer
-        .received
-        .iter()
-        .filter_map(command_of)
-        .find(|c| c.name == "connect")
-        .expect("the client sent connect");
-    ConnectCapabilities::from_properties(connect.command_object.properties().unwrap_or_default())
-}
-
-fn commands(peer: &ServerPeer) -> Vec<String> {
-    peer.received
-        .iter()
-        .filter_map(command_of)
-        .map(|c| c.name)
-        .collect()
-}
-
 fn media(peer: &ServerPeer) -> Vec<&Message> {
     peer.received
         .iter()
         .filter(|m| matches!(m.msg_type_id, msg_type::VIDEO | msg_type::AUDIO))
         .collect()
+}
+
+/// The run ended in an error starting with `starts`, before any media reached the server.
+fn assert_refused_before_media(run: &Run, peer: &ServerPeer, starts: &str) {
+    let err = run.error.as_deref().unwrap_or_default();
+    assert!(err.starts_with(starts), "{err}");
+    assert!(media(peer).is_empty());
 }
 
 /// onMetaData's `key`, from the first onMetaData the server got.
@@ -256,7 +228,7 @@ fn rtmp_connected_reports_what_the_server_said() {
         )
     };
     let srv = server(vec![
-        ("fourCcList", strings(&["hvc1", "av01", "\u{1b}[2J,x"])),
+        ("fourCcList", amf_strings(&["hvc1", "av01", "\u{1b}[2J,x"])),
         ("videoFourCcInfoMap", map(&[("hvc1", 4.0), ("*", 1.0)])),
         ("audioFourCcInfoMap", map(&[("Opus", 5.0)])),
         ("capsEx", Amf0Value::Number(3.0)),
@@ -318,7 +290,7 @@ fn a_server_excluding_hevc_gets_one_error_and_no_media() {
         return;
     }
     for props in ["", "async-connect=false"] {
-        let srv = server(vec![("fourCcList", strings(&["avc1", "av01", "mp4a"]))]);
+        let srv = server(vec![("fourCcList", amf_strings(&["avc1", "av01", "mp4a"]))]);
         let p = launch(&srv.url(), props, &[(HEVC, "sink")]);
         let run = play(&p);
         let peer = srv.join();
@@ -329,7 +301,10 @@ fn a_server_excluding_hevc_gets_one_error_and_no_media() {
         );
         // Refused at connect: no publish, no media.
         assert!(media(&peer).is_empty(), "{props}");
-        assert!(!commands(&peer).contains(&"publish".to_string()), "{props}");
+        assert!(
+            !command_names(&peer).contains(&"publish".to_string()),
+            "{props}"
+        );
     }
 }
 
@@ -378,7 +353,7 @@ fn a_track_whose_caps_come_after_connect_is_judged_then_sent() {
         return;
     }
     // The server lists only HEVC, yet legacy H.264 on track 0 is taken by every server.
-    let (run, peer) = link_after_connect(vec![("fourCcList", strings(&["hvc1"]))], H264);
+    let (run, peer) = link_after_connect(vec![("fourCcList", amf_strings(&["hvc1"]))], H264);
     assert_eq!(run.error, None);
     // Nothing was known at connect: capsEx alone.
     let block = connect_block(&peer);
@@ -395,15 +370,15 @@ fn a_late_track_the_server_excludes_is_refused_before_it_is_sent() {
     }
     // The server's answer is kept; HEVC arriving after connect is refused before its first
     // packet.
-    let (run, peer) = link_after_connect(vec![("fourCcList", strings(&["avc1", "mp4a"]))], HEVC);
-    let err = run.error.unwrap_or_default();
-    assert!(
-        err.starts_with("Server does not accept HEVC (hvc1); it lists avc1;"),
-        "{err}"
+    let (run, peer) =
+        link_after_connect(vec![("fourCcList", amf_strings(&["avc1", "mp4a"]))], HEVC);
+    assert_refused_before_media(
+        &run,
+        &peer,
+        "Server does not accept HEVC (hvc1); it lists avc1;",
     );
-    assert!(media(&peer).is_empty());
     // The publish was stopped cleanly.
-    assert!(commands(&peer).contains(&"deleteStream".to_string()));
+    assert!(command_names(&peer).contains(&"deleteStream".to_string()));
 }
 
 #[test]
@@ -413,19 +388,18 @@ fn caps_ex_without_multitrack_refuses_a_second_track_at_connect() {
     }
     common::gstsrc::init();
     let srv = server(vec![
-        ("fourCcList", strings(&["*"])),
+        ("fourCcList", amf_strings(&["*"])),
         ("capsEx", Amf0Value::Number(1.0)),
     ]);
     let p = launch(&srv.url(), "", &[(H264, "sink"), (H264, "video_1")]);
     let run = play(&p);
     let peer = srv.join();
     assert!(connect_block(&peer).has_caps_ex(CAPS_EX_MULTITRACK));
-    let err = run.error.unwrap_or_default();
-    assert!(
-        err.starts_with("Server does not accept multitrack (capsEx 0x01)"),
-        "{err}"
+    assert_refused_before_media(
+        &run,
+        &peer,
+        "Server does not accept multitrack (capsEx 0x01)",
     );
-    assert!(media(&peer).is_empty());
 }
 
 #[test]
@@ -433,7 +407,7 @@ fn mp3_is_judged_in_the_form_its_first_frame_takes() {
     if !require_elements(&["audiotestsrc", "lamemp3enc", "mpegaudioparse"]) {
         return;
     }
-    let lists_avc_aac = || vec![("fourCcList", strings(&["avc1", "mp4a"]))];
+    let lists_avc_aac = || vec![("fourCcList", amf_strings(&["avc1", "mp4a"]))];
     // 44.1 kHz fits the legacy header: legacy MP3 needs nothing from the server.
     let srv = server(lists_avc_aac());
     let run = play(&launch(&srv.url(), "", &[(&mp3(44_100), "sink")]));
@@ -452,12 +426,11 @@ fn mp3_is_judged_in_the_form_its_first_frame_takes() {
     let srv = server(lists_avc_aac());
     let run = play(&launch(&srv.url(), "", &[(&mp3(32_000), "sink")]));
     let peer = srv.join();
-    let err = run.error.unwrap_or_default();
-    assert!(
-        err.starts_with("Server does not accept MP3 (.mp3); it lists mp4a;"),
-        "{err}"
+    assert_refused_before_media(
+        &run,
+        &peer,
+        "Server does not accept MP3 (.mp3); it lists mp4a;",
     );
-    assert!(media(&peer).is_empty());
 }
 
 #[test]
@@ -551,8 +524,10 @@ fn every_reconnect_advertises_and_judges_again_and_the_info_is_not_repeated() {
     );
     assert_eq!(run.infos.len(), 1, "{:?}", run.infos);
     // The server now lists codecs without HEVC: the reconnect is refused with one ERROR.
-    let (srv, _) =
-        reconnecting_server(Vec::new(), vec![("fourCcList", strings(&["avc1", "av01"]))]);
+    let (srv, _) = reconnecting_server(
+        Vec::new(),
+        vec![("fourCcList", amf_strings(&["avc1", "av01"]))],
+    );
     let run = play(&launch(
         &srv.url(),
         "reconnect-delay=50",
@@ -613,7 +588,7 @@ fn mod_ex_nanosecond_offsets_only_when_the_server_asked_for_them() {
          x264enc speed-preset=ultrafast key-int-max=10 ! video/x-h264,stream-format=avc,alignment=au";
     for (caps_ex, asked) in [(0x0f_u32, true), (0x03, false)] {
         let srv = server(vec![
-            ("fourCcList", strings(&["*"])),
+            ("fourCcList", amf_strings(&["*"])),
             ("capsEx", Amf0Value::Number(f64::from(caps_ex))),
         ]);
         let p = launch(&srv.url(), "", &[(h264_30, "sink"), (h264_30, "video_1")]);

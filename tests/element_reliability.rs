@@ -21,12 +21,15 @@ use std::time::{Duration, Instant};
 use common::flv::{FlvFile, FlvTag};
 use common::gstrun::{assert_no_key_on_bus, pipeline, pump_until, worth_keeping};
 use common::gstsrc::init;
-use common::util::{exclusive, loud, shared, vm_rss_kb, wait_file_stable};
+use common::util::{exclusive, has_subsequence, loud, shared, vm_rss_kb, wait_file_stable};
 use common::{FaultProxy, NginxRtmp, ffprobe, media, read_flv};
 use gst::prelude::*;
 use gstrtmpclient::rtmp::amf0::Amf0Value;
 use gstrtmpclient::rtmp::message::{Message, msg_type};
-use rtmp_servers::{MultiServer, Reply, Script, audio_frames, connect_app, video_frames};
+use rtmp_servers::{
+    MultiServer, Reply, Script, audio_frames, connect_app, publish_only, request_reconnect,
+    video_frames,
+};
 
 const KEY: &str = "sekritkey";
 
@@ -210,12 +213,6 @@ impl Drop for Run {
     fn drop(&mut self) {
         let _ = self.p.set_state(gst::State::Null);
     }
-}
-
-/// True if `names` contains `want` as a subsequence.
-fn has_subsequence(names: &[String], want: &[&str]) -> bool {
-    let mut it = names.iter();
-    want.iter().all(|w| it.any(|n| n == w))
 }
 
 fn hash(data: &[u8]) -> u64 {
@@ -1067,35 +1064,6 @@ fn throttled_link_drops_b_frames_and_gops_but_stays_live_and_decodable() {
 // Enhanced RTMP reconnect request
 // ---------------------------------------------------------------------------------------------
 
-/// Answers the publish flow; once `after` video frames arrived, sends a ReconnectRequest with
-/// `tc_url` and then only reads until the client closes.
-fn request_reconnect(tc_url: String, after: usize) -> Script {
-    let mut frames = 0;
-    let mut sent = false;
-    Box::new(move |peer, new| {
-        peer.answer_publish_flow(new, &[]);
-        frames += video_frames(new).len();
-        if !sent && frames >= after {
-            sent = true;
-            peer.send_status(
-                0,
-                "status",
-                "NetConnection.Connect.ReconnectRequest",
-                "The streaming server is undergoing updates.",
-                vec![("tcUrl", Amf0Value::String(tc_url.clone()))],
-            );
-        }
-        Reply::Continue
-    })
-}
-
-fn publish_only() -> Script {
-    Box::new(|peer, new| {
-        peer.answer_publish_flow(new, &[]);
-        Reply::Continue
-    })
-}
-
 /// Publishes a finite live stream to `url` and returns the bus and the sink's input counts.
 fn run_finite(url: &str) -> (Run, [u64; 2], gst::Structure) {
     let mut run = Run::new(&live_av(url, ZEROLATENCY, "", Some((150, 235))));
@@ -1164,7 +1132,7 @@ fn reconnect_request_case(form: &str) {
         _ => unreachable!(),
     };
     let origin = MultiServer::start(Duration::from_secs(40), 1, move |_| {
-        request_reconnect(tc_url.clone(), 40)
+        request_reconnect(tc_url.clone(), 40, |m| video_frames(m).len())
     });
     let (run, counts, stats) = run_finite(&origin.url("live", KEY));
     let old = origin.join().remove(0).received;
@@ -1220,7 +1188,7 @@ fn reconnect_request_with_a_relative_tc_url_goes_to_another_app_on_the_same_serv
     // live2, resolved from "/live2" against rtmp://127.0.0.1:PORT/live).
     let server = MultiServer::start(Duration::from_secs(40), 2, |i| {
         if i == 0 {
-            request_reconnect("/live2".into(), 40)
+            request_reconnect("/live2".into(), 40, |m| video_frames(m).len())
         } else {
             publish_only()
         }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::flv::FlvFile;
 use common::gstrun::{assert_no_key_on_bus, pipeline, pump_until, worth_keeping};
-use common::rtmp_servers::{MultiServer, Reply, Script, audio_frames, video_frames};
+use common::rtmp_servers::{MultiServer, Reply, Script, audio_frames, publish_only, video_frames};
 use common::scripted::ServerPeer;
 use common::{NginxRtmp, TempDir, media, read_flv};
 use gst::prelude::*;
@@ -709,13 +709,6 @@ fn tls_redirecting_server(
         peer.received
     });
     (port, h)
-}
-
-fn publish_only() -> Script {
-    Box::new(|peer, new| {
-        peer.answer_publish_flow(new, &[]);
-        Reply::Continue
-    })
 }
 
 #[test]

@@ -4,33 +4,10 @@
 //! decoded (no parameter sets / sequence header anywhere) is a clear error, and truncated or
 //! garbage buffers are dropped and counted, then an error once nothing valid arrives.
 
+mod common;
+
+use common::harness::{buffer, harness_without_answer as harness};
 use gst::prelude::*;
-
-fn init() {
-    static INIT: std::sync::Once = std::sync::Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstrtmpclient::plugin_register_static().expect("register plugin");
-    });
-}
-
-/// An element publishing to a server that accepts TCP and never answers (frames just queue),
-/// in a harness on its sink pad, with a bus to read errors from.
-fn harness() -> (gst_check::Harness, gst::Bus, std::net::TcpListener) {
-    init();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let el = gst::ElementFactory::make("rtmpclientsink")
-        .property("sync", false)
-        .property("location", format!("rtmp://127.0.0.1:{port}/live/k"))
-        .build()
-        .unwrap();
-    let bus = gst::Bus::new();
-    el.set_bus(Some(&bus));
-    let mut h = gst_check::Harness::with_element(&el, Some("sink"), None);
-    h.play();
-    (h, bus, listener)
-}
 
 fn wait_error(bus: &gst::Bus) -> gst::glib::Error {
     let msg = bus
@@ -43,18 +20,6 @@ fn wait_error(bus: &gst::Bus) -> gst::glib::Error {
         gst::MessageView::Error(e) => e.error(),
         other => panic!("not an error: {other:?}"),
     }
-}
-
-fn buffer(data: Vec<u8>, pts_ms: u64, delta: bool) -> gst::Buffer {
-    let mut b = gst::Buffer::from_mut_slice(data);
-    {
-        let b = b.get_mut().unwrap();
-        b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
-        if delta {
-            b.set_flags(gst::BufferFlags::DELTA_UNIT);
-        }
-    }
-    b
 }
 
 fn bad_buffers(h: &gst_check::Harness) -> u64 {
@@ -82,6 +47,18 @@ fn garbage_until_error(h: &mut gst_check::Harness, bus: &gst::Bus, garbage: &[u8
             .contains(&format!("consecutive invalid {codec} buffers")),
         "{err}"
     );
+}
+
+/// One keyframe with `caps` that can never be decoded: a Format error whose message starts
+/// with `starts`.
+fn keyframe_refused(caps: &str, keyframe: Vec<u8>, starts: &str) {
+    let (mut h, bus, _l) = harness();
+    h.set_src_caps_str(caps);
+    let r = h.push(buffer(keyframe, 0, false));
+    assert_eq!(r, Err(gst::FlowError::Error));
+    let err = wait_error(&bus);
+    assert!(err.matches(gst::StreamError::Format), "{err:?}");
+    assert!(err.message().starts_with(starts), "{err}");
 }
 
 /// A caps event whose codec_data the element refuses: the caps are not accepted, with a
@@ -117,33 +94,21 @@ fn short_hvcc_and_av1c_are_refused_with_a_clear_error() {
 
 #[test]
 fn hevc_keyframe_without_parameter_sets_is_a_clear_error() {
-    let (mut h, bus, _l) = harness();
-    h.set_src_caps_str("video/x-h265, stream-format=byte-stream, alignment=au");
     // An IDR_W_RADL slice only.
-    let r = h.push(buffer(vec![0, 0, 0, 1, 0x26, 0x01, 0xaf, 0x10], 0, false));
-    assert_eq!(r, Err(gst::FlowError::Error));
-    let err = wait_error(&bus);
-    assert!(err.matches(gst::StreamError::Format), "{err:?}");
-    assert!(
-        err.message()
-            .starts_with("HEVC stream has no VPS/SPS/PPS before its first keyframe"),
-        "{err}"
+    keyframe_refused(
+        "video/x-h265, stream-format=byte-stream, alignment=au",
+        vec![0, 0, 0, 1, 0x26, 0x01, 0xaf, 0x10],
+        "HEVC stream has no VPS/SPS/PPS before its first keyframe",
     );
 }
 
 #[test]
 fn av1_keyframe_without_sequence_header_is_a_clear_error() {
-    let (mut h, bus, _l) = harness();
-    h.set_src_caps_str("video/x-av1, stream-format=obu-stream, alignment=tu");
     // Temporal delimiter, then a frame OBU of a shown key frame.
-    let r = h.push(buffer(vec![0x12, 0x00, 0x32, 0x02, 0x10, 0x00], 0, false));
-    assert_eq!(r, Err(gst::FlowError::Error));
-    let err = wait_error(&bus);
-    assert!(err.matches(gst::StreamError::Format), "{err:?}");
-    assert!(
-        err.message()
-            .starts_with("AV1 stream has no sequence header OBU before its first keyframe"),
-        "{err}"
+    keyframe_refused(
+        "video/x-av1, stream-format=obu-stream, alignment=tu",
+        vec![0x12, 0x00, 0x32, 0x02, 0x10, 0x00],
+        "AV1 stream has no sequence header OBU before its first keyframe",
     );
 }
 

@@ -6,13 +6,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use common::util::{
-    TempDir, is_ci, loud, read_lossy, require_file, send_signal, terminate_child, wait_child,
-    wait_for,
+    TempDir, is_ci, loud, private_plugin_dir, read_lossy, require_file, send_signal,
+    terminate_child, wait_child, wait_for,
 };
 use common::{NginxRtmp, read_flv};
 
@@ -49,23 +49,6 @@ fn python_gi_available() -> bool {
         );
     }
     ok
-}
-
-/// The plugin library cargo built for this test run: the crate's cdylib next to this test
-/// executable (`target/<profile>/deps/`), copied into a private plugin directory so that
-/// exactly this build is loaded.
-fn private_plugin_dir(dir: &TempDir) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let built = exe
-        .parent()
-        .expect("deps directory")
-        .join("libgstrtmpclient.so");
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).expect("plugin dir");
-    std::fs::copy(&built, plugins.join("libgstrtmpclient.so")).unwrap_or_else(|e| {
-        panic!("no plugin library at {} ({e})", built.display());
-    });
-    plugins
 }
 
 fn gst_env<'a>(cmd: &'a mut Command, plugins: &Path, registry: &Path) -> &'a mut Command {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::scripted::{Next, ScriptedTcpServer, ServerPeer, command_of};
+use common::scripted::{Next, ScriptedTcpServer, ServerPeer, command_names, command_of};
 use common::util::{TempDir, is_ci, loud, read_lossy, require_binary, terminate_child};
 use gstrtmpclient::rtmp::amf0::Amf0Value;
 use gstrtmpclient::rtmp::chunk::ChunkBatch;
@@ -188,15 +188,6 @@ fn responses(peer: &ServerPeer) -> Vec<Response> {
             object: c.command_object,
             args: c.args,
         })
-        .collect()
-}
-
-/// Names of the commands the client sent, in order.
-fn command_names(peer: &ServerPeer) -> Vec<String> {
-    peer.received
-        .iter()
-        .filter_map(command_of)
-        .map(|c| c.name)
         .collect()
 }
 

@@ -117,6 +117,48 @@ fn whole(data: &[u8], config: &Arc<TrackConfig>) -> AudioFrames {
     frames
 }
 
+/// The config of a codec whose frame headers decide it: built again when what they say (`K`)
+/// changes, and kept (the same Arc, so the session does not send it again) when the new
+/// header builds the same bytes.
+#[derive(Debug)]
+struct HeaderConfig<K> {
+    config: Option<Arc<TrackConfig>>,
+    /// What the current config was built from.
+    last: Option<K>,
+    changed: bool,
+}
+
+impl<K: Copy + PartialEq> HeaderConfig<K> {
+    fn new() -> Self {
+        HeaderConfig {
+            config: None,
+            last: None,
+            changed: false,
+        }
+    }
+
+    /// The config for a frame whose header says `key`; `build` makes it when `key` is new.
+    fn update(&mut self, key: K, build: impl FnOnce() -> TrackConfig) -> Arc<TrackConfig> {
+        if self.last != Some(key) {
+            let c = build();
+            if self.config.as_deref() != Some(&c) {
+                self.config = Some(Arc::new(c));
+            }
+            self.last = Some(key);
+            self.changed = true;
+        }
+        self.config.clone().unwrap_or_default()
+    }
+
+    /// What the header says, once after it changed.
+    fn take_changed(&mut self) -> Option<K> {
+        if !std::mem::take(&mut self.changed) {
+            return None;
+        }
+        self.last
+    }
+}
+
 /// What the stream says about itself for onMetaData: sample rate and channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioParams {
@@ -320,10 +362,7 @@ impl FlacState {
 #[derive(Debug)]
 pub struct Ac3State {
     kind: ac3::Kind,
-    config: Option<Arc<TrackConfig>>,
-    /// What the current config was built from.
-    last: Option<ac3::FrameInfo>,
-    changed: bool,
+    config: HeaderConfig<ac3::FrameInfo>,
 }
 
 impl Ac3State {
@@ -331,9 +370,7 @@ impl Ac3State {
     pub fn new(kind: ac3::Kind) -> Self {
         Ac3State {
             kind,
-            config: None,
-            last: None,
-            changed: false,
+            config: HeaderConfig::new(),
         }
     }
 
@@ -356,32 +393,20 @@ impl Ac3State {
                 ac3::Kind::Eac3 => "AC-3 syncframe in an E-AC-3 (audio/x-eac3) stream",
             }));
         }
-        if self.last != Some(info) {
-            let c = TrackConfig {
-                sequence_start: Some(Vec::new()),
-                extra: multichannel_config(u32::from(info.channels), info.channel_mask)
-                    .into_iter()
-                    .collect(),
-                legacy_sound: None,
-            };
-            // A new sample rate alone leaves the config's bytes as they are: the Arc is kept
-            // then, so the session does not send it again.
-            if self.config.as_deref() != Some(&c) {
-                self.config = Some(Arc::new(c));
-            }
-            self.last = Some(info);
-            self.changed = true;
-        }
-        let config = self.config.clone().unwrap_or_default();
+        // A new sample rate alone leaves the config's bytes as they are.
+        let config = self.config.update(info, || TrackConfig {
+            sequence_start: Some(Vec::new()),
+            extra: multichannel_config(u32::from(info.channels), info.channel_mask)
+                .into_iter()
+                .collect(),
+            legacy_sound: None,
+        });
         Ok(AudioOutcome::Frames(whole(data, &config)))
     }
 
     /// Rate and channels, once after they changed.
     pub fn take_params(&mut self) -> Option<AudioParams> {
-        if !std::mem::take(&mut self.changed) {
-            return None;
-        }
-        let l = self.last?;
+        let l = self.config.take_changed()?;
         Some(AudioParams {
             rate: l.sample_rate,
             channels: u32::from(l.channels),
@@ -392,10 +417,8 @@ impl Ac3State {
 /// Conversion state of an MP3 track.
 #[derive(Debug)]
 pub struct Mp3State {
-    config: Option<Arc<TrackConfig>>,
-    /// Sample rate and channels of the current config.
-    last: Option<(u32, u8)>,
-    changed: bool,
+    /// Built from the sample rate and channels.
+    config: HeaderConfig<(u32, u8)>,
 }
 
 impl Default for Mp3State {
@@ -408,9 +431,7 @@ impl Mp3State {
     /// A new state; the first frame header decides the wire form.
     pub fn new() -> Self {
         Mp3State {
-            config: None,
-            last: None,
-            changed: false,
+            config: HeaderConfig::new(),
         }
     }
 
@@ -437,24 +458,15 @@ impl Mp3State {
                 "not layer III: only MP3 can be sent (the caps say layer=3)",
             ));
         }
-        if self.last != Some((h.sample_rate, h.channels)) {
-            let c = Self::config_for(h.sample_rate, h.channels);
-            if self.config.as_deref() != Some(&c) {
-                self.config = Some(Arc::new(c));
-            }
-            self.last = Some((h.sample_rate, h.channels));
-            self.changed = true;
-        }
-        let config = self.config.clone().unwrap_or_default();
+        let config = self.config.update((h.sample_rate, h.channels), || {
+            Self::config_for(h.sample_rate, h.channels)
+        });
         Ok(AudioOutcome::Frames(whole(data, &config)))
     }
 
     /// Rate and channels, once after they changed.
     pub fn take_params(&mut self) -> Option<AudioParams> {
-        if !std::mem::take(&mut self.changed) {
-            return None;
-        }
-        let (rate, channels) = self.last?;
+        let (rate, channels) = self.config.take_changed()?;
         Some(AudioParams {
             rate,
             channels: u32::from(channels),

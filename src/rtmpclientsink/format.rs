@@ -785,6 +785,12 @@ mod tests {
         let _ = gst::init();
     }
 
+    /// The caps are refused with an error that says `why`.
+    fn assert_refused(caps: &gst::Caps, why: &str) {
+        let e = MediaFormat::from_caps(caps).unwrap_err();
+        assert!(e.contains(why), "{e}");
+    }
+
     fn get<'a>(v: &'a Amf0Value, key: &str) -> Option<&'a Amf0Value> {
         match v {
             Amf0Value::EcmaArray(p) => p.iter().find(|(k, _)| k == key).map(|(_, v)| v),
@@ -837,11 +843,7 @@ mod tests {
             .field("stream-format", "avc")
             .field("alignment", "nal")
             .build();
-        assert!(
-            MediaFormat::from_caps(&bad)
-                .unwrap_err()
-                .contains("alignment")
-        );
+        assert_refused(&bad, "alignment");
     }
 
     #[test]
@@ -889,11 +891,7 @@ mod tests {
             .field("stream-format", "hvc1")
             .field("alignment", "nal")
             .build();
-        assert!(
-            MediaFormat::from_caps(&bad)
-                .unwrap_err()
-                .contains("alignment")
-        );
+        assert_refused(&bad, "alignment");
 
         let caps = gst::Caps::builder("video/x-av1")
             .field("stream-format", "obu-stream")
@@ -904,11 +902,7 @@ mod tests {
         let bad = gst::Caps::builder("video/x-av1")
             .field("stream-format", "annexb")
             .build();
-        assert!(
-            MediaFormat::from_caps(&bad)
-                .unwrap_err()
-                .contains("obu-stream")
-        );
+        assert_refused(&bad, "obu-stream");
 
         let caps = gst::Caps::builder("video/x-vp9")
             .field("width", 640)
@@ -1018,18 +1012,13 @@ mod tests {
         );
         // Nothing to build an OpusHead from: a clear error.
         let bare = gst::Caps::builder("audio/x-opus").build();
-        let e = MediaFormat::from_caps(&bare).unwrap_err();
-        assert!(e.contains("no OpusHead"), "{e}");
+        assert_refused(&bare, "no OpusHead");
         // 9 channels without stream counts and mapping cannot be built either.
         let nine = gst::Caps::builder("audio/x-opus")
             .field("channels", 9)
             .field("channel-mapping-family", 255)
             .build();
-        assert!(
-            MediaFormat::from_caps(&nine)
-                .unwrap_err()
-                .contains("no OpusHead")
-        );
+        assert_refused(&nine, "no OpusHead");
         // A streamheader without OpusHead, or a broken one.
         for bad in [&b"OpusTags"[..], &OPUS_HEAD[..12]] {
             let caps = gst::Caps::builder("audio/x-opus")
@@ -1062,11 +1051,7 @@ mod tests {
         let unframed = gst::Caps::builder("audio/x-flac")
             .field("framed", false)
             .build();
-        assert!(
-            MediaFormat::from_caps(&unframed)
-                .unwrap_err()
-                .contains("flacparse")
-        );
+        assert_refused(&unframed, "flacparse");
         let bad = gst::Caps::builder("audio/x-flac")
             .field("streamheader", buffers(&[b"fLaC", &block[..20]]))
             .build();

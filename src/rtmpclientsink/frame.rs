@@ -227,6 +227,7 @@ mod zero_copy_tests {
     use crate::rtmpclientsink::audio::{Ac3State, FlacState, Mp3State, OpusState};
     use crate::rtmpclientsink::convert::{AacInput, AacState, H264Input, H264State};
     use crate::rtmpclientsink::input::{CodecState, Converted};
+    use crate::rtmpclientsink::video::test_vectors::{annexb, length_prefixed};
     use crate::rtmpclientsink::video::{Av1State, H265Input, H265State, VideoColour, Vp9State};
 
     struct CountingAlloc;
@@ -309,18 +310,6 @@ mod zero_copy_tests {
                 });
                 (nals, !key)
             })
-            .collect()
-    }
-
-    fn length_prefixed(nals: &[Vec<u8>]) -> Vec<u8> {
-        nals.iter()
-            .flat_map(|n| (n.len() as u32).to_be_bytes().into_iter().chain(n.clone()))
-            .collect()
-    }
-
-    fn annexb(nals: &[Vec<u8>]) -> Vec<u8> {
-        nals.iter()
-            .flat_map(|n| [0, 0, 0, 1].into_iter().chain(n.clone()))
             .collect()
     }
 

@@ -334,6 +334,31 @@ impl Settings {
 const MAX_TRACK_ID: u8 = 255;
 
 /// A request pad: `audio` (audio track 0) or `video_%u`/`audio_%u` (track %u).
+/// When the queue last sent a frame, for the waits at EOS that give up once nothing went out
+/// for a while.
+struct Progress {
+    frames_out: u64,
+    at: Instant,
+}
+
+impl Progress {
+    fn new(frames_out: u64) -> Self {
+        Progress {
+            frames_out,
+            at: Instant::now(),
+        }
+    }
+
+    /// The time of the last progress, with `frames_out` (the count sent so far) seen at `now`.
+    fn last(&mut self, frames_out: u64, now: Instant) -> Instant {
+        if frames_out != self.frames_out {
+            self.frames_out = frames_out;
+            self.at = now;
+        }
+        self.at
+    }
+}
+
 #[derive(Debug)]
 struct RequestPad {
     pad: gst::Pad,
@@ -624,18 +649,13 @@ impl RtmpClientSink {
             .collect();
         let mut g = self.shared.lock();
         // Bounded by `timeout` without progress: the other tracks may still be sending.
-        let mut frames_out = g.frames_out;
-        let mut progress_at = Instant::now();
+        let mut progress = Progress::new(g.frames_out);
         while let Some((name, _)) = others.iter().find(|(_, t)| !g.queue.is_eos(*t)) {
             if g.is_flushing(self.sink.index()) || g.shutdown {
                 return false;
             }
             let now = Instant::now();
-            if g.frames_out != frames_out {
-                frames_out = g.frames_out;
-                progress_at = now;
-            }
-            let deadline = progress_at + timeout;
+            let deadline = progress.last(g.frames_out, now) + timeout;
             if now >= deadline {
                 gst::warning!(
                     CAT,
@@ -652,8 +672,7 @@ impl RtmpClientSink {
         g.drain = true;
         self.shared.notify(&g);
         // Whatever the network does: give up once nothing left the queue for `timeout`.
-        let mut frames_out = g.frames_out;
-        let mut progress_at = Instant::now();
+        let mut progress = Progress::new(g.frames_out);
         loop {
             match g.phase {
                 Phase::Drained => return true,
@@ -664,11 +683,7 @@ impl RtmpClientSink {
                 return false;
             }
             let now = Instant::now();
-            if g.frames_out != frames_out {
-                frames_out = g.frames_out;
-                progress_at = now;
-            }
-            if now.saturating_duration_since(progress_at) >= timeout {
+            if now.saturating_duration_since(progress.last(g.frames_out, now)) >= timeout {
                 let left = g.queue.len();
                 let phase = g.phase;
                 drop(g);

@@ -262,6 +262,104 @@ pub struct StreamVideoInfo {
     pub line: Option<&'static str>,
 }
 
+/// What every video codec state keeps alike: the current config (built with the caps'
+/// colour), whether it changed since the stream info was last taken, and the wait for the
+/// first keyframe.
+#[derive(Debug)]
+struct VideoTrack {
+    colour: VideoColour,
+    config: Option<Arc<TrackConfig>>,
+    seen_keyframe: bool,
+    config_changed: bool,
+}
+
+impl VideoTrack {
+    fn new(colour: VideoColour) -> Self {
+        VideoTrack {
+            colour,
+            config: None,
+            seen_keyframe: false,
+            config_changed: false,
+        }
+    }
+
+    /// Takes the caps' colour; true when it differs from the one before.
+    fn set_colour(&mut self, colour: VideoColour) -> bool {
+        let changed = colour != self.colour;
+        self.colour = colour;
+        changed
+    }
+
+    /// The sequence start of the current config.
+    fn start(&self) -> Option<&[u8]> {
+        self.config.as_ref().and_then(|c| c.start())
+    }
+
+    /// A new config from `start` (a record of `bit_depth`).
+    fn set(&mut self, start: Vec<u8>, bit_depth: Option<u8>) {
+        self.config = Some(self.colour.config(start, bit_depth));
+        self.config_changed = true;
+    }
+
+    /// A new config from `start` unless the current one starts with it already (a repeat is
+    /// compared, not copied), or in any case when `force`.
+    fn offer<B: AsRef<[u8]> + Into<Vec<u8>>>(
+        &mut self,
+        start: B,
+        bit_depth: Option<u8>,
+        force: bool,
+    ) {
+        if force || self.start() != Some(start.as_ref()) {
+            self.set(start.into(), bit_depth);
+        }
+    }
+
+    /// The current record again with the current colour (the caps' colour changed while the
+    /// record comes in-band); `bit_depth` reads the record.
+    fn recolour(&mut self, bit_depth: impl FnOnce(&[u8]) -> Option<u8>) {
+        if let Some(start) = self.start() {
+            let depth = bit_depth(start);
+            self.set(start.to_vec(), depth);
+        }
+    }
+
+    /// What a unit becomes: nothing before the first keyframe, `missing` when a keyframe
+    /// comes without a config, else a frame with the current config. No frame is taken as
+    /// disposable (HEVC sub-layer non-reference pictures may still be referenced by higher
+    /// sub-layers).
+    fn outcome(
+        &mut self,
+        keyframe: bool,
+        body: VideoBody,
+        missing: codec::Error,
+    ) -> Result<VideoOutcome, codec::Error> {
+        if !self.seen_keyframe {
+            if !keyframe {
+                return Ok(VideoOutcome::BeforeKeyframe);
+            }
+            if self.config.is_none() {
+                return Err(missing);
+            }
+            self.seen_keyframe = true;
+        }
+        let config = self.config.clone().ok_or(missing)?;
+        Ok(VideoOutcome::Frame(VideoAu {
+            keyframe,
+            disposable: false,
+            config,
+            body,
+        }))
+    }
+
+    /// Once after the config changed: its sequence start.
+    fn take_changed(&mut self) -> Option<&[u8]> {
+        if !std::mem::take(&mut self.config_changed) {
+            return None;
+        }
+        self.start()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // HEVC
 // ---------------------------------------------------------------------------------------------
@@ -286,14 +384,11 @@ pub struct H265State {
     length_size: usize,
     /// The hvcC came from `codec_data` (authoritative: in-band repeats stay in the frames).
     from_caps: bool,
-    config: Option<Arc<TrackConfig>>,
     /// Parameter sets the current config was built from (in-band input).
     vps: Vec<Vec<u8>>,
     sps: Vec<Vec<u8>>,
     pps: Vec<Vec<u8>>,
-    colour: VideoColour,
-    seen_keyframe: bool,
-    config_changed: bool,
+    track: VideoTrack,
 }
 
 /// Why a stream cannot be sent: no parameter sets anywhere (the element's error text).
@@ -311,13 +406,10 @@ impl H265State {
             input,
             length_size: 4,
             from_caps: false,
-            config: None,
             vps: Vec::new(),
             sps: Vec::new(),
             pps: Vec::new(),
-            colour,
-            seen_keyframe: false,
-            config_changed: false,
+            track: VideoTrack::new(colour),
         };
         s.set_caps(input, codec_data, colour)?;
         Ok(s)
@@ -331,17 +423,13 @@ impl H265State {
         colour: VideoColour,
     ) -> Result<(), codec::Error> {
         self.input = input;
-        let colour_changed = colour != self.colour;
-        self.colour = colour;
+        let colour_changed = self.track.set_colour(colour);
         match (input, codec_data) {
             (H265Input::Hvc1 | H265Input::Hev1, Some(cd)) => {
                 let rec = hevc::HevcDecoderConfigurationRecord::parse(cd)?;
                 self.length_size = rec.length_size();
-                if colour_changed || self.config.as_ref().and_then(|c| c.start()) != Some(cd) {
-                    let depth = rec.bit_depth_luma_minus8 + 8;
-                    self.config = Some(self.colour.config(cd.to_vec(), Some(depth)));
-                    self.config_changed = true;
-                }
+                let depth = rec.bit_depth_luma_minus8 + 8;
+                self.track.offer(cd, Some(depth), colour_changed);
                 self.from_caps = true;
             }
             _ => {
@@ -349,13 +437,12 @@ impl H265State {
                 // byte-stream input is sent with).
                 self.length_size = 4;
                 self.from_caps = false;
-                if colour_changed && let Some(start) = self.config.as_ref().and_then(|c| c.start())
-                {
-                    let depth = hevc::HevcDecoderConfigurationRecord::parse(start)
-                        .ok()
-                        .map(|r| r.bit_depth_luma_minus8 + 8);
-                    self.config = Some(self.colour.config(start.to_vec(), depth));
-                    self.config_changed = true;
+                if colour_changed {
+                    self.track.recolour(|start| {
+                        hevc::HevcDecoderConfigurationRecord::parse(start)
+                            .ok()
+                            .map(|r| r.bit_depth_luma_minus8 + 8)
+                    });
                 }
             }
         }
@@ -365,7 +452,7 @@ impl H265State {
     /// True when no configuration is known (a keyframe without parameter sets cannot be sent).
     #[cfg(test)]
     pub fn missing_config(&self) -> bool {
-        self.config.is_none()
+        self.track.config.is_none()
     }
 
     /// Converts one access unit (`delta_unit`: the buffer's DELTA_UNIT flag, not trusted for
@@ -389,24 +476,7 @@ impl H265State {
                 (keyframe, VideoBody::AsIs)
             }
         };
-        if !self.seen_keyframe {
-            if !keyframe {
-                return Ok(VideoOutcome::BeforeKeyframe);
-            }
-            if self.config.is_none() {
-                return Err(HEVC_NO_PARAMETER_SETS);
-            }
-            self.seen_keyframe = true;
-        }
-        let config = self.config.clone().ok_or(HEVC_NO_PARAMETER_SETS)?;
-        Ok(VideoOutcome::Frame(VideoAu {
-            keyframe,
-            // Sub-layer non-reference pictures may still be referenced by higher sub-layers:
-            // no HEVC frame is taken as disposable.
-            disposable: false,
-            config,
-            body,
-        }))
+        self.track.outcome(keyframe, body, HEVC_NO_PARAMETER_SETS)
     }
 
     /// Checks the NAL units, takes in-band parameter sets, and says whether the access unit
@@ -478,22 +548,14 @@ impl H265State {
         }
         let rec = hevc::HevcDecoderConfigurationRecord::from_parameter_sets(&vps, &sps, &pps)?;
         (self.vps, self.sps, self.pps) = (vps, sps, pps);
-        let bytes = rec.to_bytes();
-        if self.config.as_ref().and_then(|c| c.start()) != Some(bytes.as_slice()) {
-            let depth = rec.bit_depth_luma_minus8 + 8;
-            self.config = Some(self.colour.config(bytes, Some(depth)));
-            self.config_changed = true;
-        }
+        let depth = rec.bit_depth_luma_minus8 + 8;
+        self.track.offer(rec.to_bytes(), Some(depth), false);
         Ok(())
     }
 
     /// Once after the config changed: what its SPS says (size, frame rate).
     pub fn take_stream_info(&mut self) -> Option<StreamVideoInfo> {
-        if !std::mem::take(&mut self.config_changed) {
-            return None;
-        }
-        let rec =
-            hevc::HevcDecoderConfigurationRecord::parse(self.config.as_ref()?.start()?).ok()?;
+        let rec = hevc::HevcDecoderConfigurationRecord::parse(self.track.take_changed()?).ok()?;
         let sps = rec.sps_info().ok()?;
         Some(StreamVideoInfo {
             width: sps.width,
@@ -516,14 +578,11 @@ impl H265State {
 pub struct Av1State {
     /// The av1C came from `codec_data` (authoritative).
     from_caps: bool,
-    config: Option<Arc<TrackConfig>>,
     /// The sequence header OBU (as it came in-band) the current config was built from.
     sequence_header: Vec<u8>,
     /// `reduced_still_picture_header` of the current sequence header.
     reduced_still: bool,
-    colour: VideoColour,
-    seen_keyframe: bool,
-    config_changed: bool,
+    track: VideoTrack,
 }
 
 /// Why a stream cannot be sent: no sequence header anywhere (the element's error text).
@@ -562,12 +621,9 @@ impl Av1State {
     pub fn new(codec_data: Option<&[u8]>, colour: VideoColour) -> Result<Self, codec::Error> {
         let mut s = Av1State {
             from_caps: false,
-            config: None,
             sequence_header: Vec::new(),
             reduced_still: false,
-            colour,
-            seen_keyframe: false,
-            config_changed: false,
+            track: VideoTrack::new(colour),
         };
         s.set_caps(codec_data, colour)?;
         Ok(s)
@@ -579,29 +635,24 @@ impl Av1State {
         codec_data: Option<&[u8]>,
         colour: VideoColour,
     ) -> Result<(), codec::Error> {
-        let colour_changed = colour != self.colour;
-        self.colour = colour;
+        let colour_changed = self.track.set_colour(colour);
         match codec_data {
             Some(cd) => {
                 let rec = av1::Av1CodecConfigurationRecord::parse(cd)?;
                 if let Ok(Some(seq)) = rec.sequence_header() {
                     self.reduced_still = seq.reduced_still_picture_header;
                 }
-                if colour_changed || self.config.as_ref().and_then(|c| c.start()) != Some(cd) {
-                    self.config = Some(self.colour.config(cd.to_vec(), Some(bit_depth(&rec))));
-                    self.config_changed = true;
-                }
+                self.track.offer(cd, Some(bit_depth(&rec)), colour_changed);
                 self.from_caps = true;
             }
             None => {
                 self.from_caps = false;
-                if colour_changed && let Some(start) = self.config.as_ref().and_then(|c| c.start())
-                {
-                    let depth = av1::Av1CodecConfigurationRecord::parse(start)
-                        .ok()
-                        .map(|r| bit_depth(&r));
-                    self.config = Some(self.colour.config(start.to_vec(), depth));
-                    self.config_changed = true;
+                if colour_changed {
+                    self.track.recolour(|start| {
+                        av1::Av1CodecConfigurationRecord::parse(start)
+                            .ok()
+                            .map(|r| bit_depth(&r))
+                    });
                 }
             }
         }
@@ -611,7 +662,7 @@ impl Av1State {
     /// True when no configuration is known.
     #[cfg(test)]
     pub fn missing_config(&self) -> bool {
-        self.config.is_none()
+        self.track.config.is_none()
     }
 
     /// Converts one temporal unit: its OBUs without the temporal delimiters, as ranges of
@@ -655,38 +706,17 @@ impl Av1State {
             && obu != self.sequence_header.as_slice()
         {
             let rec = av1::Av1CodecConfigurationRecord::from_sequence_header_obu(obu)?;
-            let bytes = rec.to_bytes();
             self.sequence_header = obu.to_vec();
-            if self.config.as_ref().and_then(|c| c.start()) != Some(bytes.as_slice()) {
-                self.config = Some(self.colour.config(bytes, Some(bit_depth(&rec))));
-                self.config_changed = true;
-            }
+            self.track
+                .offer(rec.to_bytes(), Some(bit_depth(&rec)), false);
         }
-        let keyframe = keyframe.unwrap_or(false);
-        if !self.seen_keyframe {
-            if !keyframe {
-                return Ok(VideoOutcome::BeforeKeyframe);
-            }
-            if self.config.is_none() {
-                return Err(AV1_NO_SEQUENCE_HEADER);
-            }
-            self.seen_keyframe = true;
-        }
-        let config = self.config.clone().ok_or(AV1_NO_SEQUENCE_HEADER)?;
-        Ok(VideoOutcome::Frame(VideoAu {
-            keyframe,
-            disposable: false,
-            config,
-            body,
-        }))
+        self.track
+            .outcome(keyframe.unwrap_or(false), body, AV1_NO_SEQUENCE_HEADER)
     }
 
     /// Once after the config changed: what its sequence header says.
     pub fn take_stream_info(&mut self) -> Option<StreamVideoInfo> {
-        if !std::mem::take(&mut self.config_changed) {
-            return None;
-        }
-        let rec = av1::Av1CodecConfigurationRecord::parse(self.config.as_ref()?.start()?).ok()?;
+        let rec = av1::Av1CodecConfigurationRecord::parse(self.track.take_changed()?).ok()?;
         let seq = rec.sequence_header().ok()??;
         Some(StreamVideoInfo {
             width: seq.max_frame_width,
@@ -726,34 +756,28 @@ fn is_shown_key_frame(payload: &[u8]) -> bool {
 /// and again when a keyframe changes what it says.
 #[derive(Debug)]
 pub struct Vp9State {
-    colour: VideoColour,
     /// 4:2:0 chroma sited left (`chroma-site=mpeg2` in the caps).
     chroma_sited_left: bool,
     record: Option<vp9::VpCodecConfigurationRecord>,
-    config: Option<Arc<TrackConfig>>,
     frame_size: Option<(u32, u32)>,
-    seen_keyframe: bool,
-    config_changed: bool,
+    track: VideoTrack,
 }
 
 impl Vp9State {
     /// State for VP9 with what the caps say about colour.
     pub fn new(colour: VideoColour, chroma_sited_left: bool) -> Self {
         Vp9State {
-            colour,
             chroma_sited_left,
             record: None,
-            config: None,
             frame_size: None,
-            seen_keyframe: false,
-            config_changed: false,
+            track: VideoTrack::new(colour),
         }
     }
 
     /// New caps of the same codec: the next keyframe builds the vpcC with them.
     pub fn set_caps(&mut self, colour: VideoColour, chroma_sited_left: bool) {
-        if colour != self.colour || chroma_sited_left != self.chroma_sited_left {
-            self.colour = colour;
+        let colour_changed = self.track.set_colour(colour);
+        if colour_changed || chroma_sited_left != self.chroma_sited_left {
             self.chroma_sited_left = chroma_sited_left;
             // Built again at the next keyframe.
             self.record = None;
@@ -773,40 +797,26 @@ impl Vp9State {
         if keyframe {
             let record = vp9::VpCodecConfigurationRecord::from_keyframe(
                 &header,
-                self.colour.description,
+                self.track.colour.description,
                 self.chroma_sited_left,
             )?;
             if self.record.as_ref() != Some(&record) {
-                let depth = record.bit_depth;
-                self.config = Some(self.colour.config(record.to_bytes(), Some(depth)));
+                self.track.set(record.to_bytes(), Some(record.bit_depth));
                 self.record = Some(record);
                 self.frame_size = header.frame_size;
-                self.config_changed = true;
             }
         }
-        if !self.seen_keyframe {
-            if !keyframe {
-                return Ok(VideoOutcome::BeforeKeyframe);
-            }
-            self.seen_keyframe = true;
-        }
-        let config = self
-            .config
-            .clone()
-            .ok_or(codec::Error::InvalidVp9("no keyframe before this frame"))?;
-        Ok(VideoOutcome::Frame(VideoAu {
+        // A keyframe always leaves a config: the error is for a state that cannot be.
+        self.track.outcome(
             keyframe,
-            disposable: false,
-            config,
-            body: VideoBody::AsIs,
-        }))
+            VideoBody::AsIs,
+            codec::Error::InvalidVp9("no keyframe before this frame"),
+        )
     }
 
     /// Once after the config changed: the keyframe's size.
     pub fn take_stream_info(&mut self) -> Option<StreamVideoInfo> {
-        if !std::mem::take(&mut self.config_changed) {
-            return None;
-        }
+        self.track.take_changed()?;
         let (width, height) = self.frame_size?;
         Some(StreamVideoInfo {
             width,
@@ -817,9 +827,24 @@ impl Vp9State {
     }
 }
 
-/// Real configuration bytes of GStreamer's encoders (the same as the codec modules' tests).
+/// Real configuration bytes of GStreamer's encoders (the same as the codec modules' tests), and
+/// the two framings of NAL units (H.264 and HEVC alike) the tests build access units in.
 #[cfg(test)]
 pub(crate) mod test_vectors {
+    /// NAL units with 4-byte lengths.
+    pub(crate) fn length_prefixed(nals: &[Vec<u8>]) -> Vec<u8> {
+        nals.iter()
+            .flat_map(|n| (n.len() as u32).to_be_bytes().into_iter().chain(n.clone()))
+            .collect()
+    }
+
+    /// NAL units with 4-byte start codes.
+    pub(crate) fn annexb(nals: &[Vec<u8>]) -> Vec<u8> {
+        nals.iter()
+            .flat_map(|n| [0, 0, 0, 1].into_iter().chain(n.clone()))
+            .collect()
+    }
+
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
@@ -945,18 +970,6 @@ mod tests {
         v
     }
 
-    fn prefixed(nals: &[Vec<u8>]) -> Vec<u8> {
-        nals.iter()
-            .flat_map(|n| (n.len() as u32).to_be_bytes().into_iter().chain(n.clone()))
-            .collect()
-    }
-
-    fn annexb(nals: &[Vec<u8>]) -> Vec<u8> {
-        nals.iter()
-            .flat_map(|n| [0, 0, 0, 1].into_iter().chain(n.clone()))
-            .collect()
-    }
-
     #[test]
     fn hevc_byte_stream_builds_the_hvcc_and_resends_it_on_change() {
         let [vps, sps, pps] = hevc_parameter_sets();
@@ -1007,7 +1020,7 @@ mod tests {
                 .to_bytes();
         let hdr = VideoColour::from_caps_fields(Some("bt2100-hlg"), None, None);
         let mut s = H265State::new(H265Input::Hvc1, Some(&hvcc), hdr).unwrap();
-        let au = frame(s.process(&prefixed(&[nal(19, 100, 0)]), false));
+        let au = frame(s.process(&length_prefixed(&[nal(19, 100, 0)]), false));
         assert_eq!(au.body, VideoBody::AsIs);
         assert_eq!(au.config.start(), Some(hvcc.as_slice()));
         // HDR caps: a colorInfo after the sequence start.
@@ -1045,7 +1058,7 @@ mod tests {
                 .unwrap()
                 .to_bytes();
         let mut s = H265State::new(H265Input::Hvc1, Some(&hvcc), VideoColour::default()).unwrap();
-        let mut au = prefixed(&[nal(19, 100, 0)]);
+        let mut au = length_prefixed(&[nal(19, 100, 0)]);
         au.truncate(50);
         assert!(s.process(&au, false).is_err());
         assert!(s.process(&[0, 0, 0xff, 0xff, 1], false).is_err());

@@ -92,19 +92,42 @@ pub fn play_to_eos(
     p: &gst::Pipeline,
     what: &str,
     timeout: Duration,
+    on_message: impl FnMut(&gst::Message),
+) -> Vec<gst::Structure> {
+    play_to_eos_stepping(
+        p,
+        what,
+        timeout,
+        Duration::from_millis(100),
+        || {},
+        on_message,
+    )
+}
+
+/// [`play_to_eos`] with `step` run before every wait for a message, so at least every `poll`:
+/// for tests that act on the pipeline while it plays (request or release a pad once the sink
+/// has sent so much).
+pub fn play_to_eos_stepping(
+    p: &gst::Pipeline,
+    what: &str,
+    timeout: Duration,
+    poll: Duration,
+    mut step: impl FnMut(),
     mut on_message: impl FnMut(&gst::Message),
 ) -> Vec<gst::Structure> {
     let bus = p.bus().unwrap();
     p.set_state(gst::State::Playing)
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let deadline = Instant::now() + timeout;
+    let poll = gst::ClockTime::try_from(poll).expect("poll fits a ClockTime");
     let mut structs = Vec::new();
     loop {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
-            if Instant::now() >= deadline {
-                let _ = p.set_state(gst::State::Null);
-                panic!("{what}: no EOS within {timeout:?}");
-            }
+        step();
+        if Instant::now() >= deadline {
+            let _ = p.set_state(gst::State::Null);
+            panic!("{what}: no EOS within {timeout:?}");
+        }
+        let Some(msg) = bus.timed_pop(poll) else {
             continue;
         };
         match msg.view() {

@@ -18,6 +18,8 @@ pub mod gstmedia_ertmp;
 pub mod gstrun;
 #[cfg(feature = "gst")]
 pub mod gstsrc;
+#[cfg(feature = "gst")]
+pub mod harness;
 pub mod media;
 pub mod nginx;
 pub mod proxy;

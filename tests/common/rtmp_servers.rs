@@ -208,6 +208,44 @@ pub fn answer_publish_with_bad_name(peer: &mut ServerPeer, msgs: &[Message]) -> 
     refused
 }
 
+/// A script that only answers the publish flow.
+pub fn publish_only() -> Script {
+    Box::new(|peer, new| {
+        peer.answer_publish_flow(new, &[]);
+        Reply::Continue
+    })
+}
+
+/// Answers the publish flow; once `after` video frames arrived (as `count_frames` counts them
+/// in each read), sends a ReconnectRequest with `tc_url` and then only reads until the client
+/// closes.
+pub fn request_reconnect(
+    tc_url: String,
+    after: usize,
+    count_frames: fn(&[Message]) -> usize,
+) -> Script {
+    let mut frames = 0;
+    let mut sent = false;
+    Box::new(move |peer, new| {
+        peer.answer_publish_flow(new, &[]);
+        frames += count_frames(new);
+        if !sent && frames >= after {
+            sent = true;
+            peer.send_status(
+                0,
+                "status",
+                "NetConnection.Connect.ReconnectRequest",
+                "The streaming server is undergoing updates.",
+                vec![(
+                    "tcUrl",
+                    gstrtmpclient::rtmp::amf0::Amf0Value::String(tc_url.clone()),
+                )],
+            );
+        }
+        Reply::Continue
+    })
+}
+
 /// Video frames (not sequence headers) among `msgs`.
 pub fn video_frames(msgs: &[Message]) -> Vec<&Message> {
     msgs.iter()

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use gstrtmpclient::rtmp::amf0::{self, Amf0Value};
+use gstrtmpclient::rtmp::caps::ConnectCapabilities;
 use gstrtmpclient::rtmp::chunk::{ChunkBatch, ChunkReader, ChunkWriter};
 use gstrtmpclient::rtmp::command::Command;
 use gstrtmpclient::rtmp::message::{Message, UserControl, msg_type};
@@ -248,6 +249,36 @@ pub fn command_of(m: &Message) -> Option<Command> {
     }
 }
 
+/// Names of the commands the client sent, in order.
+pub fn command_names(peer: &ServerPeer) -> Vec<String> {
+    peer.received
+        .iter()
+        .filter_map(command_of)
+        .map(|c| c.name)
+        .collect()
+}
+
+/// The Enhanced RTMP block of the client's `connect`, as the server read it.
+pub fn connect_block(peer: &ServerPeer) -> ConnectCapabilities {
+    let connect = peer
+        .received
+        .iter()
+        .filter_map(command_of)
+        .find(|c| c.name == "connect")
+        .expect("the client sent connect");
+    ConnectCapabilities::from_properties(connect.command_object.properties().unwrap_or_default())
+}
+
+/// An AMF0 strict array of strings (a `fourCcList`).
+pub fn amf_strings(items: &[&str]) -> Amf0Value {
+    Amf0Value::StrictArray(
+        items
+            .iter()
+            .map(|s| Amf0Value::String(s.to_string()))
+            .collect(),
+    )
+}
+
 /// The AMF0 values of a data message.
 pub fn data_values(m: &Message) -> Vec<Amf0Value> {
     amf0::decode_all(&m.payload).unwrap_or_default()
@@ -283,6 +314,25 @@ pub enum Next {
 }
 
 impl ScriptedTcpServer {
+    /// A server answering the publish flow with `connect_props` in `_result(connect)`, then
+    /// reading until the client closes.
+    pub fn publish_then_drain(
+        limit: Duration,
+        connect_props: Vec<(&'static str, Amf0Value)>,
+    ) -> Self {
+        let mut published = false;
+        Self::start(limit, move |turn| {
+            if !published {
+                published = turn.peer.answer_publish_flow(&turn.new, &connect_props);
+            }
+            if published {
+                Next::DrainUntilClose
+            } else {
+                Next::Continue
+            }
+        })
+    }
+
     /// Listens on a free loopback port and runs `script` for the first connection.
     pub fn start<F>(limit: Duration, mut script: F) -> Self
     where

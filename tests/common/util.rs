@@ -203,6 +203,29 @@ pub fn loud(msg: &str) {
     let _ = e.flush();
 }
 
+/// The plugin library cargo built for this test run: the crate's cdylib next to this test
+/// executable (`target/<profile>/deps/`), copied into a private plugin directory under `dir`
+/// so that exactly this build is loaded.
+pub fn private_plugin_dir(dir: &TempDir) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let built = exe
+        .parent()
+        .expect("deps directory")
+        .join("libgstrtmpclient.so");
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugin dir");
+    std::fs::copy(&built, plugins.join("libgstrtmpclient.so"))
+        .unwrap_or_else(|e| panic!("no plugin library at {} ({e})", built.display()));
+    plugins
+}
+
+/// True if `names` contains `want` as a subsequence (lifecycle messages in their order, others
+/// between them).
+pub fn has_subsequence(names: &[String], want: &[&str]) -> bool {
+    let mut it = names.iter();
+    want.iter().all(|w| it.any(|n| n == w))
+}
+
 /// Same rule for a file (e.g. an nginx dynamic module): true if it exists.
 pub fn require_file(path: &str, package: &str) -> bool {
     if Path::new(path).exists() {
