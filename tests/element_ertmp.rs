@@ -271,6 +271,44 @@ fn vp9_and_aac_byte_identical_to_ffmpeg9() {
     publish_combo(Combo::Vp9Aac);
 }
 
+/// Enhanced RTMP over rtmps, with what users run: the HEVC (B-frames) + AAC file through a real
+/// TLS terminator (nginx's stream module, a certificate signed by a private CA) into FFmpeg 9
+/// listening; every packet byte-identical as over rtmp, hvcC equal, clean decode.
+#[test]
+fn hevc_and_aac_over_rtmps_byte_identical_to_ffmpeg9() {
+    let Some(ff) = ffmpeg9() else { return };
+    let Some(mkv) = combo_mkv(Combo::HevcAac) else {
+        return;
+    };
+    let label = "HEVC + AAC over rtmps";
+    let src = Source::new(&ff, label, &mkv, &["video_0", "audio_0"]);
+    let dir = TempDir::new("ertmp-rtmps");
+    let Some(mut srv) = Ff9Listen::start(dir.path(), Outputs::BOTH) else {
+        return;
+    };
+    let Some((front, ca)) = common::tls::tls_front_to(&dir, &["localhost"], srv.port()) else {
+        return;
+    };
+    let msgs = run_to_eos(
+        &format!(
+            "filesrc location={} ! matroskademux name=d \
+             d.video_0 ! queue ! rtmpclientsink name=s sync=false location={} tls-ca-file={} \
+             d.audio_0 ! queue ! s.audio",
+            mkv.display(),
+            front.tls_url("localhost", "live", "key"),
+            ca.display()
+        ),
+        PUBLISH_TIMEOUT,
+    );
+    assert!(
+        msgs.iter().any(|s| s.name() == "rtmp-publishing"),
+        "{label}: no rtmp-publishing message"
+    );
+    srv.finish(SERVER_EXIT_TIMEOUT);
+    check_received(&ff, label, &src.file, &src.ref_pts(), &srv);
+    check_configs(Combo::HevcAac, &src, &srv);
+}
+
 /// The control: H.264 + AAC, which the element has always published, through the same harness.
 #[test]
 fn control_h264_and_aac_byte_identical_to_ffmpeg9() {

@@ -26,6 +26,11 @@ pub struct TlsFront {
     pub key_pem_path: PathBuf,
 }
 
+/// Where the TLS front end forwards to: nginx-rtmp itself unless set (another RTMP server on
+/// loopback, e.g. FFmpeg 9 listening, to put TLS in front of it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsUpstream(pub Option<u16>);
+
 /// What goes into the generated config. In every string, `{record_dir}` is replaced by
 /// the recording directory and `{tmp}` by the server's temp dir.
 #[derive(Debug, Clone)]
@@ -41,6 +46,8 @@ pub struct NginxOptions {
     pub applications: Vec<(String, String)>,
     /// Optional TLS front end.
     pub tls: Option<TlsFront>,
+    /// What the TLS front end forwards to.
+    pub tls_upstream: TlsUpstream,
 }
 
 impl Default for NginxOptions {
@@ -51,6 +58,7 @@ impl Default for NginxOptions {
             server_directives: Vec::new(),
             applications: Vec::new(),
             tls: None,
+            tls_upstream: TlsUpstream::default(),
         }
     }
 }
@@ -195,7 +203,7 @@ impl NginxRtmp {
                  proxy_half_close on;\n    proxy_pass 127.0.0.1:{};\n  }}\n}}",
                 tls.cert_pem_path.display(),
                 tls.key_pem_path.display(),
-                self.port
+                self.options.tls_upstream.0.unwrap_or(self.port)
             )
             .unwrap();
         }

@@ -211,6 +211,19 @@ pub fn tls_server_with(
     Some((nginx, ca))
 }
 
+/// A TLS front end (nginx's stream module, certificate made in `dir/pki` for `hosts`) in front
+/// of the RTMP server listening on loopback port `upstream`; returns the nginx whose
+/// `tls_url` reaches it, and the CA file.
+pub fn tls_front_to(
+    dir: &super::TempDir,
+    hosts: &[&str],
+    upstream: u16,
+) -> Option<(super::NginxRtmp, PathBuf)> {
+    let mut options = super::NginxOptions::default().record(false);
+    options.tls_upstream = super::nginx::TlsUpstream(Some(upstream));
+    tls_server_with(dir, hosts, options)
+}
+
 /// The certificate a user gets from openssl's defaults, `openssl req -x509` with only a
 /// subjectAltName added: self-signed and marked CA:TRUE, which TLS clients refuse as a server
 /// certificate. Returns (cert_pem, key_pem); None without `openssl`. Panics if the certificate
