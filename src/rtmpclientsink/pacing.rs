@@ -83,6 +83,16 @@ impl Pacer {
             Duration::from_secs_f64(-self.tokens / bytes_per_sec)
         }
     }
+
+    /// Bytes the bucket holds for the write about to be made after [`Pacer::delay`] said go
+    /// (`None` without pacing): a write of several frames stops taking frames past it, so a
+    /// burst stays within the bucket plus one frame.
+    pub fn allowance(&self) -> Option<usize> {
+        if self.rate.get() == 0 {
+            return None;
+        }
+        Some(self.tokens.max(0.0) as usize)
+    }
 }
 
 #[cfg(test)]

@@ -1870,6 +1870,12 @@ impl SessionThread {
 
             // 3. Media.
             let mut wake_producer = false;
+            // With peak-kbps, one write takes no more than the bucket holds (plus one frame).
+            let burst_bytes = self
+                .settings
+                .pacer
+                .allowance()
+                .map_or(BURST_BYTES, |a| a.min(BURST_BYTES));
             let (next, meta_version, drain, primary_video, gate_ms) = {
                 let mut g = self.shared.lock();
                 if g.shutdown {
@@ -1913,7 +1919,7 @@ impl SessionThread {
                         while conn.frames_sent > 0
                             && self.redirect.is_none()
                             && self.burst.len() < BURST_FRAMES
-                            && bytes < BURST_BYTES
+                            && bytes < burst_bytes
                             && (!conn.live.tracking() || span_ms(oldest, last_ts) <= gate_ms)
                         {
                             let more = if drain {
